@@ -1,0 +1,99 @@
+//! An order's status, derived from its shipments (CONTRACT §2).
+
+use crate::status::{OrderStatus, ShipmentStatus};
+
+/// Derives the order's status from its shipments' statuses. `None` is a shipment that
+/// has no status yet (registered, or only informational events): it is not shipped and
+/// does not count.
+///
+/// The rules, first match wins: no shipment with a status → `created`; any in
+/// `exception` → `exception`; all cancelled → `cancelled`; of the rest (the live ones),
+/// all returned → `returned`; all delivered → `delivered`; some delivered →
+/// `partially_delivered`; otherwise the least advanced live shipment.
+pub fn order_status(shipments: impl IntoIterator<Item = Option<ShipmentStatus>>) -> OrderStatus {
+    use ShipmentStatus::*;
+    let mut any = false;
+    let mut exception = false;
+    let mut live = 0usize;
+    let mut delivered = 0usize;
+    let mut returned = 0usize;
+    let mut least: Option<ShipmentStatus> = None;
+    for status in shipments.into_iter().flatten() {
+        any = true;
+        match status {
+            Exception => exception = true,
+            Cancelled => continue,
+            Delivered => delivered += 1,
+            Returned => returned += 1,
+            _ => {}
+        }
+        live += 1;
+        if status != Delivered && least.is_none_or(|l| (status.rank(), status) < (l.rank(), l)) {
+            least = Some(status);
+        }
+    }
+    if !any {
+        OrderStatus::Created
+    } else if exception {
+        OrderStatus::Exception
+    } else if live == 0 {
+        OrderStatus::Cancelled
+    } else if returned == live {
+        OrderStatus::Returned
+    } else if delivered == live {
+        OrderStatus::Delivered
+    } else if delivered > 0 {
+        OrderStatus::PartiallyDelivered
+    } else {
+        least.map_or(OrderStatus::Created, OrderStatus::of_shipment)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ShipmentStatus::*;
+
+    fn check(shipments: &[Option<ShipmentStatus>], expected: OrderStatus) {
+        assert_eq!(
+            order_status(shipments.iter().copied()),
+            expected,
+            "shipments {shipments:?}"
+        );
+    }
+
+    #[test]
+    fn derivation_rules() {
+        check(&[], OrderStatus::Created);
+        check(&[None], OrderStatus::Created);
+        check(&[Some(InfoReceived)], OrderStatus::Shipped);
+        check(
+            &[Some(InTransit), Some(OutForDelivery)],
+            OrderStatus::InTransit,
+        );
+        check(&[Some(PickedUp), None], OrderStatus::PickedUp);
+        check(
+            &[Some(Delivered), Some(InTransit)],
+            OrderStatus::PartiallyDelivered,
+        );
+        check(&[Some(Delivered), Some(Delivered)], OrderStatus::Delivered);
+        check(&[Some(Delivered), Some(Cancelled)], OrderStatus::Delivered);
+        check(&[Some(Delivered), Some(Exception)], OrderStatus::Exception);
+        check(&[Some(Cancelled), Some(Cancelled)], OrderStatus::Cancelled);
+        check(&[Some(Returned), Some(Cancelled)], OrderStatus::Returned);
+        check(
+            &[Some(Returned), Some(Delivered)],
+            OrderStatus::PartiallyDelivered,
+        );
+        check(&[Some(Returned), Some(InTransit)], OrderStatus::InTransit);
+        check(&[Some(Returning), Some(Returned)], OrderStatus::Returning);
+        check(
+            &[Some(FailedAttempt), Some(OutForDelivery)],
+            OrderStatus::OutForDelivery,
+        );
+        check(
+            &[Some(FailedAttempt), Some(AvailableForPickup)],
+            OrderStatus::AvailableForPickup,
+        );
+    }
+}
