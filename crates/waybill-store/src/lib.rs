@@ -1,1 +1,132 @@
-//! placeholder
+//! Waybill's embedded store: the event log and its projections in SQLite.
+//!
+//! - [`schema`]: versioned migrations.
+//! - [`writer`]: the single writer thread and its group commit.
+//! - [`apply`]: how one event is linked, deduplicated, folded and written; shared by the
+//!   live writer and by [`replay`].
+//! - [`read`]: queries, on their own connections, which never wait for the writer (WAL).
+//! - [`cache`]: the writer's bounded memory of hot orders and shipments.
+//!
+//! **Architecture Invariant:** only the writer thread writes. Everything it acknowledges
+//! has been committed with the configured `synchronous` level (FULL by default).
+
+pub mod apply;
+pub mod cache;
+pub mod read;
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
+pub use writer::{ItemOutcome, Submission, WriterOptions};
+
+/// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
+/// are not errors: see [`ItemOutcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the write queue is full")]
+    Busy,
+    #[error("the writer has stopped")]
+    WriterGone,
+    #[error(
+        "the database was written by a newer Waybill (schema {found}, this build knows {known})"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the batch failed and was rolled back: {0}")]
+    BatchFailed(String),
+}
+
+/// How durable a commit must be before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: an acknowledged event survives power loss.
+    #[default]
+    Full,
+    /// fsync only at checkpoints: survives a process crash, not a power cut.
+    Normal,
+}
+
+impl Synchronous {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Some(Self::Full),
+            "normal" => Some(Self::Normal),
+            _ => None,
+        }
+    }
+}
+
+/// The embedded store: one writer thread plus a pool of read connections.
+#[derive(Clone)]
+pub struct Store {
+    writer: writer::WriterHandle,
+    readers: Arc<read::ReadPool>,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`, migrates it, starts the writer.
+    pub fn open(dir: &Path, options: WriterOptions) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join("waybill.sqlite3");
+        let conn = schema::open(&path, options.synchronous)?;
+        schema::migrate(&conn)?;
+        let writer = writer::spawn(conn, options)?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(read::ReadPool::new(path.clone())),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Submits events and waits until they are durable (or refused).
+    pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        self.writer
+            .submit(s)?
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// As [`Store::submit`], for callers outside an async runtime.
+    pub fn submit_blocking(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        self.writer
+            .submit(s)?
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs a read on a pooled connection (blocking: call from `spawn_blocking`).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.readers.with(f)
+    }
+
+    /// Is the writer alive and the database answering?
+    pub fn ready(&self) -> bool {
+        self.writer.alive()
+            && self
+                .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+                .is_ok()
+    }
+}
+
+/// Rebuilds every projection from the event log (`waybill replay`). Needs the store to
+/// be closed: it takes the database for itself.
+pub fn replay(dir: &Path) -> Result<u64, StoreError> {
+    let path = dir.join("waybill.sqlite3");
+    let mut conn = schema::open(&path, Synchronous::Full)?;
+    schema::migrate(&conn)?;
+    apply::replay(&mut conn)
+}

@@ -1,0 +1,266 @@
+//! Queries. They run on pooled read connections: in WAL mode a reader sees the last
+//! committed state and never waits for the writer.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use waybill_core::timeline::{fold_verdicts, sort_entries};
+use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
+
+use crate::{StoreError, Synchronous, schema};
+
+pub struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.idle.lock().map(|mut v| v.pop()).unwrap_or(None);
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = schema::open(&self.path, Synchronous::Normal)?;
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < 16
+        {
+            idle.push(conn);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentRecord {
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub status: Option<String>,
+    pub status_at: Option<i64>,
+    pub last_event_at: Option<i64>,
+    pub last_location: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRecord {
+    pub order_id: String,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The JSON `details` of the event that created the order (customer, metadata).
+    pub details: Option<String>,
+    pub shipments: Vec<ShipmentRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub event_id: String,
+    pub order_id: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub utc_offset: i32,
+    pub received_at: i64,
+    pub location: Option<String>,
+    pub description: Option<String>,
+    pub raw_status: Option<String>,
+    pub details: Option<String>,
+    /// Why the state machine did not apply this event, if it did not.
+    pub flag: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<String>,
+    pub carrier: Option<String>,
+    pub updated_since: Option<i64>,
+    /// Opaque position from the previous page.
+    pub after: Option<i64>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrderPage {
+    pub orders: Vec<OrderRecord>,
+    /// Pass back as `after` for the next page; `None` on the last page.
+    pub next: Option<i64>,
+}
+
+fn shipments_of(conn: &Connection, oref: i64) -> Result<Vec<ShipmentRecord>, StoreError> {
+    // The default shipment shows only once something has happened to it.
+    let mut stmt = conn.prepare_cached(
+        "SELECT carrier, tracking_number, status, status_at, last_event_at, last_location
+         FROM shipments WHERE order_ref = ?1 AND (tracking_number IS NOT NULL OR status IS NOT NULL)
+         ORDER BY ref",
+    )?;
+    let rows = stmt
+        .query_map([oref], |r| {
+            Ok(ShipmentRecord {
+                carrier: r.get(0)?,
+                tracking_number: r.get(1)?,
+                status: r.get(2)?,
+                status_at: r.get(3)?,
+                last_event_at: r.get(4)?,
+                last_location: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+const ORDER_COLUMNS: &str = "ref, order_id, status, created_at, updated_at, details";
+
+fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderRecord)> {
+    Ok((
+        r.get(0)?,
+        OrderRecord {
+            order_id: r.get(1)?,
+            status: r.get(2)?,
+            created_at: r.get(3)?,
+            updated_at: r.get(4)?,
+            details: r.get(5)?,
+            shipments: Vec::new(),
+        },
+    ))
+}
+
+pub fn order(conn: &Connection, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?1"
+        ))?
+        .query_row([order_id], order_row)
+        .optional()?;
+    let Some((oref, mut rec)) = row else {
+        return Ok(None);
+    };
+    rec.shipments = shipments_of(conn, oref)?;
+    Ok(Some(rec))
+}
+
+pub fn list_orders(conn: &Connection, f: &ListFilter) -> Result<OrderPage, StoreError> {
+    let limit = f.limit.clamp(1, 1000);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders
+         WHERE ref > ?1
+           AND (?2 IS NULL OR status = ?2)
+           AND (?3 IS NULL OR updated_at >= ?3)
+           AND (?4 IS NULL OR EXISTS (SELECT 1 FROM shipments s
+                                      WHERE s.order_ref = orders.ref AND s.carrier = ?4))
+         ORDER BY ref LIMIT ?5"
+    ))?;
+    let rows: Vec<(i64, OrderRecord)> = stmt
+        .query_map(
+            params![
+                f.after.unwrap_or(0),
+                f.status,
+                f.updated_since,
+                f.carrier,
+                limit as i64 + 1
+            ],
+            order_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    let more = rows.len() > limit;
+    let mut orders = Vec::with_capacity(limit);
+    let mut last = None;
+    for (oref, mut rec) in rows.into_iter().take(limit) {
+        rec.shipments = shipments_of(conn, oref)?;
+        last = Some(oref);
+        orders.push(rec);
+    }
+    Ok(OrderPage {
+        orders,
+        next: if more { last } else { None },
+    })
+}
+
+/// The order's timeline, ordered as the fold orders it, each event with its verdict.
+/// `None` if the order does not exist.
+pub fn timeline(conn: &Connection, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM orders WHERE order_id = ?1")?
+        .query_row([order_id], |_| Ok(()))
+        .optional()?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT e.shipment_ref, e.event_id, e.carrier, e.tracking_number, e.kind, e.occurred_at,
+                e.utc_offset, e.received_at, e.location, e.description, e.raw_status, e.details
+         FROM orders o JOIN shipments s ON s.order_ref = o.ref
+                       JOIN events e ON e.shipment_ref = s.ref
+         WHERE o.order_id = ?1",
+    )?;
+    let mut by_shipment: BTreeMap<i64, Vec<(Entry, EventRecord)>> = BTreeMap::new();
+    let rows = stmt.query_map([order_id], |r| {
+        let kind: String = r.get(4)?;
+        let location: Option<String> = r.get(8)?;
+        let rec = EventRecord {
+            event_id: r.get(1)?,
+            order_id: order_id.to_owned(),
+            carrier: r.get(2)?,
+            tracking_number: r.get(3)?,
+            kind: kind.clone(),
+            occurred_at: r.get(5)?,
+            utc_offset: r.get(6)?,
+            received_at: r.get(7)?,
+            location: location.clone(),
+            description: r.get(9)?,
+            raw_status: r.get(10)?,
+            details: r.get(11)?,
+            flag: None,
+        };
+        let entry = Entry {
+            occurred_at: Timestamp(rec.occurred_at),
+            kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
+            key: event_key(&rec.event_id),
+            location: location.map(Into::into),
+        };
+        Ok((r.get::<_, i64>(0)?, entry, rec))
+    })?;
+    for row in rows {
+        let (sref, entry, rec) = row?;
+        by_shipment.entry(sref).or_default().push((entry, rec));
+    }
+    let mut all: Vec<(Entry, EventRecord)> = Vec::new();
+    for (_, mut items) in by_shipment {
+        sort_entries(&mut items, |(e, _)| e);
+        let entries: Vec<Entry> = items.iter().map(|(e, _)| e.clone()).collect();
+        for ((entry, mut rec), verdict) in items.into_iter().zip(fold_verdicts(&entries)) {
+            if let Verdict::Flagged(v) = verdict {
+                rec.flag = Some(v.to_string());
+            }
+            all.push((entry, rec));
+        }
+    }
+    sort_entries(&mut all, |(e, _)| e);
+    Ok(Some(all.into_iter().map(|(_, r)| r).collect()))
+}
+
+/// Counts for `/metrics` and the bench.
+pub fn counts(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM shipments),
+                (SELECT count(*) FROM events)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}

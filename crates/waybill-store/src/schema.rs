@@ -1,0 +1,127 @@
+//! The database layout and its versioned migrations (`PRAGMA user_version`).
+//!
+//! The layout is built for the writer's hot path: events are appended under an integer
+//! `seq` (no random-key index to maintain), and they point at their shipment by an
+//! integer that grows with time, so the one secondary index on events gets its inserts
+//! at the right-hand edge. Dedup needs no global index: an event id is unique within
+//! its shipment, and the writer checks it against the shipment's entries in memory.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::{StoreError, Synchronous};
+
+/// Each step moves the schema one version up. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the event log and the order/shipment projections.
+    "
+    CREATE TABLE events (
+        seq           INTEGER PRIMARY KEY,
+        shipment_ref  INTEGER,
+        event_id      TEXT    NOT NULL,
+        order_id      TEXT,
+        carrier       TEXT,
+        tracking_number TEXT,
+        kind          TEXT    NOT NULL,
+        occurred_at   INTEGER NOT NULL,
+        utc_offset    INTEGER NOT NULL,
+        received_at   INTEGER NOT NULL,
+        location      TEXT,
+        description   TEXT,
+        raw_status    TEXT,
+        details       TEXT
+    );
+    CREATE INDEX events_by_shipment ON events (shipment_ref);
+
+    CREATE TABLE orders (
+        ref         INTEGER PRIMARY KEY,
+        order_id    TEXT    NOT NULL UNIQUE,
+        status      TEXT    NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        details     TEXT
+    );
+
+    CREATE TABLE shipments (
+        ref             INTEGER PRIMARY KEY,
+        order_ref       INTEGER NOT NULL,
+        carrier         TEXT,
+        tracking_number TEXT,
+        status          TEXT,
+        status_at       INTEGER,
+        high_water      TEXT,
+        last_event_at   INTEGER,
+        last_location   TEXT
+    );
+    CREATE UNIQUE INDEX shipments_by_tracking ON shipments (carrier, tracking_number)
+        WHERE tracking_number IS NOT NULL;
+    CREATE UNIQUE INDEX shipments_default ON shipments (order_ref)
+        WHERE tracking_number IS NULL;
+    CREATE INDEX shipments_by_order ON shipments (order_ref);
+    ",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Opens a connection with the pragmas every Waybill connection uses.
+pub fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    // A larger cache keeps the hot right-hand pages of the tables in memory.
+    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// Brings the schema up to [`VERSION`], one transaction per step.
+pub fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {step}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_once_and_refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let conn = open(&path, Synchronous::Full).unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, VERSION);
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        assert!(matches!(
+            migrate(&conn),
+            Err(StoreError::SchemaTooNew { .. })
+        ));
+    }
+}

@@ -1,0 +1,175 @@
+//! The single writer and its group commit.
+//!
+//! Requests queue on a bounded channel. The writer takes the first, then everything else
+//! already waiting (up to `max_batch_events`), applies it all in one transaction, commits
+//! once, and only then answers every request. Under load, many HTTP requests share one
+//! fsync; alone, a request pays for one commit and no waiting.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::Instant;
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
+use waybill_core::TrackingEvent;
+use waybill_core::tracker::Rejection;
+
+use crate::apply::{Applier, Sink};
+use crate::{StoreError, Synchronous};
+
+/// What became of one submitted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemOutcome {
+    /// New, applied and durable.
+    Accepted,
+    /// Already in the log: acknowledged, nothing changed.
+    Duplicate,
+    /// Could not be linked to an order: not stored.
+    Rejected(Rejection),
+    /// `Submission::NewOrder` named an order that already exists.
+    OrderExists,
+}
+
+/// A unit of work for the writer.
+#[derive(Debug)]
+pub enum Submission {
+    Events(Vec<TrackingEvent>),
+    /// Create an order (`POST /v1/orders`): refused if it exists.
+    NewOrder(TrackingEvent),
+}
+
+impl Submission {
+    fn len(&self) -> usize {
+        match self {
+            Self::Events(v) => v.len(),
+            Self::NewOrder(_) => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub synchronous: Synchronous,
+    /// Most events in one transaction.
+    pub max_batch_events: usize,
+    /// Requests that may wait for the writer before callers are told to back off.
+    pub queue_depth: usize,
+    /// Orders and shipments the writer keeps in memory.
+    pub cache_capacity: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            max_batch_events: 20_000,
+            queue_depth: 1024,
+            cache_capacity: 200_000,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<ItemOutcome>, StoreError>>;
+
+struct Job {
+    submission: Submission,
+    reply: Reply,
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: SyncSender<Job>,
+    alive: Arc<AtomicBool>,
+}
+
+impl WriterHandle {
+    pub fn submit(
+        &self,
+        submission: Submission,
+    ) -> Result<oneshot::Receiver<Result<Vec<ItemOutcome>, StoreError>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Job { submission, reply }) {
+            Ok(()) => Ok(rx),
+            Err(TrySendError::Full(_)) => Err(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+        }
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive.load(Ordering::Relaxed)
+    }
+}
+
+pub fn spawn(conn: Connection, options: WriterOptions) -> Result<WriterHandle, StoreError> {
+    let (tx, rx) = sync_channel(options.queue_depth);
+    let alive = Arc::new(AtomicBool::new(true));
+    let flag = alive.clone();
+    std::thread::Builder::new()
+        .name("waybill-writer".into())
+        .spawn(move || {
+            run(conn, rx, &options);
+            flag.store(false, Ordering::Relaxed);
+        })?;
+    Ok(WriterHandle { tx, alive })
+}
+
+fn run(mut conn: Connection, rx: Receiver<Job>, options: &WriterOptions) {
+    let mut applier = Applier::new(options.cache_capacity);
+    // The loop ends when every handle is dropped: the store is closed.
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs[0].submission.len();
+        while events < options.max_batch_events {
+            match rx.try_recv() {
+                Ok(job) => {
+                    events += job.submission.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        match commit_batch(&mut conn, &mut applier, &jobs) {
+            Ok(outcomes) => {
+                applier.committed();
+                tracing::trace!(events, jobs = jobs.len(), elapsed = ?started.elapsed(), "committed");
+                for (job, out) in jobs.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(out));
+                }
+            }
+            Err(e) => {
+                // Nothing of this batch is durable, and the cache may be ahead of the
+                // database: forget it and tell every caller.
+                applier.reset();
+                tracing::error!(error = %e, events, "batch rolled back");
+                let msg = e.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::BatchFailed(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+fn commit_batch(
+    conn: &mut Connection,
+    applier: &mut Applier,
+    jobs: &[Job],
+) -> Result<Vec<Vec<ItemOutcome>>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut all = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let out = match &job.submission {
+            Submission::Events(evs) => evs
+                .iter()
+                .map(|ev| applier.apply(&tx, ev, false, Sink::Append))
+                .collect::<Result<Vec<_>, _>>()?,
+            Submission::NewOrder(ev) => vec![applier.apply(&tx, ev, true, Sink::Append)?],
+        };
+        all.push(out);
+    }
+    applier.flush(&tx)?;
+    tx.commit()?;
+    Ok(all)
+}

@@ -1,0 +1,390 @@
+//! The SQLite store against the core's reference model, and replay against live state.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use waybill_core::ShipmentStatus::{self, *};
+use waybill_core::event::Tracking;
+use waybill_core::tracker::{Rejection, Tracker};
+use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, TrackingNumber};
+use waybill_store::read::{self, ListFilter};
+use waybill_store::{ItemOutcome, Store, Submission, WriterOptions};
+
+fn ev(
+    order: Option<&str>,
+    parcel: Option<(&str, &str)>,
+    kind: EventKind,
+    at: i64,
+    id: &str,
+) -> TrackingEvent {
+    TrackingEvent {
+        event_id: id.to_owned(),
+        order_id: order.map(|o| OrderId::parse(o).unwrap()),
+        tracking: parcel.map(|(c, t)| Tracking {
+            carrier: Carrier::parse(c).unwrap(),
+            tracking_number: TrackingNumber::parse(t).unwrap(),
+        }),
+        kind,
+        occurred_at: Timestamp(at),
+        utc_offset_seconds: 28_800,
+        received_at: Timestamp(1_000_000 + at),
+        location: Some(format!("hub{at}")),
+        description: None,
+        raw_status: None,
+        details: None,
+    }
+}
+
+fn st(s: ShipmentStatus) -> EventKind {
+    EventKind::Status(s)
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), WriterOptions::default()).unwrap()
+}
+
+/// Every order with its timeline: what a reader can see.
+type Dump = BTreeMap<String, (read::OrderRecord, Vec<read::EventRecord>)>;
+
+fn dump(store: &Store) -> Dump {
+    store
+        .read(|c| {
+            let mut out = BTreeMap::new();
+            let page = read::list_orders(
+                c,
+                &ListFilter {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )?;
+            for o in page.orders {
+                let tl = read::timeline(c, &o.order_id)?.unwrap();
+                out.insert(o.order_id.clone(), (o, tl));
+            }
+            Ok(out)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn seed_events_walk_an_order_to_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let kinds = [
+        EventKind::OrderCreated,
+        st(InfoReceived),
+        st(PickedUp),
+        st(Delivered),
+    ];
+    // All four at the same instant, as the seed sends them: rank breaks the tie.
+    let events: Vec<_> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| ev(Some("order1"), None, *k, 5, &format!("s{i}")))
+        .collect();
+    let out = store.submit(Submission::Events(events)).await.unwrap();
+    assert!(out.iter().all(|o| *o == ItemOutcome::Accepted));
+    let order = store.read(|c| read::order(c, "order1")).unwrap().unwrap();
+    assert_eq!(order.status, "delivered");
+    assert_eq!(order.shipments.len(), 1);
+    assert_eq!(order.shipments[0].tracking_number, None);
+    let tl = store
+        .read(|c| read::timeline(c, "order1"))
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<_> = tl.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["created", "info_received", "picked_up", "delivered"]
+    );
+}
+
+#[tokio::test]
+async fn duplicates_rejections_and_new_order_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let sf = Some(("sf-express", "SF1"));
+    let first = ev(Some("o1"), sf, st(PickedUp), 1, "a");
+    let out = store
+        .submit(Submission::Events(vec![
+            first.clone(),
+            first.clone(),
+            ev(None, sf, st(InTransit), 2, "b"),
+            ev(None, Some(("zto", "Z9")), st(InTransit), 2, "c"),
+            ev(Some("o2"), sf, st(InTransit), 3, "d"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(out[0], ItemOutcome::Accepted);
+    assert_eq!(out[1], ItemOutcome::Duplicate);
+    assert_eq!(
+        out[2],
+        ItemOutcome::Accepted,
+        "a linked number needs no order_id"
+    );
+    assert_eq!(
+        out[3],
+        ItemOutcome::Rejected(Rejection::OrderRequired("Z9".into()))
+    );
+    assert!(matches!(
+        out[4],
+        ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder { .. })
+    ));
+    // Nothing of the rejected items was stored: o2 does not exist.
+    assert!(store.read(|c| read::order(c, "o2")).unwrap().is_none());
+    let again = store
+        .submit(Submission::NewOrder(ev(
+            Some("o1"),
+            None,
+            EventKind::OrderCreated,
+            9,
+            "n",
+        )))
+        .await
+        .unwrap();
+    assert_eq!(again, [ItemOutcome::OrderExists]);
+    let tl = store.read(|c| read::timeline(c, "o1")).unwrap().unwrap();
+    assert_eq!(tl.len(), 2);
+}
+
+#[tokio::test]
+async fn a_backwards_scan_is_kept_and_flagged_in_the_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let p = Some(("ups", "1Z1"));
+    store
+        .submit(Submission::Events(vec![
+            ev(Some("o"), p, st(Delivered), 10, "x"),
+            ev(Some("o"), p, st(InTransit), 20, "y"),
+        ]))
+        .await
+        .unwrap();
+    let order = store.read(|c| read::order(c, "o")).unwrap().unwrap();
+    assert_eq!(order.status, "delivered");
+    assert_eq!(order.shipments[0].last_event_at, Some(20));
+    let tl = store.read(|c| read::timeline(c, "o")).unwrap().unwrap();
+    assert_eq!(tl[0].flag, None);
+    assert_eq!(
+        tl[1].flag.as_deref(),
+        Some("no transition from delivered to in_transit")
+    );
+}
+
+#[tokio::test]
+async fn state_survives_reopening_and_a_cold_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Some(("zto", "Z1"));
+    {
+        let store = open(&dir);
+        store
+            .submit(Submission::Events(vec![
+                ev(Some("o"), p, st(PickedUp), 1, "a"),
+                ev(Some("o"), p, st(OutForDelivery), 3, "c"),
+            ]))
+            .await
+            .unwrap();
+    }
+    let store = open(&dir);
+    // The writer must reload the shipment to dedup, link and re-fold the late event.
+    let out = store
+        .submit(Submission::Events(vec![
+            ev(Some("o"), p, st(PickedUp), 1, "a"),
+            ev(None, p, st(InTransit), 2, "b"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(out, [ItemOutcome::Duplicate, ItemOutcome::Accepted]);
+    let order = store.read(|c| read::order(c, "o")).unwrap().unwrap();
+    assert_eq!(order.status, "out_for_delivery");
+    assert_eq!(order.shipments[0].last_location.as_deref(), Some("hub3"));
+}
+
+#[tokio::test]
+async fn list_filters_and_paginates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let mut events = Vec::new();
+    for i in 0..25 {
+        let carrier = if i % 2 == 0 { "sf-express" } else { "zto" };
+        let status = if i % 5 == 0 { Delivered } else { InTransit };
+        let tn = format!("T{i}");
+        events.push(ev(
+            Some(&format!("o{i:02}")),
+            Some((carrier, &tn)),
+            st(status),
+            i,
+            &format!("e{i}"),
+        ));
+    }
+    store.submit(Submission::Events(events)).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .read(|c| {
+                read::list_orders(
+                    c,
+                    &ListFilter {
+                        after,
+                        limit: 4,
+                        carrier: Some("sf-express".into()),
+                        ..Default::default()
+                    },
+                )
+            })
+            .unwrap();
+        seen.extend(page.orders.iter().map(|o| o.order_id.clone()));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let expected: Vec<_> = (0..25).step_by(2).map(|i| format!("o{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let delivered = store
+        .read(|c| {
+            read::list_orders(
+                c,
+                &ListFilter {
+                    status: Some("delivered".into()),
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!(delivered.orders.len(), 5);
+}
+
+#[tokio::test]
+async fn replay_rebuilds_exactly_the_live_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let a = Some(("sf-express", "SF1"));
+    let b = Some(("zto", "Z1"));
+    let batches = vec![
+        vec![
+            ev(Some("o1"), a, st(InTransit), 5, "1"),
+            ev(Some("o1"), b, st(PickedUp), 2, "2"),
+        ],
+        vec![
+            ev(None, a, st(PickedUp), 1, "3"),
+            ev(Some("o2"), None, EventKind::OrderCreated, 1, "4"),
+        ],
+        vec![
+            ev(None, b, st(Delivered), 9, "5"),
+            ev(None, a, st(Exception), 7, "6"),
+            ev(Some("o2"), None, st(InfoReceived), 3, "7"),
+        ],
+    ];
+    for b in batches {
+        store.submit(Submission::Events(b)).await.unwrap();
+    }
+    let live = dump(&store);
+    drop(store);
+    assert_eq!(waybill_store::replay(dir.path()).unwrap(), 7);
+    let store = open(&dir);
+    assert_eq!(dump(&store), live);
+    assert_eq!(live["o1"].0.status, "exception");
+}
+
+const PATHS: &[&[ShipmentStatus]] = &[
+    &[InfoReceived, PickedUp, InTransit, OutForDelivery, Delivered],
+    &[
+        PickedUp,
+        InTransit,
+        OutForDelivery,
+        FailedAttempt,
+        OutForDelivery,
+        Delivered,
+    ],
+    &[
+        InfoReceived,
+        PickedUp,
+        InTransit,
+        Exception,
+        Returning,
+        Returned,
+    ],
+    &[InfoReceived, Cancelled],
+    &[InfoReceived, PickedUp, InTransit],
+];
+
+fn workload() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<Vec<TrackingEvent>>)> {
+    prop::collection::vec(prop::collection::vec(0..PATHS.len(), 1..=3), 1..=3)
+        .prop_map(|orders| {
+            let mut events = Vec::new();
+            for (o, paths) in orders.iter().enumerate() {
+                for (p, path) in paths.iter().enumerate() {
+                    let tn = format!("T{o}x{p}");
+                    for (i, s) in PATHS[*path].iter().enumerate() {
+                        events.push(ev(
+                            Some(&format!("o{o}")),
+                            Some(("zto", &tn)),
+                            st(*s),
+                            i as i64,
+                            &format!("{o}-{p}-{i}"),
+                        ));
+                    }
+                }
+            }
+            events
+        })
+        .prop_flat_map(|events| {
+            let n = events.len();
+            (
+                Just(events.clone()),
+                prop::collection::vec(0..n, 0..n),
+                1..8usize,
+            )
+                .prop_flat_map(|(events, dups, chunk)| {
+                    let mut all = events.clone();
+                    all.extend(dups.iter().map(|&i| events[i].clone()));
+                    (Just(events), Just(all).prop_shuffle(), Just(chunk))
+                })
+                .prop_map(|(events, all, chunk)| {
+                    (events, all.chunks(chunk).map(<[_]>::to_vec).collect())
+                })
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Any arrival order, any duplicates, any batching: SQLite ends where the in-order
+    /// reference model ends, and replay reproduces it.
+    #[test]
+    fn sqlite_matches_the_reference_model((in_order, batches) in workload()) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        for b in batches {
+            rt.block_on(store.submit(Submission::Events(b))).unwrap();
+        }
+        let mut model = Tracker::default();
+        for e in &in_order {
+            model.apply(e).unwrap();
+        }
+        let live = dump(&store);
+        for id in model.order_ids() {
+            let view = model.order(id).unwrap();
+            let (rec, tl) = &live[id.as_str()];
+            prop_assert_eq!(&rec.status, view.status.as_str());
+            prop_assert_eq!(tl.len(), view.shipments.values().map(|s| s.timeline.len()).sum::<usize>());
+            for s in &rec.shipments {
+                let key = waybill_core::ParcelKey::Tracked(Tracking {
+                    carrier: Carrier::parse(s.carrier.as_deref().unwrap()).unwrap(),
+                    tracking_number: TrackingNumber::parse(s.tracking_number.as_deref().unwrap()).unwrap(),
+                });
+                let m = &view.shipments[&key].state;
+                prop_assert_eq!(s.status.as_deref(), m.status.map(|x| x.as_str()));
+                prop_assert_eq!(s.last_event_at, m.last_event_at.map(|t| t.0));
+                prop_assert_eq!(s.last_location.as_deref(), m.last_location.as_deref());
+            }
+        }
+        prop_assert_eq!(live.len(), model.order_ids().count());
+        drop(store);
+        waybill_store::replay(dir.path()).unwrap();
+        prop_assert_eq!(dump(&open(&dir)), live);
+    }
+}
