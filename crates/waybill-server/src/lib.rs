@@ -1,1 +1,94 @@
-//! placeholder
+//! Waybill's HTTP API.
+//!
+//! The server is a library: [`app`] builds the router from an injected [`AppState`], and
+//! [`run`] serves it on a listener the caller bound, until the caller's shutdown future
+//! resolves. Tests bind port 0 and drive it like any client.
+//!
+//! - [`wire`]: request formats into domain events; [`views`]: response bodies.
+//! - [`auth`]: API keys and roles; [`problem`]: RFC 9457 errors, mapped once.
+//! - [`routes`]: one module per resource; [`telemetry`]: Prometheus metrics.
+
+pub mod auth;
+pub mod problem;
+pub mod routes;
+pub mod telemetry;
+pub mod views;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use waybill_store::Store;
+
+pub use auth::{ApiKeys, Role};
+
+/// Limits on what one request may carry.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_batch_items: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_items: 10_000,
+        }
+    }
+}
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub keys: Arc<ApiKeys>,
+    /// Base of the links the API hands out (`tracking_url`), without a trailing slash.
+    pub public_url: Arc<str>,
+    pub limits: Limits,
+}
+
+/// The whole API, with its OpenAPI document served at `/openapi.json`.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_router().split_for_parts();
+    let api = Arc::new(api);
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .layer(axum::middleware::from_fn(telemetry::track_requests))
+        .with_state(state)
+}
+
+/// The documented routes; `split_for_parts` yields the router and its OpenAPI document.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(routes::ApiDoc::openapi())
+        .merge(routes::events::router())
+        .merge(routes::orders::router())
+        .merge(routes::health::router())
+}
+
+/// The OpenAPI document alone (for `waybill openapi` and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// Serves the API until `shutdown` resolves, then finishes in-flight requests.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    telemetry::install();
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

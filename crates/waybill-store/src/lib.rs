@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
-pub use writer::{ItemOutcome, Submission, WriterOptions};
+pub use writer::{ItemOutcome, Pending, Submission, WriterOptions};
 
 /// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
 /// are not errors: see [`ItemOutcome`].
@@ -95,6 +95,12 @@ impl Store {
             .submit(s)?
             .await
             .map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Queues a submission without waiting: the receiver answers once it is durable.
+    /// Lets a bulk loader parse the next batch while the writer commits this one.
+    pub fn enqueue(&self, s: Submission) -> Result<Pending, StoreError> {
+        self.writer.submit(s)
     }
 
     /// As [`Store::submit`], for callers outside an async runtime.

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OptionalExtension, params};
+pub use rusqlite::Connection;
+use rusqlite::{OptionalExtension, params};
 use waybill_core::timeline::{fold_verdicts, sort_entries};
 use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
 

@@ -72,6 +72,9 @@ impl Default for WriterOptions {
 
 type Reply = oneshot::Sender<Result<Vec<ItemOutcome>, StoreError>>;
 
+/// The answer to a queued submission, once it is durable.
+pub type Pending = oneshot::Receiver<Result<Vec<ItemOutcome>, StoreError>>;
+
 struct Job {
     submission: Submission,
     reply: Reply,
@@ -84,10 +87,7 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    pub fn submit(
-        &self,
-        submission: Submission,
-    ) -> Result<oneshot::Receiver<Result<Vec<ItemOutcome>, StoreError>>, StoreError> {
+    pub fn submit(&self, submission: Submission) -> Result<Pending, StoreError> {
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(Job { submission, reply }) {
             Ok(()) => Ok(rx),

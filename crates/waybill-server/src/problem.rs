@@ -1,0 +1,137 @@
+//! Errors as RFC 9457 `application/problem+json`, mapped once, here.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Role;
+
+/// One refused item of a batch.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ItemError {
+    /// Position in the batch (0-based; for NDJSON, the line among non-empty lines).
+    pub index: usize,
+    pub error: String,
+}
+
+/// The problem document.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem, e.g. `urn:waybill:problem:invalid-event`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Per-item errors, when a batch was refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ItemError>,
+}
+
+/// Everything a handler can fail with. Internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("this key has role {role}; the operation needs {needed}")]
+    Forbidden { role: Role, needed: Role },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{detail}")]
+    Invalid {
+        detail: String,
+        errors: Vec<ItemError>,
+    },
+    #[error("{0}")]
+    BadQuery(String),
+    #[error("the batch is empty")]
+    EmptyBatch,
+    #[error("the body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the batch has {n} items; the limit is {limit}")]
+    TooManyItems { n: usize, limit: usize },
+    #[error("unsupported Content-Type {0:?}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the write queue is full; retry shortly")]
+    Busy,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use StatusCode as S;
+        match self {
+            Self::Unauthenticated(_) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
+            Self::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            Self::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+            Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            Self::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, "invalid-event", "Invalid input"),
+            Self::BadQuery(_) => (S::BAD_REQUEST, "bad-query", "Bad query"),
+            Self::EmptyBatch => (S::BAD_REQUEST, "empty-batch", "Empty batch"),
+            Self::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "too-large", "Body too large"),
+            Self::TooManyItems { .. } => {
+                (S::PAYLOAD_TOO_LARGE, "too-many-items", "Batch too large")
+            }
+            Self::UnsupportedMediaType(_) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
+            Self::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+}
+
+impl From<waybill_store::StoreError> for ApiError {
+    fn from(e: waybill_store::StoreError) -> Self {
+        match e {
+            waybill_store::StoreError::Busy => Self::Busy,
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = ?cause, "request failed");
+        }
+        let errors = match &self {
+            Self::Invalid { errors, .. } => errors.clone(),
+            _ => Vec::new(),
+        };
+        let body = Problem {
+            kind: format!("urn:waybill:problem:{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            errors,
+        };
+        let mut resp = (status, Json(body)).into_response();
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match self {
+            Self::Busy => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unauthenticated(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST /v1/events`: canonical events, the seed's shape, one, an array or NDJSON.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use waybill_store::{ItemOutcome, Submission};
+
+use crate::problem::{ApiError, ItemError, Problem};
+use crate::routes::read_body;
+use crate::views::IngestReport;
+use crate::wire::{self, EventIn};
+use crate::{AppState, Role, telemetry};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(post_events))
+}
+
+/// Ingest tracking events. Answers after the accepted events are durable.
+///
+/// The body is one event, a JSON array of events, or NDJSON (`application/x-ndjson`).
+/// Each item is validated on its own: in a batch, bad items are listed with their index
+/// and the good ones are accepted. Re-sent events (same `event_id`, or the same content
+/// when no id is given) are counted as duplicates and change nothing.
+#[utoipa::path(post, path = "/v1/events", tag = "events",
+    security(("bearer" = [])),
+    request_body(content(
+        (EventIn = "application/json"),
+        (Vec<EventIn> = "application/json"),
+        (EventIn = "application/x-ndjson")
+    )),
+    responses(
+        (status = 200, description = "Durable; per-item report", body = IngestReport),
+        (status = 400, description = "Malformed JSON or empty batch", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No or unknown key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Key lacks the ingest role", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The event (or every item) was invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Write queue full; retry after the Retry-After delay", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestReport>, ApiError> {
+    state.keys.authorize(&headers, Role::Ingest)?;
+    let body = read_body(&state, body).await?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let batch = wire::parse_events(
+        content_type,
+        &body,
+        wire::now(),
+        state.limits.max_batch_items,
+    )?;
+    let total = batch.items.len();
+    let mut rejected = wire::item_errors(&batch.items);
+    let mut indices = Vec::with_capacity(total);
+    let mut events = Vec::with_capacity(total);
+    for (i, item) in batch.items.into_iter().enumerate() {
+        if let Ok(ev) = item {
+            indices.push(i);
+            events.push(ev);
+        }
+    }
+    let (mut accepted, mut duplicates) = (0, 0);
+    if !events.is_empty() {
+        let outcomes = state.store.submit(Submission::Events(events)).await?;
+        for (i, out) in indices.into_iter().zip(outcomes) {
+            match out {
+                ItemOutcome::Accepted => accepted += 1,
+                // An existing order is to a create what a duplicate is to an event.
+                ItemOutcome::Duplicate | ItemOutcome::OrderExists => duplicates += 1,
+                ItemOutcome::Rejected(r) => rejected.push(ItemError {
+                    index: i,
+                    error: r.to_string(),
+                }),
+            }
+        }
+        rejected.sort_by_key(|e| e.index);
+    }
+    telemetry::events(accepted, duplicates, rejected.len());
+    if rejected.len() == total {
+        let detail = if batch.single {
+            rejected[0].error.clone()
+        } else {
+            format!("all {total} items were refused")
+        };
+        return Err(ApiError::Invalid {
+            detail,
+            errors: rejected,
+        });
+    }
+    Ok(Json(IngestReport {
+        accepted,
+        duplicates,
+        rejected,
+    }))
+}

@@ -1,0 +1,74 @@
+//! One module per resource. Each handler checks its role first, then reads its input.
+
+pub mod events;
+pub mod health;
+pub mod orders;
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::AppState;
+use crate::problem::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Waybill",
+        description = "Order tracking and logistics event processing. Errors are RFC 9457 problem+json.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "events", description = "Ingest tracking events"),
+        (name = "orders", description = "Orders, shipments and timelines"),
+        (name = "operations", description = "Health, readiness, metrics")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Reads a request body up to the configured limit.
+pub async fn read_body(
+    state: &AppState,
+    body: axum::body::Body,
+) -> Result<axum::body::Bytes, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::TooLarge { limit }
+        } else {
+            ApiError::MalformedJson(format!("could not read the body: {e}"))
+        }
+    })
+}
+
+/// Runs a blocking read on the store's read pool.
+pub async fn read<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&rusqlite_conn::Connection) -> Result<T, waybill_store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.read(f))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::from)
+}
+
+/// The connection type reads receive (re-exported so handlers need not name rusqlite).
+pub mod rusqlite_conn {
+    pub use waybill_store::read::Connection;
+}

@@ -1,0 +1,270 @@
+//! Orders: create, get, list, and the timeline.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use waybill_core::event::{IdentityParts, derive_event_id};
+use waybill_core::{EventKind, OrderId, OrderStatus, TrackingEvent};
+use waybill_store::read::{self, ListFilter};
+use waybill_store::{ItemOutcome, Submission};
+
+use crate::problem::{ApiError, Problem};
+use crate::routes::{read as read_store, read_body};
+use crate::views::{EventView, NewOrder, OrderList, OrderView, Timeline};
+use crate::wire::{self, parse_instant};
+use crate::{AppState, Role};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(get_timeline))
+}
+
+fn not_found(order_id: &str) -> ApiError {
+    ApiError::NotFound(format!("no order {order_id:?}"))
+}
+
+fn invalid(detail: String) -> ApiError {
+    ApiError::Invalid {
+        detail,
+        errors: Vec::new(),
+    }
+}
+
+/// Checks the optional customer contact (personal data: kept, never shown on the
+/// tracking page) and metadata.
+fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
+    if order.metadata.as_ref().is_some_and(|m| !m.is_object()) {
+        return Err(invalid("metadata must be a JSON object".into()));
+    }
+    let Some(c) = &order.customer else {
+        return Ok(());
+    };
+    if let Some(email) = &c.email {
+        let plausible = email.len() <= 254
+            && email
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+            && !email
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control());
+        if !plausible {
+            return Err(invalid(format!(
+                "customer.email {email:?} is not an e-mail address"
+            )));
+        }
+    }
+    if let Some(phone) = &c.phone {
+        let plausible = (3..=32).contains(&phone.len())
+            && phone
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || matches!(ch, '+' | '-' | ' ' | '(' | ')'));
+        if !plausible {
+            return Err(invalid(format!(
+                "customer.phone {phone:?} is not a phone number"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Create an order. Its first event (`created`) carries the customer and metadata.
+#[utoipa::path(post, path = "/v1/orders", tag = "orders",
+    security(("bearer" = [])),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "Created", body = OrderView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn create_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, HeaderMap, Json<OrderView>), ApiError> {
+    state.keys.authorize(&headers, Role::Ingest)?;
+    let body = read_body(&state, body).await?;
+    let req: NewOrder = serde_json::from_slice(&body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::MalformedJson(e.to_string())
+        }
+        _ => invalid(e.to_string()),
+    })?;
+    let order_id = OrderId::parse(&req.order_id).map_err(|e| invalid(e.to_string()))?;
+    validate_new_order(&req)?;
+    let details = serde_json::json!({ "customer": req.customer, "metadata": req.metadata });
+    let now = wire::now();
+    let event = TrackingEvent {
+        event_id: derive_event_id(&IdentityParts {
+            order_id: Some(order_id.as_str()),
+            tracking: None,
+            kind: EventKind::OrderCreated,
+            occurred_at: None,
+            location: None,
+        }),
+        order_id: Some(order_id.clone()),
+        tracking: None,
+        kind: EventKind::OrderCreated,
+        occurred_at: now,
+        utc_offset_seconds: 0,
+        received_at: now,
+        location: None,
+        description: None,
+        raw_status: None,
+        details: Some(details.to_string()),
+    };
+    let outcome = state.store.submit(Submission::NewOrder(event)).await?;
+    if outcome.first() != Some(&ItemOutcome::Accepted) {
+        return Err(ApiError::Conflict(format!(
+            "order {order_id} already exists"
+        )));
+    }
+    let id = order_id.to_string();
+    let rec = read_store(&state, move |c| read::order(c, &id))
+        .await?
+        .ok_or_else(|| not_found(order_id.as_str()))?;
+    let view = OrderView::from_record(rec, &state.public_url);
+    let mut h = HeaderMap::new();
+    if let Ok(loc) = format!(
+        "/v1/orders/{}",
+        crate::views::percent_encode(&view.order_id)
+    )
+    .parse()
+    {
+        h.insert(header::LOCATION, loc);
+    }
+    Ok((StatusCode::CREATED, h, Json(view)))
+}
+
+/// Get an order with its shipments and derived status.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "orders",
+    security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    responses(
+        (status = 200, body = OrderView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderView>, ApiError> {
+    state.keys.authorize(&headers, Role::Read)?;
+    let id = order_id.clone();
+    let rec = read_store(&state, move |c| read::order(c, &id))
+        .await?
+        .ok_or_else(|| not_found(&order_id))?;
+    Ok(Json(OrderView::from_record(rec, &state.public_url)))
+}
+
+/// The order's timeline: every event of every shipment, ordered by `occurred_at`.
+/// Events the state machine did not apply are included, flagged.
+#[utoipa::path(get, path = "/v1/orders/{order_id}/events", tag = "orders",
+    security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    responses(
+        (status = 200, body = Timeline),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_timeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Result<Json<Timeline>, ApiError> {
+    state.keys.authorize(&headers, Role::Read)?;
+    let id = order_id.clone();
+    let events = read_store(&state, move |c| read::timeline(c, &id))
+        .await?
+        .ok_or_else(|| not_found(&order_id))?;
+    Ok(Json(Timeline {
+        order_id,
+        events: events.into_iter().map(EventView::from_record).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// An order status, e.g. `in_transit` or `exception`.
+    status: Option<String>,
+    /// Orders with at least one shipment of this carrier.
+    carrier: Option<String>,
+    /// RFC 3339: orders updated at or after this instant.
+    updated_since: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+fn decode_cursor(c: &str) -> Result<i64, ApiError> {
+    c.strip_prefix('o')
+        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::BadQuery(format!("cursor {c:?} is not one this API handed out")))
+}
+
+/// Search orders, oldest first, one page at a time.
+#[utoipa::path(get, path = "/v1/orders", tag = "orders",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = OrderList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_orders(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OrderList>, ApiError> {
+    state.keys.authorize(&headers, Role::Read)?;
+    let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    if let Some(s) = &q.status
+        && OrderStatus::parse(s).is_none()
+    {
+        return Err(ApiError::BadQuery(format!("unknown order status {s:?}")));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadQuery(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let updated_since = q
+        .updated_since
+        .as_deref()
+        .map(|s| parse_instant(s, wire::now()).map(|(t, _)| t.as_micros()))
+        .transpose()
+        .map_err(ApiError::BadQuery)?;
+    let filter = ListFilter {
+        status: q.status,
+        carrier: q.carrier,
+        updated_since,
+        after: q.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit,
+    };
+    let page = read_store(&state, move |c| read::list_orders(c, &filter)).await?;
+    Ok(Json(OrderList {
+        orders: page
+            .orders
+            .into_iter()
+            .map(|o| OrderView::from_record(o, &state.public_url))
+            .collect(),
+        next_cursor: page.next.map(|n| format!("o{n:x}")),
+    }))
+}

@@ -1,0 +1,51 @@
+//! Prometheus metrics: names in base units, counters ending in `_total`, bounded labels
+//! (the route template, never the raw path).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls reuse it.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    })
+}
+
+pub fn render() -> String {
+    install().render()
+}
+
+/// Counts requests and their latency by route template and status.
+pub async fn track_requests(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("waybill_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("waybill_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// Counts ingest outcomes.
+pub fn events(accepted: usize, duplicates: usize, rejected: usize) {
+    metrics::counter!("waybill_events_total", "outcome" => "accepted").increment(accepted as u64);
+    metrics::counter!("waybill_events_total", "outcome" => "duplicate")
+        .increment(duplicates as u64);
+    metrics::counter!("waybill_events_total", "outcome" => "rejected").increment(rejected as u64);
+}

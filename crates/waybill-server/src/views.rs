@@ -1,0 +1,185 @@
+//! Response and request bodies of the API, separate from the domain and store types.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use waybill_store::{EventRecord, OrderRecord, ShipmentRecord};
+
+use crate::problem::ItemError;
+use crate::wire::format_instant;
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShipmentView {
+    /// Carrier slug; null for the order's default shipment (events without a tracking number).
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    /// Canonical shipment status (CONTRACT §2); null until a status-bearing event arrives.
+    pub status: Option<String>,
+    pub last_event_at: Option<String>,
+    pub last_location: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    /// Derived from the shipments: created, shipped, picked_up, in_transit,
+    /// out_for_delivery, available_for_pickup, failed_attempt, partially_delivered,
+    /// delivered, exception, returning, returned, cancelled.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    pub shipments: Vec<ShipmentView>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The customer tracking page.
+    pub tracking_url: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventView {
+    pub event_id: String,
+    pub order_id: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    /// A canonical status, `created` (order-level) or `unmapped` (a raw code with no status).
+    pub status: String,
+    /// RFC 3339, in the offset the sender used.
+    pub occurred_at: String,
+    pub received_at: String,
+    pub location: Option<String>,
+    pub description: Option<String>,
+    pub raw_status: Option<String>,
+    pub details: Option<serde_json::Value>,
+    /// True when the state machine did not apply this event (kept, not dropped).
+    pub flagged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flag_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Timeline {
+    pub order_id: String,
+    /// Ordered by `occurred_at` (ties: by progress, then by id).
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct IngestReport {
+    /// New events, now durable.
+    pub accepted: usize,
+    /// Events already in the log: acknowledged, nothing changed.
+    pub duplicates: usize,
+    /// Items that were refused, each with its index in the batch.
+    pub rejected: Vec<ItemError>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    pub order_id: String,
+    pub customer: Option<Customer>,
+    /// Free-form JSON object kept with the order.
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+}
+
+fn utc(micros: i64) -> String {
+    format_instant(micros, 0)
+}
+
+impl ShipmentView {
+    fn from_record(s: ShipmentRecord) -> Self {
+        Self {
+            carrier: s.carrier,
+            tracking_number: s.tracking_number,
+            status: s.status,
+            last_event_at: s.last_event_at.map(utc),
+            last_location: s.last_location,
+        }
+    }
+}
+
+impl OrderView {
+    pub fn from_record(o: OrderRecord, public_url: &str) -> Self {
+        let details: Option<serde_json::Value> = o
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let field = |name: &str| {
+            details
+                .as_ref()
+                .and_then(|d| d.get(name))
+                .filter(|v| !v.is_null())
+                .cloned()
+        };
+        Self {
+            tracking_url: format!("{public_url}/track/{}", percent_encode(&o.order_id)),
+            customer: field("customer"),
+            metadata: field("metadata"),
+            order_id: o.order_id,
+            status: o.status,
+            shipments: o
+                .shipments
+                .into_iter()
+                .map(ShipmentView::from_record)
+                .collect(),
+            created_at: utc(o.created_at),
+            updated_at: utc(o.updated_at),
+        }
+    }
+}
+
+impl EventView {
+    pub fn from_record(e: EventRecord) -> Self {
+        Self {
+            occurred_at: format_instant(e.occurred_at, e.utc_offset),
+            received_at: utc(e.received_at),
+            details: e
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok()),
+            flagged: e.flag.is_some(),
+            flag_reason: e.flag,
+            event_id: e.event_id,
+            order_id: e.order_id,
+            carrier: e.carrier,
+            tracking_number: e.tracking_number,
+            status: e.kind,
+            location: e.location,
+            description: e.description,
+            raw_status: e.raw_status,
+        }
+    }
+}
+
+/// Percent-encodes a path segment (RFC 3986 unreserved characters stay as they are).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

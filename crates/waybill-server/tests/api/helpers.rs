@@ -1,0 +1,127 @@
+//! `spawn_app()`: a server on port 0 with a fresh store, and a client that knows its keys.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use waybill_server::{ApiKeys, AppState, Limits};
+use waybill_store::{Store, WriterOptions};
+
+pub const ADMIN: &str = "admin-key-000000000001";
+pub const INGEST: &str = "ingest-key-00000000002";
+pub const READ: &str = "read-key-0000000000003";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Limits::default()).await
+}
+
+pub async fn spawn_app_with(limits: Limits) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+    let keys = ApiKeys::parse(&format!("admin:{ADMIN},ingest:{INGEST},read:{READ}")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        store,
+        keys: Arc::new(keys),
+        public_url: base.clone().into(),
+        limits,
+    };
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(waybill_server::run(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+
+        _dir: dir,
+        _stop: stop,
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub json: Value,
+}
+
+impl TestApp {
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            content_type,
+            json,
+        }
+    }
+
+    pub async fn post_events(
+        &self,
+        key: &str,
+        content_type: &str,
+        body: impl Into<String>,
+    ) -> Answer {
+        self.send(
+            self.client
+                .post(format!("{}/v1/events", self.base))
+                .bearer_auth(key)
+                .header("content-type", content_type)
+                .body(body.into()),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> Answer {
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(key)
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Answer {
+        self.send(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(key),
+        )
+        .await
+    }
+}
+
+/// Asserts an RFC 9457 problem with the given status and a detail containing `needle`.
+pub fn assert_problem(a: &Answer, status: u16, needle: &str) {
+    assert_eq!(a.status, status, "body: {}", a.json);
+    assert_eq!(a.content_type, "application/problem+json");
+    assert_eq!(a.json["status"], status);
+    let detail = a.json["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(needle),
+        "detail {detail:?} does not mention {needle:?}"
+    );
+    assert!(
+        a.json["type"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:waybill:problem:")
+    );
+}

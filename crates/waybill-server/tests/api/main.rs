@@ -1,0 +1,6 @@
+//! Black-box tests of the HTTP API: a real server on a real socket, a real SQLite store.
+
+mod helpers;
+mod ingest;
+mod operations;
+mod orders;

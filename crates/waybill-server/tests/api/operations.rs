@@ -1,0 +1,71 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_endpoints_answer_without_a_key() {
+    let app = spawn_app().await;
+    for path in ["/livez", "/healthz", "/readyz"] {
+        let a = app
+            .send(app.client.get(format!("{}{path}", app.base)))
+            .await;
+        assert_eq!(a.status, 200, "{path}");
+        assert_eq!(a.json["status"], "ok");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_ingested_events() {
+    let app = spawn_app().await;
+    app.post_events(
+        INGEST,
+        "application/json",
+        json!({"order_id": "m", "status": "picked_up"}).to_string(),
+    )
+    .await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("waybill_events_total{outcome=\"accepted\"}"),
+        "{text}"
+    );
+    assert!(text.contains("waybill_http_requests_total"), "{text}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let app = spawn_app().await;
+    let doc = app
+        .send(app.client.get(format!("{}/openapi.json", app.base)))
+        .await
+        .json;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/events", "post"),
+        ("/v1/orders", "post"),
+        ("/v1/orders", "get"),
+        ("/v1/orders/{order_id}", "get"),
+        ("/v1/orders/{order_id}/events", "get"),
+        ("/livez", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            paths[path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    assert!(doc["components"]["schemas"]["EventInput"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}

@@ -1,0 +1,131 @@
+//! Orders: create, get, list, paginate.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn create_then_get_an_order() {
+    let app = spawn_app().await;
+    let body = json!({"order_id": "A-1", "customer": {"email": "li@example.com", "phone": "+86 138 0000 0000"}, "metadata": {"shop": "cn-1"}});
+    let a = app.post_json(INGEST, "/v1/orders", &body).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(a.json["status"], "created");
+    assert_eq!(a.json["customer"]["email"], "li@example.com");
+    assert_eq!(a.json["metadata"]["shop"], "cn-1");
+    assert_eq!(a.json["tracking_url"], format!("{}/track/A-1", app.base));
+    assert_problem(
+        &app.post_json(INGEST, "/v1/orders", &body).await,
+        409,
+        "already exists",
+    );
+    let got = app.get(READ, "/v1/orders/A-1").await;
+    assert_eq!(got.json["customer"]["phone"], "+86 138 0000 0000");
+    assert_eq!(got.json["shipments"], json!([]));
+    assert_problem(&app.get(READ, "/v1/orders/nope").await, 404, "no order");
+}
+
+#[tokio::test]
+async fn order_creation_validates_its_input() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"order_id": ""}), 422, "must not be empty"),
+        (json!({"order_id": "x".repeat(129)}), 422, "limit is 128"),
+        (
+            json!({"order_id": "o", "customer": {"email": "nope"}}),
+            422,
+            "not an e-mail",
+        ),
+        (
+            json!({"order_id": "o", "customer": {"phone": "call me"}}),
+            422,
+            "not a phone",
+        ),
+        (
+            json!({"order_id": "o", "metadata": [1]}),
+            422,
+            "metadata must be a JSON object",
+        ),
+        (
+            json!({"order_id": "o", "colour": "red"}),
+            422,
+            "unknown field",
+        ),
+        (json!({"order": "o"}), 422, "unknown field"),
+    ];
+    for (body, status, needle) in cases {
+        assert_problem(
+            &app.post_json(INGEST, "/v1/orders", &body).await,
+            status,
+            needle,
+        );
+    }
+    let raw = app
+        .send(
+            app.client
+                .post(format!("{}/v1/orders", app.base))
+                .bearer_auth(INGEST)
+                .body("{"),
+        )
+        .await;
+    assert_problem(&raw, 400, "not valid JSON");
+}
+
+#[tokio::test]
+async fn list_filters_and_pages_through_everything() {
+    let app = spawn_app().await;
+    let mut batch = Vec::new();
+    for i in 0..30 {
+        let (carrier, status) = if i % 3 == 0 {
+            ("ups", "delivered")
+        } else {
+            ("zto", "in_transit")
+        };
+        batch.push(json!({"order_id": format!("o{i:02}"), "carrier": carrier, "tracking_number": format!("T{i}"), "status": status, "occurred_at": "2026-11-20T10:00:00Z"}));
+    }
+    let a = app
+        .post_events(
+            INGEST,
+            "application/json",
+            serde_json::Value::Array(batch).to_string(),
+        )
+        .await;
+    assert_eq!(a.json["accepted"], 30);
+    let mut seen = Vec::new();
+    let mut path = "/v1/orders?carrier=zto&limit=7".to_owned();
+    loop {
+        let page = app.get(READ, &path).await.json;
+        for o in page["orders"].as_array().unwrap() {
+            assert_eq!(o["status"], "in_transit");
+            seen.push(o["order_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/orders?carrier=zto&limit=7&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 20);
+    let delivered = app
+        .get(READ, "/v1/orders?status=delivered&limit=100")
+        .await
+        .json;
+    assert_eq!(delivered["orders"].as_array().unwrap().len(), 10);
+    let future = app
+        .get(READ, "/v1/orders?updated_since=2026-11-28T00:00:00%2B08:00")
+        .await
+        .json;
+    assert!(future["orders"].as_array().is_some());
+    assert_problem(
+        &app.get(READ, "/v1/orders?status=lost").await,
+        400,
+        "unknown order status",
+    );
+    assert_problem(&app.get(READ, "/v1/orders?limit=0").await, 400, "limit");
+    assert_problem(&app.get(READ, "/v1/orders?limit=abc").await, 400, "limit");
+    assert_problem(&app.get(READ, "/v1/orders?cursor=zz").await, 400, "cursor");
+    assert_problem(
+        &app.get(READ, "/v1/orders?updated_since=yesterday").await,
+        400,
+        "RFC 3339",
+    );
+}
