@@ -77,7 +77,7 @@ fn event(order: usize, parcel: Option<usize>, step: usize, kind: EventKind) -> T
         occurred_at: Timestamp(1_000 * step as i64),
         utc_offset_seconds: 8 * 3600,
         received_at: Timestamp(1_000_000 + step as i64),
-        location: (step % 3 != 0).then(|| format!("hub {step}")),
+        location: (!step.is_multiple_of(3)).then(|| format!("hub {step}")),
         description: None,
         raw_status: None,
         details: None,

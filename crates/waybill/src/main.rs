@@ -1,1 +1,90 @@
-fn main() {}
+//! The `waybill` binary: parses the command line, resolves settings, runs a command.
+
+mod cli;
+mod cmd;
+mod loadgen;
+mod settings;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+use crate::settings::{FileConfig, Settings};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("WAYBILL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let file = FileConfig::load(cli.config.as_deref())?;
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            let settings = Settings::resolve(cli.data, args.addr, args.public_url, file)?;
+            runtime()?.block_on(cmd::serve::run(settings, args.demo))
+        }
+        Command::Ingest(args) => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            let totals = match &args.server {
+                Some(server) => {
+                    let key = args.key.as_deref().ok_or_else(|| {
+                        anyhow::anyhow!("--server needs --key (or WAYBILL_API_KEY)")
+                    })?;
+                    runtime()?.block_on(cmd::ingest::to_server(
+                        server,
+                        key,
+                        &args.files,
+                        args.batch,
+                    ))?
+                }
+                None => {
+                    let store = cmd::ingest::open_store(&settings.data, settings.writer)?;
+                    cmd::ingest::into_store(&store, &args.files, args.batch)?
+                }
+            };
+            println!(
+                "accepted {}, duplicates {}, rejected {}",
+                totals.accepted, totals.duplicates, totals.rejected
+            );
+            Ok(())
+        }
+        Command::Order(args) => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            cmd::order::run(&settings.data, &args.order_id)
+        }
+        Command::Replay => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            let started = std::time::Instant::now();
+            let n = waybill_store::replay(&settings.data)?;
+            println!("replayed {n} events in {:.1?}", started.elapsed());
+            Ok(())
+        }
+        Command::Loadgen(args) => {
+            let opts = loadgen::LoadgenOptions {
+                orders: args.orders,
+                seed: args.seed,
+                ..loadgen::LoadgenOptions::default()
+            };
+            let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
+            let n = loadgen::write_ndjson(&opts, &mut out)?;
+            println!(
+                "wrote {n} events for {} orders to {}",
+                args.orders,
+                args.out.display()
+            );
+            Ok(())
+        }
+        Command::Bench(args) => runtime()?.block_on(cmd::bench::run(args)),
+        Command::Openapi => {
+            println!("{}", waybill_server::openapi().to_pretty_json()?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The command line, as clap sees it. Raw arguments only: [`crate::settings`] turns them,
+//! the environment and the config file into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "waybill",
+    version,
+    about = "Order tracking and logistics event processing"
+)]
+pub struct Cli {
+    /// Data directory of the embedded store.
+    #[arg(long, global = true, env = "WAYBILL_DATA")]
+    pub data: Option<PathBuf>,
+    /// TOML configuration file (default: ./waybill.toml if it exists).
+    #[arg(long, global = true, env = "WAYBILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service.
+    Serve(ServeArgs),
+    /// Load events from NDJSON, JSON array or CSV files.
+    Ingest(IngestArgs),
+    /// Show an order's status and timeline.
+    Order(OrderArgs),
+    /// Rebuild every projection from the event log (stop the server first).
+    Replay,
+    /// Write a realistic synthetic workload as NDJSON.
+    Loadgen(LoadgenArgs),
+    /// Run the standard benchmark and print a report.
+    Bench(BenchArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WAYBILL_ADDR")]
+    pub addr: Option<String>,
+    /// Feed a steady stream of synthetic orders into the running service.
+    #[arg(long)]
+    pub demo: bool,
+    /// Base URL for links handed out (tracking_url).
+    #[arg(long, env = "WAYBILL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files to load: .ndjson/.jsonl, .json (array) or .csv (header row of field names).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Send to a running server instead of writing the embedded store.
+    #[arg(long, env = "WAYBILL_SERVER")]
+    pub server: Option<String>,
+    /// API key for --server (role ingest or admin).
+    #[arg(long, env = "WAYBILL_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Events per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct OrderArgs {
+    pub order_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadgenArgs {
+    #[arg(long, default_value_t = 1000)]
+    pub orders: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Orders in the workload (about ten events each).
+    #[arg(long, default_value_t = 100_000)]
+    pub orders: usize,
+    /// Events sent over HTTP (the first N of the workload).
+    #[arg(long, default_value_t = 300_000)]
+    pub http_events: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Where the benchmark's stores go (a fresh temporary directory by default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}

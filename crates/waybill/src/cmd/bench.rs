@@ -1,0 +1,359 @@
+//! `waybill bench`: the standard benchmark, printed as a report.
+//!
+//! One run measures, on loadgen's workload:
+//! 1. parsing alone (the ceiling any ingest path shares);
+//! 2. bulk durable ingest into a fresh embedded store (parse + group commit, FULL sync);
+//! 3. the same events into a naive SQLite layout (text `event_id` under a UNIQUE index, an
+//!    UPSERT per order, 10,000 events per transaction), as the baseline ratio;
+//! 4. HTTP ingest: concurrent clients posting NDJSON batches of 100 to a server in this
+//!    process, while one client reads orders and records latency;
+//! 5. peak resident memory.
+//!
+//! Everything shares the machine, so the ratios within one run mean more than any
+//! absolute figure.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
+use waybill_store::{Pending, Store, Submission, WriterOptions};
+
+use crate::cli::BenchArgs;
+use crate::loadgen::{LoadgenOptions, events};
+
+const HTTP_BATCH: usize = 100;
+const BULK_BATCH: usize = 10_000;
+const KEY: &str = "bench-admin-key-0123456789";
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempdir()?;
+            tmp.clone()
+        }
+    };
+    println!("# waybill bench");
+    println!("machine: {} cores, {}", cores(), cpu_model());
+    let started = Instant::now();
+    let mut lines = Vec::new();
+    let mut order_ids: Vec<String> = Vec::new();
+    for e in events(&LoadgenOptions {
+        orders: args.orders,
+        ..LoadgenOptions::default()
+    }) {
+        if order_ids.last() != Some(&e.order_id) {
+            order_ids.push(e.order_id.clone());
+        }
+        lines.push(serde_json::to_string(&e)?);
+    }
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    println!(
+        "workload: {} orders, {} events ({} bytes/event avg), generated in {:.1?}",
+        args.orders,
+        lines.len(),
+        bytes / lines.len().max(1),
+        started.elapsed()
+    );
+    println!();
+
+    let parse = parse_only(&lines);
+    row("parse only (1 core)", lines.len(), parse);
+
+    let bulk_dir = dir.join("bulk");
+    let bulk = tokio::task::block_in_place(|| bulk_ingest(&bulk_dir, &lines))?;
+    row("bulk durable ingest, embedded store", lines.len(), bulk);
+
+    let naive_dir = dir.join("naive");
+    let naive = tokio::task::block_in_place(|| naive_ingest(&naive_dir, &lines))?;
+    row("naive SQLite layout (baseline)", lines.len(), naive);
+    println!(
+        "  ratio embedded / naive: {:.1}x",
+        naive.as_secs_f64() / bulk.as_secs_f64()
+    );
+
+    let http_lines = &lines[..lines.len().min(args.http_events)];
+    let http = http_ingest(&dir.join("http"), http_lines, &order_ids, args.clients).await?;
+    row(
+        &format!(
+            "HTTP ingest, batches of {HTTP_BATCH}, {} clients",
+            args.clients
+        ),
+        http_lines.len(),
+        http.elapsed,
+    );
+    println!(
+        "  reads during ingest: {} reads, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        http.latencies.len(),
+        http.latencies.len() as f64 / http.elapsed.as_secs_f64(),
+        percentile(&http.latencies, 0.50),
+        percentile(&http.latencies, 0.99),
+        percentile(&http.latencies, 1.0),
+    );
+    println!();
+    println!("peak memory (VmHWM): {}", peak_memory());
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn row(what: &str, n: usize, took: Duration) {
+    println!(
+        "{what:<52} {:>10.0} events/s  ({n} in {:.2?})",
+        n as f64 / took.as_secs_f64(),
+        took
+    );
+}
+
+fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("waybill-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn parse_only(lines: &[String]) -> Duration {
+    let received = wire::now();
+    let started = Instant::now();
+    let ok = lines
+        .iter()
+        .filter(|l| wire::parse_one(l, received).is_ok())
+        .count();
+    let took = started.elapsed();
+    assert_eq!(
+        ok,
+        lines.len(),
+        "loadgen produced events the parser refuses"
+    );
+    took
+}
+
+/// Parse and commit in batches, a few in flight, as `waybill ingest` does.
+fn bulk_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
+    let store = Store::open(dir, WriterOptions::default())?;
+    let received = wire::now();
+    let started = Instant::now();
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    let mut accepted = 0usize;
+    let mut settle = |p: Pending| -> anyhow::Result<()> {
+        accepted += p.blocking_recv()??.len();
+        Ok(())
+    };
+    for chunk in lines.chunks(BULK_BATCH) {
+        let events = chunk
+            .iter()
+            .map(|l| wire::parse_one(l, received))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        in_flight.push_back(store.enqueue(Submission::Events(events))?);
+        if in_flight.len() >= 3
+            && let Some(p) = in_flight.pop_front()
+        {
+            settle(p)?;
+        }
+    }
+    while let Some(p) = in_flight.pop_front() {
+        settle(p)?;
+    }
+    anyhow::ensure!(accepted == lines.len(), "lost answers");
+    Ok(started.elapsed())
+}
+
+/// The layout a team would write first: what the embedded store is measured against.
+fn naive_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
+    std::fs::create_dir_all(dir)?;
+    let mut conn = rusqlite::Connection::open(dir.join("naive.sqlite3"))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(
+        "CREATE TABLE events (event_id TEXT NOT NULL UNIQUE, order_id TEXT, carrier TEXT,
+             tracking_number TEXT, status TEXT, occurred_at TEXT, location TEXT, description TEXT,
+             raw_status TEXT);
+         CREATE TABLE orders (order_id TEXT PRIMARY KEY, status TEXT, updated_at TEXT);",
+    )?;
+    let started = Instant::now();
+    for chunk in lines.chunks(BULK_BATCH) {
+        let tx = conn.transaction()?;
+        {
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut up = tx.prepare_cached(
+                "INSERT INTO orders VALUES (?1, ?2, ?3) ON CONFLICT (order_id)
+                 DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at",
+            )?;
+            for l in chunk {
+                let v: serde_json::Value = serde_json::from_str(l)?;
+                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+                let inserted = ins.execute(rusqlite::params![
+                    s("event_id"),
+                    s("order_id"),
+                    s("carrier"),
+                    s("tracking_number"),
+                    s("status"),
+                    s("occurred_at"),
+                    s("location"),
+                    s("description"),
+                    s("raw_status"),
+                ])?;
+                if inserted == 1 {
+                    up.execute(rusqlite::params![
+                        s("order_id"),
+                        s("status"),
+                        s("occurred_at")
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+    }
+    Ok(started.elapsed())
+}
+
+struct HttpResult {
+    elapsed: Duration,
+    latencies: Vec<f64>,
+}
+
+async fn http_ingest(
+    dir: &Path,
+    lines: &[String],
+    order_ids: &[String],
+    clients: usize,
+) -> anyhow::Result<HttpResult> {
+    let store = Store::open(dir, WriterOptions::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        store,
+        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
+        public_url: format!("http://{addr}").into(),
+        limits: Limits::default(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(waybill_server::run(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let bodies: Arc<Vec<String>> = Arc::new(
+        lines
+            .chunks(HTTP_BATCH)
+            .map(|c| {
+                let mut s = c.join("\n");
+                s.push('\n');
+                s
+            })
+            .collect(),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients + 2)
+        .build()?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let url = format!("http://{addr}/v1/events");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, bodies, next) =
+            (client.clone(), url.clone(), bodies.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { break };
+                loop {
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(KEY)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    match resp.status().as_u16() {
+                        200 => break,
+                        // Backpressure: the queue is full; wait as told and send again.
+                        503 => tokio::time::sleep(Duration::from_millis(20)).await,
+                        s => anyhow::bail!("POST /v1/events answered {s}: {}", resp.text().await?),
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    let reader = {
+        let (client, done) = (client.clone(), done.clone());
+        // Orders whose events come early in the stream exist by the time they are read.
+        let ids: Vec<String> = order_ids
+            .iter()
+            .take(order_ids.len() / 20 + 1)
+            .cloned()
+            .collect();
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0usize;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            while !done.load(Ordering::Relaxed) {
+                let id = &ids[(i * 7919) % ids.len()];
+                i += 1;
+                let t = Instant::now();
+                let resp = client
+                    .get(format!("http://{addr}/v1/orders/{id}"))
+                    .bearer_auth(KEY)
+                    .send()
+                    .await?;
+                let _ = resp.bytes().await?;
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(latencies)
+        })
+    };
+    for t in tasks {
+        t.await?.context("an ingest client failed")?;
+    }
+    let elapsed = started.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let mut latencies = reader.await??;
+    latencies.sort_by(f64::total_cmp);
+    let _ = stop_tx.send(());
+    server.await??;
+    Ok(HttpResult { elapsed, latencies })
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn status_field(key: &str) -> Option<String> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with(key))
+        .map(|l| l[key.len()..].trim().to_owned())
+}
+
+fn peak_memory() -> String {
+    status_field("VmHWM:").unwrap_or_else(|| "unknown".into())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

@@ -1,0 +1,47 @@
+//! `serve --demo`: a steady stream of synthetic orders flowing into the running service,
+//! so a newcomer sees orders move. Rounds of loadgen traffic are replayed at a gentle
+//! pace, each round with fresh order ids.
+
+use std::time::Duration;
+
+use waybill_server::wire;
+use waybill_store::{Store, Submission};
+
+use crate::loadgen::{LoadgenOptions, generate};
+
+/// Events per tick, and ticks per second: about 50 events a second.
+const PER_TICK: usize = 5;
+const TICK: Duration = Duration::from_millis(100);
+
+pub async fn run(store: Store) {
+    for round in 1u64.. {
+        let now = jiff::Timestamp::now();
+        let opts = LoadgenOptions {
+            orders: 200,
+            seed: round,
+            // Loadgen's timelines run up to about 14 days past `start` (slow returns), so
+            // starting 15 days back keeps every event in the past.
+            start: now - jiff::SignedDuration::from_hours(24 * 15),
+            spread: jiff::SignedDuration::from_hours(24),
+            ..LoadgenOptions::default()
+        };
+        let events = generate(&opts);
+        for chunk in events.chunks(PER_TICK) {
+            let received = wire::now();
+            let batch: Vec<_> = chunk
+                .iter()
+                .filter_map(|e| {
+                    let mut e = e.clone();
+                    e.order_id = format!("DEMO{round}-{}", e.order_id);
+                    e.event_id = format!("demo{round}-{}", e.event_id);
+                    let json = serde_json::to_string(&e).ok()?;
+                    wire::parse_one(&json, received).ok()
+                })
+                .collect();
+            if let Err(e) = store.submit(Submission::Events(batch)).await {
+                tracing::warn!(error = %e, "demo traffic paused");
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+}

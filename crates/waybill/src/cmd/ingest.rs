@@ -1,0 +1,209 @@
+//! `waybill ingest FILE...`: NDJSON, JSON array or CSV, into the embedded store or to a
+//! running server.
+//!
+//! Every item goes through the same validator as `POST /v1/events`, so a file that
+//! loads here would load over HTTP, with the same errors.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use waybill_server::views::IngestReport;
+use waybill_server::wire;
+use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
+
+/// One item of a file: its JSON text, or why it could not even be read.
+pub type RawItem = Result<String, String>;
+
+/// Totals over all files.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+}
+
+/// Reads a file's items, choosing the format by extension.
+pub fn read_items(path: &Path) -> anyhow::Result<Box<dyn Iterator<Item = RawItem>>> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let open = || File::open(path).with_context(|| format!("opening {}", path.display()));
+    Ok(match ext.as_str() {
+        "ndjson" | "jsonl" => {
+            let lines = BufReader::new(open()?).lines();
+            Box::new(lines.filter_map(|l| match l {
+                Ok(l) if l.trim().is_empty() => None,
+                Ok(l) => Some(Ok(l)),
+                Err(e) => Some(Err(e.to_string())),
+            }))
+        }
+        "json" => {
+            let text = std::fs::read_to_string(path)?;
+            let items: Vec<Box<serde_json::value::RawValue>> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON array", path.display()))?;
+            Box::new(items.into_iter().map(|r| Ok(r.get().to_owned())))
+        }
+        "csv" => Box::new(csv_items(open()?)?),
+        _ => bail!(
+            "{}: unknown format (use .ndjson, .jsonl, .json or .csv)",
+            path.display()
+        ),
+    })
+}
+
+/// CSV with a header row of canonical field names; each row becomes one JSON object.
+fn csv_items(file: File) -> anyhow::Result<impl Iterator<Item = RawItem>> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
+    let headers = reader.headers()?.clone();
+    Ok(reader.into_records().map(move |rec| {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let mut obj = serde_json::Map::new();
+        for (name, value) in headers.iter().zip(rec.iter()) {
+            if value.is_empty() {
+                continue;
+            }
+            let v = if name == "details" {
+                serde_json::from_str(value).unwrap_or_else(|_| value.into())
+            } else {
+                serde_json::Value::String(value.to_owned())
+            };
+            obj.insert(name.to_owned(), v);
+        }
+        Ok(serde_json::Value::Object(obj).to_string())
+    }))
+}
+
+fn progress(files: &[PathBuf]) -> ProgressBar {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {pos} events ({per_sec}) {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(format!("ingesting {} file(s):", files.len()));
+    bar
+}
+
+/// Loads files into the embedded store, keeping a few batches in flight so parsing and
+/// committing overlap.
+pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Result<Totals> {
+    let bar = progress(files);
+    let mut totals = Totals::default();
+    let mut in_flight: VecDeque<Pending> = VecDeque::new();
+    let wait = |p: Pending, totals: &mut Totals| -> anyhow::Result<()> {
+        for out in p.blocking_recv().context("the writer stopped")?? {
+            match out {
+                ItemOutcome::Accepted => totals.accepted += 1,
+                ItemOutcome::Duplicate | ItemOutcome::OrderExists => totals.duplicates += 1,
+                ItemOutcome::Rejected(r) => {
+                    totals.rejected += 1;
+                    bar.suspend(|| eprintln!("rejected: {r}"));
+                }
+            }
+        }
+        Ok(())
+    };
+    for path in files {
+        let mut events = Vec::with_capacity(batch);
+        let items = read_items(path)?;
+        let received = wire::now();
+        let mut items = items.enumerate().peekable();
+        while let Some((i, item)) = items.next() {
+            match item.and_then(|json| wire::parse_one(&json, received)) {
+                Ok(ev) => events.push(ev),
+                Err(e) => {
+                    totals.rejected += 1;
+                    bar.suspend(|| eprintln!("{}: item {}: {e}", path.display(), i + 1));
+                }
+            }
+            if events.len() >= batch || items.peek().is_none() {
+                bar.inc(events.len() as u64);
+                let full = std::mem::replace(&mut events, Vec::with_capacity(batch));
+                if !full.is_empty() {
+                    in_flight.push_back(store.enqueue(Submission::Events(full))?);
+                }
+                if in_flight.len() >= 4
+                    && let Some(p) = in_flight.pop_front()
+                {
+                    wait(p, &mut totals)?;
+                }
+            }
+        }
+    }
+    while let Some(p) = in_flight.pop_front() {
+        wait(p, &mut totals)?;
+    }
+    bar.finish_and_clear();
+    Ok(totals)
+}
+
+/// Sends files to a running server as NDJSON batches.
+pub async fn to_server(
+    server: &str,
+    key: &str,
+    files: &[PathBuf],
+    batch: usize,
+) -> anyhow::Result<Totals> {
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/events", server.trim_end_matches('/'));
+    let bar = progress(files);
+    let mut totals = Totals::default();
+    for path in files {
+        let mut items = read_items(path)?.peekable();
+        let mut body = String::new();
+        let mut n = 0;
+        while let Some(item) = items.next() {
+            match item {
+                Ok(json) => {
+                    body.push_str(&json);
+                    body.push('\n');
+                    n += 1;
+                }
+                Err(e) => {
+                    totals.rejected += 1;
+                    bar.suspend(|| eprintln!("{}: {e}", path.display()));
+                }
+            }
+            if n >= batch || (items.peek().is_none() && n > 0) {
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(key)
+                    .header("content-type", "application/x-ndjson")
+                    .body(std::mem::take(&mut body))
+                    .send()
+                    .await
+                    .with_context(|| format!("posting to {url}"))?;
+                let status = resp.status();
+                let text = resp.text().await?;
+                if status.is_success() {
+                    let r: IngestReport = serde_json::from_str(&text)?;
+                    totals.accepted += r.accepted;
+                    totals.duplicates += r.duplicates;
+                    totals.rejected += r.rejected.len();
+                    for e in r.rejected {
+                        bar.suspend(|| eprintln!("rejected item {}: {}", e.index, e.error));
+                    }
+                } else if status.as_u16() == 422 {
+                    totals.rejected += n;
+                    bar.suspend(|| eprintln!("batch refused: {text}"));
+                } else {
+                    bail!("{url} answered {status}: {text}");
+                }
+                bar.inc(n as u64);
+                n = 0;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    Ok(totals)
+}
+
+/// Opens the embedded store for a bulk load.
+pub fn open_store(data: &Path, options: WriterOptions) -> anyhow::Result<Store> {
+    Store::open(data, options).with_context(|| format!("opening the store in {}", data.display()))
+}

@@ -1,0 +1,61 @@
+//! `waybill order ORDER_ID`: status and timeline as a table, read from the embedded store.
+
+use std::path::Path;
+
+use anyhow::bail;
+use waybill_server::wire::format_instant;
+use waybill_store::read::{self, ReadPool};
+
+pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
+    let path = data.join("waybill.sqlite3");
+    if !path.exists() {
+        bail!(
+            "no store in {} (run waybill serve or ingest first)",
+            data.display()
+        );
+    }
+    let pool = ReadPool::new(path);
+    let Some(order) = pool.with(|c| read::order(c, order_id))? else {
+        bail!("no order {order_id:?}");
+    };
+    let events = pool
+        .with(|c| read::timeline(c, order_id))?
+        .unwrap_or_default();
+    println!("order    {}", order.order_id);
+    println!("status   {}", order.status);
+    println!("created  {}", format_instant(order.created_at, 0));
+    println!("updated  {}", format_instant(order.updated_at, 0));
+    println!();
+    for s in &order.shipments {
+        println!(
+            "parcel   {:<12} {:<22} {:<20} {}",
+            s.carrier.as_deref().unwrap_or("-"),
+            s.tracking_number.as_deref().unwrap_or("(default)"),
+            s.status.as_deref().unwrap_or("-"),
+            s.last_location.as_deref().unwrap_or("")
+        );
+    }
+    println!();
+    println!(
+        "{:<26} {:<20} {:<22} {:<24} DESCRIPTION",
+        "OCCURRED", "STATUS", "TRACKING", "LOCATION"
+    );
+    for e in events {
+        let status = match &e.flag {
+            Some(_) => format!("{} (!)", e.kind),
+            None => e.kind.clone(),
+        };
+        println!(
+            "{:<26} {:<20} {:<22} {:<24} {}",
+            format_instant(e.occurred_at, e.utc_offset),
+            status,
+            e.tracking_number.as_deref().unwrap_or("-"),
+            e.location.as_deref().unwrap_or(""),
+            e.description.as_deref().unwrap_or("")
+        );
+        if let Some(flag) = e.flag {
+            println!("{:<26} (!) not applied: {flag}", "");
+        }
+    }
+    Ok(())
+}

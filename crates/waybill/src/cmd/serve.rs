@@ -1,0 +1,94 @@
+//! `waybill serve`: the HTTP service on the embedded store.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use waybill_server::{ApiKeys, AppState, Role};
+use waybill_store::Store;
+
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    let store = Store::open(&settings.data, settings.writer.clone())
+        .with_context(|| format!("opening the store in {}", settings.data.display()))?;
+    let keys = if settings.api_keys.is_empty() {
+        let key = admin_key(&settings.data)?;
+        tracing::warn!(
+            "WAYBILL_API_KEYS is not set: using the admin key in {}",
+            settings.data.join("admin.key").display()
+        );
+        ApiKeys::default().with(key, Role::Admin)
+    } else {
+        settings.api_keys.clone()
+    };
+    let listener = TcpListener::bind(&settings.addr)
+        .await
+        .with_context(|| format!("binding {}", settings.addr))?;
+    let local = listener.local_addr()?;
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let state = AppState {
+        store: store.clone(),
+        keys: Arc::new(keys),
+        public_url: public_url.trim_end_matches('/').into(),
+        limits: settings.limits.clone(),
+    };
+    tracing::info!(%local, data = %settings.data.display(), "waybill is listening");
+    if demo {
+        tokio::spawn(crate::cmd::demo::run(store));
+        tracing::info!("demo traffic is flowing: try GET /v1/orders?limit=5");
+    }
+    waybill_server::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Reads the generated admin key, creating it on first start. Kept in the data
+/// directory, readable by its owner only, so a newcomer's first `curl` just works.
+fn admin_key(data: &Path) -> anyhow::Result<String> {
+    let path = data.join("admin.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim().to_owned();
+        if k.len() >= 16 {
+            return Ok(k);
+        }
+    }
+    let key = format!("wb_admin_{}", random_hex(24));
+    std::fs::write(&path, format!("{key}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,127 @@
+//! Settings: flags, then `WAYBILL_*` variables (both via clap), then the TOML file, then
+//! defaults. Validated here once, so commands receive values that are known good.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+use waybill_server::{ApiKeys, Limits};
+use waybill_store::{Synchronous, WriterOptions};
+
+/// The file's shape. Every key is optional; unknown keys are an error, so a typo is not
+/// silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub addr: Option<String>,
+    pub data: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub api_keys: Option<String>,
+    pub synchronous: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_batch_items: Option<usize>,
+    pub cache_capacity: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<Self> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("waybill.toml"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                toml::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            }
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+pub struct Settings {
+    pub data: PathBuf,
+    pub addr: String,
+    pub public_url: Option<String>,
+    /// From `WAYBILL_API_KEYS` or the file; empty means "generate an admin key".
+    pub api_keys: ApiKeys,
+    pub writer: WriterOptions,
+    pub limits: Limits,
+}
+
+impl Settings {
+    pub fn resolve(
+        data: Option<PathBuf>,
+        addr: Option<String>,
+        public_url: Option<String>,
+        file: FileConfig,
+    ) -> anyhow::Result<Self> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let keys_spec = env("WAYBILL_API_KEYS")
+            .or(file.api_keys)
+            .unwrap_or_default();
+        let api_keys = ApiKeys::parse(&keys_spec).context("WAYBILL_API_KEYS")?;
+        let sync_spec = env("WAYBILL_SYNCHRONOUS").or(file.synchronous);
+        let synchronous = match sync_spec.as_deref() {
+            None => Synchronous::Full,
+            Some(s) => match Synchronous::parse(s) {
+                Some(v) => v,
+                None => bail!("synchronous must be full or normal, not {s:?}"),
+            },
+        };
+        let parse_env = |k: &str| -> anyhow::Result<Option<usize>> {
+            env(k)
+                .map(|v| v.parse::<usize>().with_context(|| format!("{k}={v:?}")))
+                .transpose()
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_body_bytes: parse_env("WAYBILL_MAX_BODY_BYTES")?
+                .or(file.max_body_bytes)
+                .unwrap_or(defaults.max_body_bytes),
+            max_batch_items: parse_env("WAYBILL_MAX_BATCH_ITEMS")?
+                .or(file.max_batch_items)
+                .unwrap_or(defaults.max_batch_items),
+        };
+        let writer = WriterOptions {
+            synchronous,
+            cache_capacity: parse_env("WAYBILL_CACHE_CAPACITY")?
+                .or(file.cache_capacity)
+                .unwrap_or(WriterOptions::default().cache_capacity),
+            ..WriterOptions::default()
+        };
+        Ok(Self {
+            data: data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("waybill-data")),
+            addr: addr
+                .or(file.addr)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            public_url: public_url.or(file.public_url),
+            api_keys,
+            writer,
+            limits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig =
+            toml::from_str("addr = \"0.0.0.0:9000\"\ndata = \"/srv/wb\"\nmax_batch_items = 7")
+                .unwrap();
+        let s = Settings::resolve(None, Some("127.0.0.1:1".into()), None, file).unwrap();
+        assert_eq!(s.addr, "127.0.0.1:1");
+        assert_eq!(s.data, PathBuf::from("/srv/wb"));
+        assert_eq!(s.limits.max_batch_items, 7);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<FileConfig>("adr = \"x\"").is_err());
+    }
+}
