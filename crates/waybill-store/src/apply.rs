@@ -33,15 +33,16 @@ struct ShipmentSlot {
     sref: i64,
     order: OrderId,
     log: ShipmentLog,
+    /// Where this shipment's events are in the log.
+    seqs: Vec<i64>,
     dirty: bool,
 }
 
-/// Where an accepted event goes: a new row (live), or an existing row whose projection
-/// pointer is being rebuilt (replay).
+/// Where an accepted event is: appended now (live), or already in the log (replay).
 #[derive(Clone, Copy)]
 pub enum Sink {
     Append,
-    Relink { seq: i64 },
+    Logged { seq: i64 },
 }
 
 pub struct Applier {
@@ -132,6 +133,7 @@ impl Applier {
                     sref,
                     order: order_id.clone(),
                     log: ShipmentLog::default(),
+                    seqs: Vec::new(),
                     dirty: false,
                 },
             );
@@ -149,16 +151,13 @@ impl Applier {
         }
         let sref = slot.sref;
         let status = slot.log.state().status;
+        slot.seqs.push(match sink {
+            Sink::Append => insert_event(tx, ev)?,
+            Sink::Logged { seq } => seq,
+        });
         if !slot.dirty {
             slot.dirty = true;
             self.dirty_shipments.push(parcel);
-        }
-        match sink {
-            Sink::Append => insert_event(tx, sref, ev)?,
-            Sink::Relink { seq } => {
-                tx.prepare_cached("UPDATE events SET shipment_ref = ?1 WHERE seq = ?2")?
-                    .execute(params![sref, seq])?;
-            }
         }
         let order = self
             .orders
@@ -184,7 +183,7 @@ impl Applier {
     pub fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut upd = tx.prepare_cached(
             "UPDATE shipments SET status = ?2, status_at = ?3, high_water = ?4,
-                 last_event_at = ?5, last_location = ?6 WHERE ref = ?1",
+                 last_event_at = ?5, last_location = ?6, event_seqs = ?7 WHERE ref = ?1",
         )?;
         for key in self.dirty_shipments.drain(..) {
             let Some(s) = self.shipments.get_mut(&key) else {
@@ -199,6 +198,7 @@ impl Applier {
                 st.high_water.map(ShipmentStatus::as_str),
                 st.last_event_at.map(Timestamp::as_micros),
                 st.last_location.as_deref(),
+                encode_seqs(&s.seqs),
             ])?;
         }
         let mut upd = tx.prepare_cached(
@@ -257,18 +257,29 @@ impl Applier {
     }
 }
 
-fn insert_event(tx: &Transaction<'_>, sref: i64, ev: &TrackingEvent) -> Result<(), StoreError> {
+/// `event_seqs` as stored: little-endian i64s.
+pub fn encode_seqs(seqs: &[i64]) -> Vec<u8> {
+    seqs.iter().flat_map(|s| s.to_le_bytes()).collect()
+}
+
+pub fn decode_seqs(blob: &[u8]) -> Vec<i64> {
+    blob.chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect()
+}
+
+/// Appends the event to the log; returns its `seq`.
+fn insert_event(tx: &Transaction<'_>, ev: &TrackingEvent) -> Result<i64, StoreError> {
     let (carrier, number) = match &ev.tracking {
         Some(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
         None => (None, None),
     };
     tx.prepare_cached(
-        "INSERT INTO events (shipment_ref, event_id, order_id, carrier, tracking_number, kind,
+        "INSERT INTO events (event_id, order_id, carrier, tracking_number, kind,
              occurred_at, utc_offset, received_at, location, description, raw_status, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
-        sref,
         ev.event_id,
         ev.order_id.as_ref().map(OrderId::as_str),
         carrier,
@@ -282,7 +293,7 @@ fn insert_event(tx: &Transaction<'_>, sref: i64, ev: &TrackingEvent) -> Result<(
         ev.raw_status,
         ev.details,
     ])?;
-    Ok(())
+    Ok(tx.last_insert_rowid())
 }
 
 fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, StoreError> {
@@ -315,6 +326,12 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
     }))
 }
 
+type SeqRow = (i64, String, Option<Vec<u8>>);
+
+fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
 fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSlot>, StoreError> {
     let row = match key {
         ParcelKey::Tracked(Tracking {
@@ -322,32 +339,32 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
             tracking_number,
         }) => conn
             .prepare_cached(
-                "SELECT s.ref, o.order_id FROM shipments s JOIN orders o ON o.ref = s.order_ref
+                "SELECT s.ref, o.order_id, s.event_seqs FROM shipments s
+                 JOIN orders o ON o.ref = s.order_ref
                  WHERE s.carrier = ?1 AND s.tracking_number = ?2",
             )?
-            .query_row([carrier.as_str(), tracking_number.as_str()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_row([carrier.as_str(), tracking_number.as_str()], seq_row)
             .optional()?,
         ParcelKey::OrderDefault(order) => conn
             .prepare_cached(
-                "SELECT s.ref, o.order_id FROM shipments s JOIN orders o ON o.ref = s.order_ref
+                "SELECT s.ref, o.order_id, s.event_seqs FROM shipments s
+                 JOIN orders o ON o.ref = s.order_ref
                  WHERE o.order_id = ?1 AND s.tracking_number IS NULL",
             )?
-            .query_row([order.as_str()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_row([order.as_str()], seq_row)
             .optional()?,
     };
-    let Some((sref, order)) = row else {
+    let Some((sref, order, seqs)) = row else {
         return Ok(None);
     };
     let order = OrderId::parse(&order).map_err(|e| StoreError::BatchFailed(e.to_string()))?;
+    let seqs = decode_seqs(&seqs.unwrap_or_default());
     let mut stmt = conn.prepare_cached(
-        "SELECT event_id, kind, occurred_at, location FROM events WHERE shipment_ref = ?1",
+        "SELECT event_id, kind, occurred_at, location FROM events WHERE seq = ?1",
     )?;
-    let entries: Vec<Entry> = stmt
-        .query_map([sref], |r| {
+    let mut entries = Vec::with_capacity(seqs.len());
+    for seq in &seqs {
+        entries.push(stmt.query_row([seq], |r| {
             let id: String = r.get(0)?;
             let kind: String = r.get(1)?;
             let location: Option<String> = r.get(3)?;
@@ -357,12 +374,13 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
                 key: event_key(&id),
                 location: location.map(Into::into),
             })
-        })?
-        .collect::<Result<_, _>>()?;
+        })?);
+    }
     Ok(Some(ShipmentSlot {
         sref,
         order,
         log: ShipmentLog::from_entries(entries),
+        seqs,
         dirty: false,
     }))
 }
@@ -406,9 +424,7 @@ pub fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Tracking
 /// Returns the number of events replayed.
 pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch(
-        "DELETE FROM orders; DELETE FROM shipments; UPDATE events SET shipment_ref = NULL;",
-    )?;
+    tx.execute_batch("DELETE FROM orders; DELETE FROM shipments;")?;
     let mut applier = Applier::new(usize::MAX / 4);
     let mut n = 0u64;
     {
@@ -421,7 +437,7 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
                     "event seq {seq} is unreadable"
                 )));
             };
-            match applier.apply(&tx, &ev, false, Sink::Relink { seq })? {
+            match applier.apply(&tx, &ev, false, Sink::Logged { seq })? {
                 ItemOutcome::Accepted => n += 1,
                 other => {
                     return Err(StoreError::BatchFailed(format!(

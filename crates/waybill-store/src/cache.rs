@@ -4,10 +4,13 @@
 //! the young one reaches half the capacity, the old one is dropped and the young one
 //! ages. Everything dropped is already in the database, so eviction costs a reload at
 //! worst, never data. Simpler and faster than a linked LRU for the writer's pattern:
-//! the hot shipments are the ones that moved recently.
+//! the hot shipments are the ones that moved recently. Keys come from clients, so the
+//! hash is seeded per process (foldhash's RandomState): fast, and not open to chosen
+//! collisions.
 
-use std::collections::HashMap;
 use std::hash::Hash;
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 pub struct TwoGen<K, V> {
     young: HashMap<K, V>,
@@ -18,8 +21,8 @@ pub struct TwoGen<K, V> {
 impl<K: Hash + Eq + Clone, V> TwoGen<K, V> {
     pub fn new(capacity: usize) -> Self {
         Self {
-            young: HashMap::new(),
-            old: HashMap::new(),
+            young: HashMap::default(),
+            old: HashMap::default(),
             half: (capacity / 2).max(1),
         }
     }

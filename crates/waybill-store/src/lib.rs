@@ -77,7 +77,8 @@ impl Store {
         let path = dir.join("waybill.sqlite3");
         let conn = schema::open(&path, options.synchronous)?;
         schema::migrate(&conn)?;
-        let writer = writer::spawn(conn, options)?;
+        let checkpointer = schema::open(&path, options.synchronous)?;
+        let writer = writer::spawn(conn, checkpointer, options)?;
         Ok(Self {
             writer,
             readers: Arc::new(read::ReadPool::new(path.clone())),

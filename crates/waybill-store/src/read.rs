@@ -1,7 +1,6 @@
 //! Queries. They run on pooled read connections: in WAL mode a reader sees the last
 //! committed state and never waits for the writer.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -10,6 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use waybill_core::timeline::{fold_verdicts, sort_entries};
 use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
 
+use crate::apply::decode_seqs;
 use crate::{StoreError, Synchronous, schema};
 
 pub struct ReadPool {
@@ -203,46 +203,53 @@ pub fn timeline(conn: &Connection, order_id: &str) -> Result<Option<Vec<EventRec
     if exists.is_none() {
         return Ok(None);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT e.shipment_ref, e.event_id, e.carrier, e.tracking_number, e.kind, e.occurred_at,
-                e.utc_offset, e.received_at, e.location, e.description, e.raw_status, e.details
-         FROM orders o JOIN shipments s ON s.order_ref = o.ref
-                       JOIN events e ON e.shipment_ref = s.ref
-         WHERE o.order_id = ?1",
+    let mut shipments = conn.prepare_cached(
+        "SELECT s.event_seqs FROM orders o JOIN shipments s ON s.order_ref = o.ref
+         WHERE o.order_id = ?1 ORDER BY s.ref",
     )?;
-    let mut by_shipment: BTreeMap<i64, Vec<(Entry, EventRecord)>> = BTreeMap::new();
-    let rows = stmt.query_map([order_id], |r| {
-        let kind: String = r.get(4)?;
-        let location: Option<String> = r.get(8)?;
-        let rec = EventRecord {
-            event_id: r.get(1)?,
-            order_id: order_id.to_owned(),
-            carrier: r.get(2)?,
-            tracking_number: r.get(3)?,
-            kind: kind.clone(),
-            occurred_at: r.get(5)?,
-            utc_offset: r.get(6)?,
-            received_at: r.get(7)?,
-            location: location.clone(),
-            description: r.get(9)?,
-            raw_status: r.get(10)?,
-            details: r.get(11)?,
-            flag: None,
-        };
-        let entry = Entry {
-            occurred_at: Timestamp(rec.occurred_at),
-            kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
-            key: event_key(&rec.event_id),
-            location: location.map(Into::into),
-        };
-        Ok((r.get::<_, i64>(0)?, entry, rec))
-    })?;
-    for row in rows {
-        let (sref, entry, rec) = row?;
-        by_shipment.entry(sref).or_default().push((entry, rec));
+    let blobs: Vec<Option<Vec<u8>>> = shipments
+        .query_map([order_id], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut event = conn.prepare_cached(
+        "SELECT event_id, carrier, tracking_number, kind, occurred_at, utc_offset, received_at,
+                location, description, raw_status, details
+         FROM events WHERE seq = ?1",
+    )?;
+    let mut by_shipment: Vec<Vec<(Entry, EventRecord)>> = Vec::with_capacity(blobs.len());
+    for blob in blobs {
+        let mut items = Vec::new();
+        for seq in decode_seqs(&blob.unwrap_or_default()) {
+            items.push(event.query_row([seq], |r| {
+                let kind: String = r.get(3)?;
+                let location: Option<String> = r.get(7)?;
+                let rec = EventRecord {
+                    event_id: r.get(0)?,
+                    order_id: order_id.to_owned(),
+                    carrier: r.get(1)?,
+                    tracking_number: r.get(2)?,
+                    kind: kind.clone(),
+                    occurred_at: r.get(4)?,
+                    utc_offset: r.get(5)?,
+                    received_at: r.get(6)?,
+                    location: location.clone(),
+                    description: r.get(8)?,
+                    raw_status: r.get(9)?,
+                    details: r.get(10)?,
+                    flag: None,
+                };
+                let entry = Entry {
+                    occurred_at: Timestamp(rec.occurred_at),
+                    kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
+                    key: event_key(&rec.event_id),
+                    location: location.map(Into::into),
+                };
+                Ok((entry, rec))
+            })?);
+        }
+        by_shipment.push(items);
     }
     let mut all: Vec<(Entry, EventRecord)> = Vec::new();
-    for (_, mut items) in by_shipment {
+    for mut items in by_shipment {
         sort_entries(&mut items, |(e, _)| e);
         let entries: Vec<Entry> = items.iter().map(|(e, _)| e.clone()).collect();
         for ((entry, mut rec), verdict) in items.into_iter().zip(fold_verdicts(&entries)) {

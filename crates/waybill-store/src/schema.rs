@@ -1,10 +1,12 @@
 //! The database layout and its versioned migrations (`PRAGMA user_version`).
 //!
-//! The layout is built for the writer's hot path: events are appended under an integer
-//! `seq` (no random-key index to maintain), and they point at their shipment by an
-//! integer that grows with time, so the one secondary index on events gets its inserts
-//! at the right-hand edge. Dedup needs no global index: an event id is unique within
-//! its shipment, and the writer checks it against the shipment's entries in memory.
+//! The layout is built for the writer's hot path. Events are appended under an integer
+//! `seq` and carry no secondary index at all: each shipment row lists the `seq`s of its
+//! events (`event_seqs`), and that row is rewritten once per batch anyway. So an event
+//! costs one append, and the pages a batch dirties are the log's last pages plus the
+//! projection rows it touched. Dedup needs no global index either: an event id is unique
+//! within its shipment, and the writer checks it against the shipment's entries in
+//! memory.
 
 use std::path::Path;
 
@@ -18,7 +20,6 @@ const MIGRATIONS: &[&str] = &[
     "
     CREATE TABLE events (
         seq           INTEGER PRIMARY KEY,
-        shipment_ref  INTEGER,
         event_id      TEXT    NOT NULL,
         order_id      TEXT,
         carrier       TEXT,
@@ -32,7 +33,6 @@ const MIGRATIONS: &[&str] = &[
         raw_status    TEXT,
         details       TEXT
     );
-    CREATE INDEX events_by_shipment ON events (shipment_ref);
 
     CREATE TABLE orders (
         ref         INTEGER PRIMARY KEY,
@@ -52,7 +52,9 @@ const MIGRATIONS: &[&str] = &[
         status_at       INTEGER,
         high_water      TEXT,
         last_event_at   INTEGER,
-        last_location   TEXT
+        last_location   TEXT,
+        -- The seqs of this shipment's events, little-endian i64s.
+        event_seqs      BLOB
     );
     CREATE UNIQUE INDEX shipments_by_tracking ON shipments (carrier, tracking_number)
         WHERE tracking_number IS NOT NULL;
@@ -81,6 +83,8 @@ pub fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
     // A larger cache keeps the hot right-hand pages of the tables in memory.
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // After a checkpoint lets the WAL start over, trim the file back to this size.
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(conn)
 }
 

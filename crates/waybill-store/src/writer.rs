@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -57,6 +57,10 @@ pub struct WriterOptions {
     pub queue_depth: usize,
     /// Orders and shipments the writer keeps in memory.
     pub cache_capacity: usize,
+    /// How often a background thread copies the WAL back into the database. The writer
+    /// itself never checkpoints, so commits do not stall behind that I/O, and a page
+    /// rewritten many times between two checkpoints is copied once.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for WriterOptions {
@@ -66,6 +70,7 @@ impl Default for WriterOptions {
             max_batch_events: 20_000,
             queue_depth: 1024,
             cache_capacity: 200_000,
+            checkpoint_interval: Duration::from_millis(1000),
         }
     }
 }
@@ -101,17 +106,48 @@ impl WriterHandle {
     }
 }
 
-pub fn spawn(conn: Connection, options: WriterOptions) -> Result<WriterHandle, StoreError> {
+pub fn spawn(
+    conn: Connection,
+    checkpointer: Connection,
+    options: WriterOptions,
+) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = sync_channel(options.queue_depth);
     let alive = Arc::new(AtomicBool::new(true));
     let flag = alive.clone();
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    let (stop_checkpoints, stopped) = sync_channel::<()>(0);
+    let interval = options.checkpoint_interval;
+    std::thread::Builder::new()
+        .name("waybill-checkpoint".into())
+        .spawn(move || checkpoint_loop(&checkpointer, &stopped, interval))?;
     std::thread::Builder::new()
         .name("waybill-writer".into())
         .spawn(move || {
             run(conn, rx, &options);
             flag.store(false, Ordering::Relaxed);
+            drop(stop_checkpoints);
         })?;
     Ok(WriterHandle { tx, alive })
+}
+
+/// Copies committed WAL frames into the database file, off the writer's thread. PASSIVE
+/// never blocks the writer or readers; when every frame has been copied, the writer's
+/// next transaction starts the WAL over from the beginning.
+fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>, interval: Duration) {
+    use std::sync::mpsc::RecvTimeoutError;
+    loop {
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            // The writer is gone: one last checkpoint, then stop.
+            _ => {
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                return;
+            }
+        }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed; will retry");
+        }
+    }
 }
 
 fn run(mut conn: Connection, rx: Receiver<Job>, options: &WriterOptions) {
@@ -170,6 +206,8 @@ fn commit_batch(
         all.push(out);
     }
     applier.flush(&tx)?;
+    let applied = Instant::now();
     tx.commit()?;
+    tracing::trace!(commit = ?applied.elapsed(), "commit");
     Ok(all)
 }

@@ -95,6 +95,9 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
+    /// Which parts to run, comma-separated: parse, bulk, naive, http.
+    #[arg(long, default_value = "parse,bulk,naive,http", value_delimiter = ',')]
+    pub phases: Vec<String>,
     /// Where the benchmark's stores go (a fresh temporary directory by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
