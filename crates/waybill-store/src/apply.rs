@@ -2,28 +2,34 @@
 //!
 //! [`Applier`] keeps the writer's memory of hot orders and shipments (each shipment with
 //! its folded [`ShipmentLog`]), so the hot path is: a hash lookup, an in-memory fold and
-//! one appended row. Projection rows are written once per batch, not once per event.
-//! The same code serves the live writer and [`replay`], which is what makes a replayed
-//! projection equal the live one.
+//! a seq handed out. The writer appends the accepted events afterwards, many rows per
+//! statement, and [`Applier::flush`] writes each touched shipment once per batch; an
+//! order row is written only when its status changes. The same code serves the live
+//! writer and [`replay`], which is what makes a replayed projection equal the live one.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use waybill_core::event::Tracking;
 use waybill_core::timeline::Inserted;
 use waybill_core::tracker::{entry_of, resolve_order};
 use waybill_core::{
-    Carrier, Entry, EventKind, OrderId, ParcelKey, ShipmentLog, ShipmentStatus, Timestamp,
-    TrackingEvent, TrackingNumber, event_key, order_status,
+    Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus, Timestamp,
+    TrackingEvent, event_key, order_status,
 };
 
 use crate::StoreError;
 use crate::cache::TwoGen;
+use crate::log::{decode_seqs, encode_seqs, event_from_row, next_seq};
 use crate::writer::ItemOutcome;
 
 struct OrderSlot {
     oref: i64,
     created_at: Timestamp,
-    updated_at: Timestamp,
+    /// The status the row holds; the row is rewritten only when the derived one differs.
+    stored_status: OrderStatus,
     has_details: bool,
+    /// What the row needs besides a status: the first `created` event's details, or an
+    /// earlier `created_at`.
+    row_stale: bool,
     details: Option<String>,
     shipments: Vec<(i64, Option<ShipmentStatus>)>,
     dirty: bool,
@@ -35,14 +41,32 @@ struct ShipmentSlot {
     log: ShipmentLog,
     /// Where this shipment's events are in the log.
     seqs: Vec<i64>,
+    /// The latest receipt time of its events: the order's `updated_at` is their maximum.
+    updated_at: Timestamp,
     dirty: bool,
 }
 
-/// Where an accepted event is: appended now (live), or already in the log (replay).
+/// Where an accepted event is: to be appended (live), or already in the log (replay).
 #[derive(Clone, Copy)]
 pub enum Sink {
     Append,
     Logged { seq: i64 },
+}
+
+/// What [`Applier::apply`] did; `seq` is set for an event that must be appended.
+#[derive(Debug)]
+pub struct Applied {
+    pub outcome: ItemOutcome,
+    pub append_as: Option<i64>,
+}
+
+impl Applied {
+    fn only(outcome: ItemOutcome) -> Self {
+        Self {
+            outcome,
+            append_as: None,
+        }
+    }
 }
 
 pub struct Applier {
@@ -50,6 +74,8 @@ pub struct Applier {
     shipments: TwoGen<ParcelKey, ShipmentSlot>,
     dirty_orders: Vec<OrderId>,
     dirty_shipments: Vec<ParcelKey>,
+    /// The seq the next appended event gets; read from the log when unknown.
+    next_seq: Option<i64>,
 }
 
 impl Applier {
@@ -59,6 +85,7 @@ impl Applier {
             shipments: TwoGen::new(cache_capacity),
             dirty_orders: Vec::new(),
             dirty_shipments: Vec::new(),
+            next_seq: None,
         }
     }
 
@@ -69,6 +96,7 @@ impl Applier {
         self.shipments.clear();
         self.dirty_orders.clear();
         self.dirty_shipments.clear();
+        self.next_seq = None;
     }
 
     /// Applies one event inside `tx`. `new_order` refuses an order that already exists.
@@ -78,7 +106,7 @@ impl Applier {
         ev: &TrackingEvent,
         new_order: bool,
         sink: Sink,
-    ) -> Result<ItemOutcome, StoreError> {
+    ) -> Result<Applied, StoreError> {
         let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
         let owner = match &tracked {
             Some(key) => self.shipment(tx, key)?.map(|s| s.order.clone()),
@@ -86,60 +114,16 @@ impl Applier {
         };
         let order_id = match resolve_order(ev, owner.as_ref()) {
             Ok(id) => id,
-            Err(r) => return Ok(ItemOutcome::Rejected(r)),
+            Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
         };
-        let existed = self.order(tx, &order_id)?.is_some();
-        if new_order && existed {
-            return Ok(ItemOutcome::OrderExists);
-        }
-        if !existed {
-            let created = ev.received_at.as_micros();
-            tx.prepare_cached(
-                "INSERT INTO orders (order_id, status, created_at, updated_at) VALUES (?1, 'created', ?2, ?2)",
-            )?
-            .execute(params![order_id.as_str(), created])?;
-            self.orders.insert(
-                order_id.clone(),
-                OrderSlot {
-                    oref: tx.last_insert_rowid(),
-                    created_at: ev.received_at,
-                    updated_at: ev.received_at,
-                    has_details: false,
-                    details: None,
-                    shipments: Vec::new(),
-                    dirty: false,
-                },
-            );
-        }
+        let oref = match self.order(tx, &order_id)? {
+            Some(_) if new_order => return Ok(Applied::only(ItemOutcome::OrderExists)),
+            Some(o) => o.oref,
+            None => self.create_order(tx, &order_id, ev.received_at)?,
+        };
         let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
-        let oref = self
-            .orders
-            .get_mut(&order_id)
-            .map(|o| o.oref)
-            .unwrap_or_default();
         if self.shipment(tx, &parcel)?.is_none() {
-            let (carrier, number) = match &ev.tracking {
-                Some(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
-                None => (None, None),
-            };
-            tx.prepare_cached(
-                "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![oref, carrier, number])?;
-            let sref = tx.last_insert_rowid();
-            self.shipments.insert(
-                parcel.clone(),
-                ShipmentSlot {
-                    sref,
-                    order: order_id.clone(),
-                    log: ShipmentLog::default(),
-                    seqs: Vec::new(),
-                    dirty: false,
-                },
-            );
-            if let Some(o) = self.orders.get_mut(&order_id) {
-                o.shipments.push((sref, None));
-            }
+            self.create_shipment(tx, &parcel, oref, &order_id)?;
         }
 
         let slot = self
@@ -147,43 +131,119 @@ impl Applier {
             .get_mut(&parcel)
             .expect("loaded or created above");
         if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
-            return Ok(ItemOutcome::Duplicate);
+            return Ok(Applied::only(ItemOutcome::Duplicate));
         }
-        let sref = slot.sref;
-        let status = slot.log.state().status;
-        slot.seqs.push(match sink {
-            Sink::Append => insert_event(tx, ev)?,
+        let seq = match sink {
+            Sink::Append => {
+                let seq = match self.next_seq {
+                    Some(s) => s,
+                    None => next_seq(tx)?,
+                };
+                self.next_seq = Some(seq + 1);
+                seq
+            }
             Sink::Logged { seq } => seq,
-        });
+        };
+        slot.seqs.push(seq);
+        slot.updated_at = slot.updated_at.max(ev.received_at);
+        let (sref, status) = (slot.sref, slot.log.state().status);
         if !slot.dirty {
             slot.dirty = true;
             self.dirty_shipments.push(parcel);
         }
+
         let order = self
             .orders
             .get_mut(&order_id)
             .expect("loaded or created above");
-        order.created_at = order.created_at.min(ev.received_at);
-        order.updated_at = order.updated_at.max(ev.received_at);
+        if ev.received_at < order.created_at {
+            order.created_at = ev.received_at;
+            order.row_stale = true;
+        }
         if let Some(s) = order.shipments.iter_mut().find(|(r, _)| *r == sref) {
             s.1 = status;
         }
         if ev.kind == EventKind::OrderCreated && !order.has_details && ev.details.is_some() {
             order.has_details = true;
+            order.row_stale = true;
             order.details.clone_from(&ev.details);
         }
         if !order.dirty {
             order.dirty = true;
             self.dirty_orders.push(order_id);
         }
-        Ok(ItemOutcome::Accepted)
+        Ok(Applied {
+            outcome: ItemOutcome::Accepted,
+            append_as: matches!(sink, Sink::Append).then_some(seq),
+        })
+    }
+
+    fn create_order(
+        &mut self,
+        tx: &Transaction<'_>,
+        order_id: &OrderId,
+        at: Timestamp,
+    ) -> Result<i64, StoreError> {
+        tx.prepare_cached(
+            "INSERT INTO orders (order_id, status, created_at) VALUES (?1, 'created', ?2)",
+        )?
+        .execute(params![order_id.as_str(), at.as_micros()])?;
+        let oref = tx.last_insert_rowid();
+        self.orders.insert(
+            order_id.clone(),
+            OrderSlot {
+                oref,
+                created_at: at,
+                stored_status: OrderStatus::Created,
+                has_details: false,
+                row_stale: false,
+                details: None,
+                shipments: Vec::new(),
+                dirty: false,
+            },
+        );
+        Ok(oref)
+    }
+
+    fn create_shipment(
+        &mut self,
+        tx: &Transaction<'_>,
+        parcel: &ParcelKey,
+        oref: i64,
+        order_id: &OrderId,
+    ) -> Result<(), StoreError> {
+        let (carrier, number) = match parcel {
+            ParcelKey::Tracked(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
+            ParcelKey::OrderDefault(_) => (None, None),
+        };
+        tx.prepare_cached(
+            "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![oref, carrier, number])?;
+        let sref = tx.last_insert_rowid();
+        self.shipments.insert(
+            parcel.clone(),
+            ShipmentSlot {
+                sref,
+                order: order_id.clone(),
+                log: ShipmentLog::default(),
+                seqs: Vec::new(),
+                updated_at: Timestamp::default(),
+                dirty: false,
+            },
+        );
+        if let Some(o) = self.orders.get_mut(order_id) {
+            o.shipments.push((sref, None));
+        }
+        Ok(())
     }
 
     /// Writes the projections of everything touched since the last flush.
     pub fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
         let mut upd = tx.prepare_cached(
             "UPDATE shipments SET status = ?2, status_at = ?3, high_water = ?4,
-                 last_event_at = ?5, last_location = ?6, event_seqs = ?7 WHERE ref = ?1",
+                 last_event_at = ?5, last_location = ?6, updated_at = ?7, event_seqs = ?8
+             WHERE ref = ?1",
         )?;
         for key in self.dirty_shipments.drain(..) {
             let Some(s) = self.shipments.get_mut(&key) else {
@@ -198,12 +258,13 @@ impl Applier {
                 st.high_water.map(ShipmentStatus::as_str),
                 st.last_event_at.map(Timestamp::as_micros),
                 st.last_location.as_deref(),
+                s.updated_at.as_micros(),
                 encode_seqs(&s.seqs),
             ])?;
         }
         let mut upd = tx.prepare_cached(
-            "UPDATE orders SET status = ?2, created_at = ?3, updated_at = ?4,
-                 details = COALESCE(details, ?5) WHERE ref = ?1",
+            "UPDATE orders SET status = ?2, created_at = ?3, details = COALESCE(details, ?4)
+             WHERE ref = ?1",
         )?;
         for id in self.dirty_orders.drain(..) {
             let Some(o) = self.orders.get_mut(&id) else {
@@ -211,13 +272,17 @@ impl Applier {
             };
             o.dirty = false;
             let status = order_status(o.shipments.iter().map(|s| s.1));
+            if status == o.stored_status && !o.row_stale {
+                continue;
+            }
             upd.execute(params![
                 o.oref,
                 status.as_str(),
                 o.created_at.as_micros(),
-                o.updated_at.as_micros(),
                 o.details.take(),
             ])?;
+            o.stored_status = status;
+            o.row_stale = false;
         }
         Ok(())
     }
@@ -257,55 +322,21 @@ impl Applier {
     }
 }
 
-/// `event_seqs` as stored: little-endian i64s.
-pub fn encode_seqs(seqs: &[i64]) -> Vec<u8> {
-    seqs.iter().flat_map(|s| s.to_le_bytes()).collect()
-}
-
-pub fn decode_seqs(blob: &[u8]) -> Vec<i64> {
-    blob.chunks_exact(8)
-        .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
-        .collect()
-}
-
-/// Appends the event to the log; returns its `seq`.
-fn insert_event(tx: &Transaction<'_>, ev: &TrackingEvent) -> Result<i64, StoreError> {
-    let (carrier, number) = match &ev.tracking {
-        Some(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
-        None => (None, None),
-    };
-    tx.prepare_cached(
-        "INSERT INTO events (event_id, order_id, carrier, tracking_number, kind,
-             occurred_at, utc_offset, received_at, location, description, raw_status, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        ev.event_id,
-        ev.order_id.as_ref().map(OrderId::as_str),
-        carrier,
-        number,
-        ev.kind.as_str(),
-        ev.occurred_at.as_micros(),
-        ev.utc_offset_seconds,
-        ev.received_at.as_micros(),
-        ev.location,
-        ev.description,
-        ev.raw_status,
-        ev.details,
-    ])?;
-    Ok(tx.last_insert_rowid())
-}
-
 fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT ref, created_at, updated_at, details IS NOT NULL FROM orders WHERE order_id = ?1",
+            "SELECT ref, created_at, status, details IS NOT NULL FROM orders WHERE order_id = ?1",
         )?
         .query_row([id.as_str()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+            ))
         })
         .optional()?;
-    let Some((oref, created, updated, has_details)) = row else {
+    let Some((oref, created, status, has_details)) = row else {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached("SELECT ref, status FROM shipments WHERE order_ref = ?1")?;
@@ -318,18 +349,19 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
     Ok(Some(OrderSlot {
         oref,
         created_at: Timestamp(created),
-        updated_at: Timestamp(updated),
+        stored_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
         has_details,
+        row_stale: false,
         details: None,
         shipments,
         dirty: false,
     }))
 }
 
-type SeqRow = (i64, String, Option<Vec<u8>>);
+type SeqRow = (i64, String, Option<Vec<u8>>, Option<i64>);
 
 fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
 }
 
 fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSlot>, StoreError> {
@@ -339,7 +371,7 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
             tracking_number,
         }) => conn
             .prepare_cached(
-                "SELECT s.ref, o.order_id, s.event_seqs FROM shipments s
+                "SELECT s.ref, o.order_id, s.event_seqs, s.updated_at FROM shipments s
                  JOIN orders o ON o.ref = s.order_ref
                  WHERE s.carrier = ?1 AND s.tracking_number = ?2",
             )?
@@ -347,14 +379,14 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
             .optional()?,
         ParcelKey::OrderDefault(order) => conn
             .prepare_cached(
-                "SELECT s.ref, o.order_id, s.event_seqs FROM shipments s
+                "SELECT s.ref, o.order_id, s.event_seqs, s.updated_at FROM shipments s
                  JOIN orders o ON o.ref = s.order_ref
                  WHERE o.order_id = ?1 AND s.tracking_number IS NULL",
             )?
             .query_row([order.as_str()], seq_row)
             .optional()?,
     };
-    let Some((sref, order, seqs)) = row else {
+    let Some((sref, order, seqs, updated_at)) = row else {
         return Ok(None);
     };
     let order = OrderId::parse(&order).map_err(|e| StoreError::BatchFailed(e.to_string()))?;
@@ -381,42 +413,8 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
         order,
         log: ShipmentLog::from_entries(entries),
         seqs,
+        updated_at: Timestamp(updated_at.unwrap_or_default()),
         dirty: false,
-    }))
-}
-
-/// Reads an event row back into the domain type (for replay).
-pub fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TrackingEvent>> {
-    let order_id: Option<String> = r.get("order_id")?;
-    let carrier: Option<String> = r.get("carrier")?;
-    let number: Option<String> = r.get("tracking_number")?;
-    let kind: String = r.get("kind")?;
-    let tracking = match (carrier, number) {
-        (Some(c), Some(n)) => match (Carrier::parse(&c), TrackingNumber::parse(&n)) {
-            (Ok(carrier), Ok(tracking_number)) => Some(Tracking {
-                carrier,
-                tracking_number,
-            }),
-            _ => return Ok(None),
-        },
-        _ => None,
-    };
-    let order_id = match order_id.map(|o| OrderId::parse(&o)).transpose() {
-        Ok(o) => o,
-        Err(_) => return Ok(None),
-    };
-    Ok(Some(TrackingEvent {
-        event_id: r.get("event_id")?,
-        order_id,
-        tracking,
-        kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
-        occurred_at: Timestamp(r.get("occurred_at")?),
-        utc_offset_seconds: r.get("utc_offset")?,
-        received_at: Timestamp(r.get("received_at")?),
-        location: r.get("location")?,
-        description: r.get("description")?,
-        raw_status: r.get("raw_status")?,
-        details: r.get("details")?,
     }))
 }
 
@@ -437,7 +435,10 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
                     "event seq {seq} is unreadable"
                 )));
             };
-            match applier.apply(&tx, &ev, false, Sink::Logged { seq })? {
+            match applier
+                .apply(&tx, &ev, false, Sink::Logged { seq })?
+                .outcome
+            {
                 ItemOutcome::Accepted => n += 1,
                 other => {
                     return Err(StoreError::BatchFailed(format!(

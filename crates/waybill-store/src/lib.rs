@@ -6,12 +6,14 @@
 //!   live writer and by [`replay`].
 //! - [`read`]: queries, on their own connections, which never wait for the writer (WAL).
 //! - [`cache`]: the writer's bounded memory of hot orders and shipments.
+//! - [`log`]: the event log's rows.
 //!
 //! **Architecture Invariant:** only the writer thread writes. Everything it acknowledges
 //! has been committed with the configured `synchronous` level (FULL by default).
 
 pub mod apply;
 pub mod cache;
+pub mod log;
 pub mod read;
 pub mod schema;
 pub mod writer;

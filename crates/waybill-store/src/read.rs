@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, params};
 use waybill_core::timeline::{fold_verdicts, sort_entries};
 use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
 
-use crate::apply::decode_seqs;
+use crate::log::decode_seqs;
 use crate::{StoreError, Synchronous, schema};
 
 pub struct ReadPool {
@@ -126,7 +126,8 @@ fn shipments_of(conn: &Connection, oref: i64) -> Result<Vec<ShipmentRecord>, Sto
     Ok(rows)
 }
 
-const ORDER_COLUMNS: &str = "ref, order_id, status, created_at, updated_at, details";
+const ORDER_COLUMNS: &str = "ref, order_id, status, created_at,
+    (SELECT max(updated_at) FROM shipments WHERE order_ref = orders.ref), details";
 
 fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderRecord)> {
     Ok((
@@ -135,7 +136,7 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderRecord)> {
             order_id: r.get(1)?,
             status: r.get(2)?,
             created_at: r.get(3)?,
-            updated_at: r.get(4)?,
+            updated_at: r.get::<_, Option<i64>>(4)?.unwrap_or_default(),
             details: r.get(5)?,
             shipments: Vec::new(),
         },
@@ -162,7 +163,8 @@ pub fn list_orders(conn: &Connection, f: &ListFilter) -> Result<OrderPage, Store
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE ref > ?1
            AND (?2 IS NULL OR status = ?2)
-           AND (?3 IS NULL OR updated_at >= ?3)
+           AND (?3 IS NULL OR EXISTS (SELECT 1 FROM shipments s
+                                      WHERE s.order_ref = orders.ref AND s.updated_at >= ?3))
            AND (?4 IS NULL OR EXISTS (SELECT 1 FROM shipments s
                                       WHERE s.order_ref = orders.ref AND s.carrier = ?4))
          ORDER BY ref LIMIT ?5"

@@ -39,7 +39,7 @@ const MIGRATIONS: &[&str] = &[
         order_id    TEXT    NOT NULL UNIQUE,
         status      TEXT    NOT NULL,
         created_at  INTEGER NOT NULL,
-        updated_at  INTEGER NOT NULL,
+        -- updated_at is the latest of its shipments' updated_at.
         details     TEXT
     );
 
@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
         high_water      TEXT,
         last_event_at   INTEGER,
         last_location   TEXT,
+        updated_at      INTEGER,
         -- The seqs of this shipment's events, little-endian i64s.
         event_seqs      BLOB
     );
@@ -81,7 +82,7 @@ pub fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     // A larger cache keeps the hot right-hand pages of the tables in memory.
-    conn.pragma_update(None, "cache_size", -65536)?;
+    conn.pragma_update(None, "cache_size", -262_144)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // After a checkpoint lets the WAL start over, trim the file back to this size.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;

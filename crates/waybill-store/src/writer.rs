@@ -16,7 +16,7 @@ use waybill_core::TrackingEvent;
 use waybill_core::tracker::Rejection;
 
 use crate::apply::{Applier, Sink};
-use crate::{StoreError, Synchronous};
+use crate::{StoreError, Synchronous, log};
 
 /// What became of one submitted event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,19 +195,33 @@ fn commit_batch(
 ) -> Result<Vec<Vec<ItemOutcome>>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
+    let mut appended = Vec::new();
     for job in jobs {
-        let out = match &job.submission {
-            Submission::Events(evs) => evs
-                .iter()
-                .map(|ev| applier.apply(&tx, ev, false, Sink::Append))
-                .collect::<Result<Vec<_>, _>>()?,
-            Submission::NewOrder(ev) => vec![applier.apply(&tx, ev, true, Sink::Append)?],
+        let (events, new_order) = match &job.submission {
+            Submission::Events(evs) => (evs.as_slice(), false),
+            Submission::NewOrder(ev) => (std::slice::from_ref(ev), true),
         };
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let applied = applier.apply(&tx, ev, new_order, Sink::Append)?;
+            if let Some(seq) = applied.append_as {
+                appended.push((seq, ev));
+            }
+            out.push(applied.outcome);
+        }
         all.push(out);
     }
+    let t_apply = Instant::now();
+    log::append(&tx, &appended)?;
+    let t_append = Instant::now();
     applier.flush(&tx)?;
-    let applied = Instant::now();
+    let t_flush = Instant::now();
     tx.commit()?;
-    tracing::trace!(commit = ?applied.elapsed(), "commit");
+    tracing::trace!(
+        append = ?(t_append - t_apply),
+        flush = ?(t_flush - t_append),
+        commit = ?t_flush.elapsed(),
+        "batch phases"
+    );
     Ok(all)
 }

@@ -370,6 +370,8 @@ proptest! {
             let view = model.order(id).unwrap();
             let (rec, tl) = &live[id.as_str()];
             prop_assert_eq!(&rec.status, view.status.as_str());
+            prop_assert_eq!(rec.created_at, view.created_at.0);
+            prop_assert_eq!(rec.updated_at, view.updated_at.0);
             prop_assert_eq!(tl.len(), view.shipments.values().map(|s| s.timeline.len()).sum::<usize>());
             for s in &rec.shipments {
                 let key = waybill_core::ParcelKey::Tracked(Tracking {
