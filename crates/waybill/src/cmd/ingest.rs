@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use waybill_server::problem::{ItemError, Problem};
 use waybill_server::views::IngestReport;
 use waybill_server::wire;
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
@@ -89,20 +90,25 @@ fn progress(files: &[PathBuf]) -> ProgressBar {
     bar
 }
 
+/// A batch being committed, with its file and its items' numbers there, so that a
+/// refusal can say where the item was.
+type InFlight<'a> = (Pending, &'a Path, Vec<usize>);
+
 /// Loads files into the embedded store, keeping a few batches in flight so parsing and
 /// committing overlap.
 pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Result<Totals> {
     let bar = progress(files);
     let mut totals = Totals::default();
-    let mut in_flight: VecDeque<Pending> = VecDeque::new();
-    let wait = |p: Pending, totals: &mut Totals| -> anyhow::Result<()> {
-        for out in p.blocking_recv().context("the writer stopped")?? {
+    let mut in_flight: VecDeque<InFlight<'_>> = VecDeque::new();
+    let wait = |(p, path, numbers): InFlight<'_>, totals: &mut Totals| -> anyhow::Result<()> {
+        let outcomes = p.blocking_recv().context("the writer stopped")??;
+        for (out, n) in outcomes.into_iter().zip(numbers) {
             match out {
                 ItemOutcome::Accepted => totals.accepted += 1,
                 ItemOutcome::Duplicate | ItemOutcome::OrderExists => totals.duplicates += 1,
                 ItemOutcome::Rejected(r) => {
                     totals.rejected += 1;
-                    bar.suspend(|| eprintln!("rejected: {r}"));
+                    bar.suspend(|| eprintln!("{}: item {n}: {r}", path.display()));
                 }
             }
         }
@@ -110,12 +116,16 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
     };
     for path in files {
         let mut events = Vec::with_capacity(batch);
+        let mut numbers = Vec::with_capacity(batch);
         let items = read_items(path)?;
         let received = wire::now();
         let mut items = items.enumerate().peekable();
         while let Some((i, item)) = items.next() {
             match item.and_then(|json| wire::parse_one(&json, received)) {
-                Ok(ev) => events.push(ev),
+                Ok(ev) => {
+                    events.push(ev);
+                    numbers.push(i + 1);
+                }
                 Err(e) => {
                     totals.rejected += 1;
                     bar.suspend(|| eprintln!("{}: item {}: {e}", path.display(), i + 1));
@@ -124,8 +134,10 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
             if events.len() >= batch || items.peek().is_none() {
                 bar.inc(events.len() as u64);
                 let full = std::mem::replace(&mut events, Vec::with_capacity(batch));
+                let full_numbers = std::mem::replace(&mut numbers, Vec::with_capacity(batch));
                 if !full.is_empty() {
-                    in_flight.push_back(store.enqueue(Submission::Events(full))?);
+                    let pending = store.enqueue(Submission::Events(full))?;
+                    in_flight.push_back((pending, path.as_path(), full_numbers));
                 }
                 if in_flight.len() >= 4
                     && let Some(p) = in_flight.pop_front()
@@ -154,21 +166,30 @@ pub async fn to_server(
     let bar = progress(files);
     let mut totals = Totals::default();
     for path in files {
-        let mut items = read_items(path)?.peekable();
+        let mut items = read_items(path)?.enumerate().peekable();
         let mut body = String::new();
-        let mut n = 0;
-        while let Some(item) = items.next() {
+        // The file's item number of each line in `body`: the server counts from 0 per batch.
+        let mut numbers: Vec<usize> = Vec::with_capacity(batch);
+        while let Some((i, item)) = items.next() {
             match item {
                 Ok(json) => {
-                    body.push_str(&json);
+                    // A JSON array's items keep their own line breaks (pretty-printed
+                    // files); in NDJSON one item must be one line. Outside strings a
+                    // line break is only whitespace, and inside them JSON escapes it.
+                    if json.contains(['\n', '\r']) {
+                        body.push_str(&json.replace(['\n', '\r'], " "));
+                    } else {
+                        body.push_str(&json);
+                    }
                     body.push('\n');
-                    n += 1;
+                    numbers.push(i + 1);
                 }
                 Err(e) => {
                     totals.rejected += 1;
-                    bar.suspend(|| eprintln!("{}: {e}", path.display()));
+                    bar.suspend(|| eprintln!("{}: item {}: {e}", path.display(), i + 1));
                 }
             }
+            let n = numbers.len();
             if n >= batch || (items.peek().is_none() && n > 0) {
                 let resp = client
                     .post(&url)
@@ -185,22 +206,33 @@ pub async fn to_server(
                     totals.accepted += r.accepted;
                     totals.duplicates += r.duplicates;
                     totals.rejected += r.rejected.len();
-                    for e in r.rejected {
-                        bar.suspend(|| eprintln!("rejected item {}: {}", e.index, e.error));
-                    }
+                    report_refused(&bar, path, &numbers, r.rejected);
                 } else if status.as_u16() == 422 {
                     totals.rejected += n;
-                    bar.suspend(|| eprintln!("batch refused: {text}"));
+                    match serde_json::from_str::<Problem>(&text) {
+                        Ok(p) if !p.errors.is_empty() => {
+                            report_refused(&bar, path, &numbers, p.errors);
+                        }
+                        _ => bar.suspend(|| eprintln!("batch refused: {text}")),
+                    }
                 } else {
                     bail!("{url} answered {status}: {text}");
                 }
                 bar.inc(n as u64);
-                n = 0;
+                numbers.clear();
             }
         }
     }
     bar.finish_and_clear();
     Ok(totals)
+}
+
+/// Prints the server's per-item refusals with the items' numbers in the file.
+fn report_refused(bar: &ProgressBar, path: &Path, numbers: &[usize], errors: Vec<ItemError>) {
+    for e in errors {
+        let n = numbers.get(e.index).copied().unwrap_or(0);
+        bar.suspend(|| eprintln!("{}: item {n}: {}", path.display(), e.error));
+    }
 }
 
 /// Opens the embedded store for a bulk load.
