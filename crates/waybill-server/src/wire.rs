@@ -223,7 +223,9 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
         (None, Some(t)) => seed_kind(t).ok_or_else(|| {
             format!("unknown event_type {t:?}; expected create, ship, received or delivered")
         })?,
-        (None, None) if e.raw_status.is_some() => EventKind::Unmapped,
+        (None, None) if e.raw_status.as_deref().is_some_and(|r| !r.is_empty()) => {
+            EventKind::Unmapped
+        }
         (None, None) => return Err("status is required (or event_type, or raw_status)".into()),
     };
     let order_id = e
@@ -296,8 +298,55 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
     })
 }
 
+/// Is `s` shaped like RFC 3339's `date-time`: `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`?
+/// jiff alone would also take ISO 8601's looser forms (basic format, `+08`, offsets with
+/// seconds, bracketed zones); carriers' data is messy enough without guessing.
+fn rfc3339_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
+}
+
 /// Parses an RFC 3339 instant that carries its UTC offset, and checks it is plausible.
 pub fn parse_instant(s: &str, now: Timestamp) -> Result<(Timestamp, i32), String> {
+    if !rfc3339_shape(s) {
+        return Err(if rfc3339_shape(&format!("{s}Z")) {
+            format!("occurred_at {s:?} has no UTC offset (add Z or +08:00)")
+        } else {
+            format!("occurred_at {s:?} is not an RFC 3339 timestamp like 2026-11-27T10:02:00+08:00")
+        });
+    }
     let pieces = jiff::fmt::temporal::Pieces::parse(s)
         .map_err(|e| format!("occurred_at {s:?} is not an RFC 3339 timestamp: {e}"))?;
     let offset = match pieces.offset() {
