@@ -92,8 +92,8 @@ pub struct BenchArgs {
     /// Events sent over HTTP (the first N of the workload).
     #[arg(long, default_value_t = 300_000)]
     pub http_events: usize,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 8)]
+    /// Concurrent HTTP clients (group commit grows with them).
+    #[arg(long, default_value_t = 64)]
     pub clients: usize,
     /// Which parts to run, comma-separated: parse, bulk, naive, http.
     #[arg(long, default_value = "parse,bulk,naive,http", value_delimiter = ',')]
