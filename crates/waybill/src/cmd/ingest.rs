@@ -191,16 +191,8 @@ pub async fn to_server(
             }
             let n = numbers.len();
             if n >= batch || (items.peek().is_none() && n > 0) {
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(key)
-                    .header("content-type", "application/x-ndjson")
-                    .body(std::mem::take(&mut body))
-                    .send()
-                    .await
-                    .with_context(|| format!("posting to {url}"))?;
-                let status = resp.status();
-                let text = resp.text().await?;
+                let (status, text) =
+                    post_with_backoff(&client, &url, key, std::mem::take(&mut body)).await?;
                 if status.is_success() {
                     let r: IngestReport = serde_json::from_str(&text)?;
                     totals.accepted += r.accepted;
@@ -232,6 +224,43 @@ fn report_refused(bar: &ProgressBar, path: &Path, numbers: &[usize], errors: Vec
     for e in errors {
         let n = numbers.get(e.index).copied().unwrap_or(0);
         bar.suspend(|| eprintln!("{}: item {n}: {}", path.display(), e.error));
+    }
+}
+
+/// Posts one batch; while the server answers 503 (its write queue is full) waits as its
+/// `Retry-After` says and sends the same batch again: re-sent events are deduplicated,
+/// so a retry can never double anything.
+async fn post_with_backoff(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: String,
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
+    const ATTEMPTS: u32 = 30;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let resp = client
+            .post(url)
+            .bearer_auth(key)
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await
+            .with_context(|| format!("posting to {url}"))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < ATTEMPTS {
+            let wait = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1)
+                .clamp(1, 30);
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            continue;
+        }
+        return Ok((status, resp.text().await?));
     }
 }
 
