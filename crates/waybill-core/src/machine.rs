@@ -124,6 +124,12 @@ pub enum Violation {
         to: ShipmentStatus,
         high_water: ShipmentStatus,
     },
+    /// The shipment's outcome is decided by another terminal event (see
+    /// [`decisive_outcome`]), and this status contradicts it.
+    Contradicts {
+        status: ShipmentStatus,
+        outcome: ShipmentStatus,
+    },
 }
 
 impl std::fmt::Display for Violation {
@@ -133,7 +139,23 @@ impl std::fmt::Display for Violation {
             Self::Backwards { to, high_water } => {
                 write!(f, "{to} would move the shipment back from {high_water}")
             }
+            Self::Contradicts { status, outcome } => {
+                write!(f, "{status} contradicts the shipment's outcome, {outcome}")
+            }
         }
+    }
+}
+
+/// Which terminal status decides a shipment's outcome when its events report several:
+/// delivered over returned over cancelled. Carriers' data does contradict itself (a
+/// `cancelled` stamped before the `delivered` that was already shown); the customer's
+/// parcel having arrived is the fact least likely to be wrong.
+pub const fn outcome_priority(status: ShipmentStatus) -> u8 {
+    match status {
+        Delivered => 3,
+        Returned => 2,
+        Cancelled => 1,
+        _ => 0,
     }
 }
 

@@ -2,8 +2,16 @@
 //!
 //! The fold is a pure function of the *set* of events: entries are sorted by
 //! `(occurred_at, rank, key)`, so however events arrive, and however often, the result is
-//! the same. Appending an event that is newer than all others is the fast path (one
-//! step); a late event is inserted in place and the shipment is re-folded.
+//! the same. Appending a non-terminal event that is newer than all others is the fast
+//! path (one step); a late or terminal event is inserted in place and the shipment is
+//! re-folded.
+//!
+//! Terminal events decide the outcome. When a shipment has any, the decisive one (see
+//! [`machine::outcome_priority`]; the earliest of that status) always applies, so a
+//! late, contradicting event can never undo a delivery: the shipment ends in it. Other
+//! terminal events are flagged. A contradicting non-terminal event stamped before the
+//! outcome (a `returning` before the `delivered`) is folded by the table as usual, and
+//! may get the events between it and the outcome flagged.
 
 use crate::event::EventKind;
 use crate::machine::{self, Violation};
@@ -52,28 +60,75 @@ pub struct ShipmentState {
 }
 
 impl ShipmentState {
-    /// Folds one entry that is newer than every entry folded before it.
+    /// Folds one entry that is newer than every entry folded before it, by the table.
     pub fn step(&mut self, e: &Entry) -> Verdict {
-        self.last_event_at = Some(e.occurred_at);
-        if e.location.is_some() {
-            self.last_location.clone_from(&e.location);
-        }
+        self.heard(e);
         let EventKind::Status(to) = e.kind else {
             return Verdict::Informational;
         };
         if let Err(v) = machine::check(self.status, self.high_water, to) {
             return Verdict::Flagged(v);
         }
+        self.enter(to, e.occurred_at);
+        Verdict::Applied
+    }
+
+    /// The time and place of an entry count whatever its verdict.
+    fn heard(&mut self, e: &Entry) {
+        self.last_event_at = Some(e.occurred_at);
+        if e.location.is_some() {
+            self.last_location.clone_from(&e.location);
+        }
+    }
+
+    fn enter(&mut self, to: ShipmentStatus, at: Timestamp) {
         if self.status != Some(to) {
             self.status = Some(to);
-            self.status_at = Some(e.occurred_at);
+            self.status_at = Some(at);
         }
         if to != ShipmentStatus::Exception && self.high_water.is_none_or(|hw| to.rank() > hw.rank())
         {
             self.high_water = Some(to);
         }
-        Verdict::Applied
     }
+}
+
+/// The index and status of the event that decides the outcome, if any is terminal.
+fn decisive(entries: &[Entry]) -> Option<(usize, ShipmentStatus)> {
+    let mut best: Option<(usize, ShipmentStatus)> = None;
+    for (i, e) in entries.iter().enumerate() {
+        if let EventKind::Status(s) = e.kind
+            && s.is_terminal()
+            && best.is_none_or(|(_, b)| machine::outcome_priority(s) > machine::outcome_priority(b))
+        {
+            best = Some((i, s));
+        }
+    }
+    best
+}
+
+/// Folds entries in timeline order, reporting each one's verdict.
+fn fold(entries: &[Entry], mut verdict: impl FnMut(Verdict)) -> ShipmentState {
+    let outcome = decisive(entries);
+    let mut state = ShipmentState::default();
+    for (i, e) in entries.iter().enumerate() {
+        let v = match (outcome, e.kind) {
+            (Some((at, outcome)), EventKind::Status(_)) if i == at => {
+                state.heard(e);
+                state.enter(outcome, e.occurred_at);
+                Verdict::Applied
+            }
+            (Some((_, outcome)), EventKind::Status(status))
+                if status != outcome && status.is_terminal() =>
+            {
+                state.heard(e);
+                Verdict::Flagged(Violation::Contradicts { status, outcome })
+            }
+            _ => state.step(e),
+        };
+        verdict(v);
+    }
+    state
 }
 
 /// What inserting an entry did.
@@ -91,11 +146,13 @@ pub struct ShipmentLog {
 }
 
 impl ShipmentLog {
-    /// Builds a log from entries in any order, dropping repeated keys.
+    /// Builds a log from entries in any order; of entries sharing a key, the first in
+    /// timeline order stays.
     pub fn from_entries(entries: impl IntoIterator<Item = Entry>) -> Self {
         let mut entries: Vec<Entry> = entries.into_iter().collect();
         entries.sort_by_key(Entry::sort_key);
-        entries.dedup_by_key(|e| e.key);
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        entries.retain(|e| seen.insert(e.key));
         let mut log = Self {
             entries,
             state: ShipmentState::default(),
@@ -125,7 +182,8 @@ impl ShipmentLog {
             .entries
             .last()
             .is_none_or(|last| last.sort_key() < entry.sort_key());
-        if newest {
+        let terminal = matches!(entry.kind, EventKind::Status(s) if s.is_terminal());
+        if newest && !terminal {
             self.state.step(&entry);
             self.entries.push(entry);
         } else {
@@ -139,10 +197,7 @@ impl ShipmentLog {
     }
 
     fn refold(&mut self) {
-        self.state = ShipmentState::default();
-        for e in &self.entries {
-            self.state.step(e);
-        }
+        self.state = fold(&self.entries, |_| {});
     }
 
     /// The verdict on every entry, in timeline order.
@@ -153,8 +208,9 @@ impl ShipmentLog {
 
 /// Folds entries that are already in timeline order and says what became of each.
 pub fn fold_verdicts(entries: &[Entry]) -> Vec<Verdict> {
-    let mut state = ShipmentState::default();
-    entries.iter().map(|e| state.step(e)).collect()
+    let mut out = Vec::with_capacity(entries.len());
+    fold(entries, |v| out.push(v));
+    out
 }
 
 /// Sorts entries into timeline order (the order the fold uses).
@@ -231,6 +287,57 @@ mod tests {
         );
         // The flagged scan still counts as the last thing heard of the parcel.
         assert_eq!(log.state().last_event_at, Some(Timestamp(20)));
+    }
+
+    #[test]
+    fn a_late_contradiction_never_undoes_the_outcome() {
+        // Delivered, then a `returning` and a `cancelled` stamped earlier arrive late.
+        let mut log = ShipmentLog::default();
+        log.insert(e(1, InfoReceived, 1));
+        log.insert(e(4, OutForDelivery, 2));
+        log.insert(e(5, Delivered, 3));
+        log.insert(e(3, Returning, 4));
+        log.insert(e(2, Cancelled, 5));
+        assert_eq!(log.state().status, Some(Delivered));
+        assert_eq!(log.state().high_water, Some(Delivered));
+        let verdicts = log.verdicts();
+        assert_eq!(
+            verdicts[1],
+            Verdict::Flagged(Violation::Contradicts {
+                status: Cancelled,
+                outcome: Delivered
+            })
+        );
+        assert_eq!(verdicts[4], Verdict::Applied, "the delivery stands");
+    }
+
+    #[test]
+    fn the_outcome_is_the_same_whichever_terminal_arrives_first() {
+        let events = [
+            e(1, InfoReceived, 1),
+            e(3, Returned, 2),
+            e(5, Delivered, 3),
+            e(7, Cancelled, 4),
+        ];
+        let mut forward = ShipmentLog::default();
+        let mut backward = ShipmentLog::default();
+        for ev in events.iter().cloned() {
+            forward.insert(ev);
+        }
+        for ev in events.iter().rev().cloned() {
+            backward.insert(ev);
+        }
+        assert_eq!(forward.state(), backward.state());
+        assert_eq!(forward.state().status, Some(Delivered));
+        assert_eq!(forward.state().status_at, Some(Timestamp(5)));
+    }
+
+    #[test]
+    fn from_entries_drops_every_repeated_key() {
+        let log =
+            ShipmentLog::from_entries([e(1, PickedUp, 7), e(9, Delivered, 3), e(5, InTransit, 7)]);
+        assert_eq!(log.entries().len(), 2);
+        assert_eq!(log.entries()[0].occurred_at, Timestamp(1));
     }
 
     #[test]

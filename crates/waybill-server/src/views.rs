@@ -60,7 +60,7 @@ pub struct EventView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Timeline {
     pub order_id: String,
-    /// Ordered by `occurred_at` (ties: by progress, then by id).
+    /// Ordered by `occurred_at` (ties: by progress, then by a hash of the event id).
     pub events: Vec<EventView>,
 }
 
