@@ -8,10 +8,6 @@
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
-    pub const fn from_micros(micros: i64) -> Self {
-        Self(micros)
-    }
-
     pub const fn as_micros(self) -> i64 {
         self.0
     }

@@ -115,8 +115,11 @@ impl ApiKeys {
         let value = value
             .to_str()
             .map_err(|_| ApiError::Unauthenticated("Authorization header is not ASCII"))?;
+        // The scheme name is case-insensitive (RFC 9110 §11.1).
         let key = value
-            .strip_prefix("Bearer ")
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key)
             .ok_or(ApiError::Unauthenticated(
                 "expected Authorization: Bearer <key>",
             ))?;

@@ -64,8 +64,18 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(telemetry::track_requests))
         .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> problem::ApiError {
+    problem::ApiError::NotFound(format!("no route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> problem::ApiError {
+    problem::ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 /// The documented routes; `split_for_parts` yields the router and its OpenAPI document.

@@ -39,6 +39,8 @@ pub enum ApiError {
     Forbidden { role: Role, needed: Role },
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("{detail}")]
@@ -71,6 +73,11 @@ impl ApiError {
             Self::Unauthenticated(_) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
             Self::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
+            Self::MethodNotAllowed(_) => (
+                S::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
             Self::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
             Self::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, "invalid-event", "Invalid input"),
             Self::BadQuery(_) => (S::BAD_REQUEST, "bad-query", "Bad query"),

@@ -43,6 +43,8 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("the batch failed and was rolled back: {0}")]
     BatchFailed(String),
+    #[error("{0} is in use by another Waybill process (stop it first)")]
+    Locked(PathBuf),
 }
 
 /// How durable a commit must be before it is acknowledged.
@@ -68,15 +70,15 @@ impl Synchronous {
 /// The embedded store: one writer thread plus a pool of read connections.
 #[derive(Clone)]
 pub struct Store {
-    writer: writer::WriterHandle,
+    writer: Arc<writer::WriterHandle>,
     readers: Arc<read::ReadPool>,
-    path: PathBuf,
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, migrates it, starts the writer.
     pub fn open(dir: &Path, options: WriterOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir)?;
+        let lock = lock_dir(dir)?;
         let path = dir.join("waybill.sqlite3");
         // The writer's commits do not fsync; with `Synchronous::Full` its syncer thread
         // does, before anyone is answered (see `writer`).
@@ -84,16 +86,11 @@ impl Store {
         schema::migrate(&conn)?;
         let checkpointer = schema::open(&path, Synchronous::Normal)?;
         let wal = dir.join("waybill.sqlite3-wal");
-        let writer = writer::spawn(conn, checkpointer, wal, options)?;
+        let writer = Arc::new(writer::spawn(conn, checkpointer, wal, lock, options)?);
         Ok(Self {
             writer,
-            readers: Arc::new(read::ReadPool::new(path.clone())),
-            path,
+            readers: Arc::new(read::ReadPool::new(path)),
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Submits events and waits until they are durable (or refused).
@@ -135,9 +132,25 @@ impl Store {
     }
 }
 
+/// Takes the data directory for this process: two writers, each with its own memory of
+/// the store, would hand out the same seqs. Held until the writer thread ends.
+fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("lock"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
 /// Rebuilds every projection from the event log (`waybill replay`). Needs the store to
 /// be closed: it takes the database for itself.
 pub fn replay(dir: &Path) -> Result<u64, StoreError> {
+    let _lock = lock_dir(dir)?;
     let path = dir.join("waybill.sqlite3");
     let mut conn = schema::open(&path, Synchronous::Full)?;
     schema::migrate(&conn)?;

@@ -38,7 +38,12 @@ impl ReadPool {
                 c
             }
         };
-        let out = f(&conn);
+        // One read transaction: every statement of `f` sees the same snapshot, so an
+        // order and its shipments never come from two different commits.
+        let out = conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)
+            .and_then(|tx| f(&tx));
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < 16
         {
@@ -263,14 +268,4 @@ pub fn timeline(conn: &Connection, order_id: &str) -> Result<Option<Vec<EventRec
     }
     sort_entries(&mut all, |(e, _)| e);
     Ok(Some(all.into_iter().map(|(_, r)| r).collect()))
-}
-
-/// Counts for `/metrics` and the bench.
-pub fn counts(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
-    Ok(conn.query_row(
-        "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM shipments),
-                (SELECT count(*) FROM events)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?)
 }

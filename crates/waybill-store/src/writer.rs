@@ -95,16 +95,30 @@ struct Job {
     reply: Reply,
 }
 
-#[derive(Clone)]
+/// The way to the writer thread. Dropping it closes the queue and waits for the thread
+/// to finish what it holds, so that the directory is free when the drop returns.
 pub struct WriterHandle {
-    tx: SyncSender<Job>,
+    tx: Option<SyncSender<Job>>,
     alive: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl WriterHandle {
     pub fn submit(&self, submission: Submission) -> Result<Pending, StoreError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Job { submission, reply }) {
+        let Some(tx) = &self.tx else {
+            return Err(StoreError::WriterGone);
+        };
+        match tx.try_send(Job { submission, reply }) {
             Ok(()) => Ok(rx),
             Err(TrySendError::Full(_)) => Err(StoreError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
@@ -120,6 +134,7 @@ pub fn spawn(
     conn: Connection,
     checkpointer: Connection,
     wal: PathBuf,
+    lock: File,
     options: WriterOptions,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = sync_channel(options.queue_depth);
@@ -131,24 +146,33 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("waybill-checkpoint".into())
         .spawn(move || checkpoint_loop(&checkpointer, &stopped, interval))?;
+    let broken = Arc::new(AtomicBool::new(false));
     let syncer = match options.synchronous {
         Synchronous::Full => {
             let (to_sync, synced) = std::sync::mpsc::channel::<Vec<Answer>>();
+            let broken = broken.clone();
             std::thread::Builder::new()
                 .name("waybill-syncer".into())
-                .spawn(move || sync_loop(&wal, &synced))?;
+                .spawn(move || sync_loop(&wal, &synced, &broken))?;
             Some(to_sync)
         }
         Synchronous::Normal => None,
     };
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("waybill-writer".into())
         .spawn(move || {
-            run(conn, rx, &options, syncer.as_ref());
-            flag.store(false, Ordering::Relaxed);
-            drop(stop_checkpoints);
+            // Whether `run` returns or panics, the store stops saying it is alive, and
+            // the directory lock and the checkpointer go with it.
+            let _alive = ClearOnDrop(flag);
+            let _lock = lock;
+            let _stop = stop_checkpoints;
+            run(conn, rx, &options, syncer.as_ref(), &broken);
         })?;
-    Ok(WriterHandle { tx, alive })
+    Ok(WriterHandle {
+        tx: Some(tx),
+        alive,
+        thread: Some(thread),
+    })
 }
 
 /// Copies committed WAL frames into the database file, off the writer's thread. PASSIVE
@@ -173,9 +197,22 @@ fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>, interval: Duration) {
 
 type Answer = (Reply, Result<Vec<ItemOutcome>, StoreError>);
 
+struct ClearOnDrop(Arc<AtomicBool>);
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
 /// Makes committed batches durable, then answers them. Everything queued while an fsync
 /// runs is covered by the next one.
-fn sync_loop(wal: &Path, queue: &Receiver<Vec<Answer>>) {
+///
+/// A failed fsync is final: after it, Linux may have dropped the dirty pages, so what
+/// later fsyncs "succeed" on is not known to be on disk. The store stops (`broken`), and
+/// every caller from then on is refused until the process restarts and SQLite recovers
+/// the WAL.
+fn sync_loop(wal: &Path, queue: &Receiver<Vec<Answer>>, broken: &AtomicBool) {
     let mut file: Option<File> = None;
     while let Ok(mut answers) = queue.recv() {
         while let Ok(more) = queue.try_recv() {
@@ -188,9 +225,8 @@ fn sync_loop(wal: &Path, queue: &Receiver<Vec<Answer>>) {
             file.as_ref().map_or(Ok(()), File::sync_data)
         })();
         if let Err(e) = &synced {
-            // The outcome is unknown: say so. A client that retries is deduplicated.
-            tracing::error!(error = %e, "fsync of the WAL failed");
-            file = None;
+            tracing::error!(error = %e, "fsync of the WAL failed: the store stops");
+            broken.store(true, Ordering::SeqCst);
         }
         for (reply, out) in answers {
             let out = match &synced {
@@ -207,10 +243,17 @@ fn run(
     rx: Receiver<Job>,
     options: &WriterOptions,
     syncer: Option<&Sender<Vec<Answer>>>,
+    broken: &AtomicBool,
 ) {
     let mut applier = Applier::new(options.cache_capacity);
     // The loop ends when every handle is dropped: the store is closed.
     while let Ok(first) = rx.recv() {
+        if broken.load(Ordering::SeqCst) {
+            let _ = first.reply.send(Err(StoreError::BatchFailed(
+                "the store stopped after a failed fsync".into(),
+            )));
+            return;
+        }
         let mut jobs = vec![first];
         let mut events = jobs[0].submission.len();
         while events < options.max_batch_events {

@@ -200,6 +200,21 @@ async fn state_survives_reopening_and_a_cold_cache() {
 }
 
 #[tokio::test]
+async fn a_second_writer_on_the_same_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let second = Store::open(dir.path(), WriterOptions::default());
+    assert!(matches!(second, Err(waybill_store::StoreError::Locked(_))));
+    assert!(matches!(
+        waybill_store::replay(dir.path()),
+        Err(waybill_store::StoreError::Locked(_))
+    ));
+    drop(store);
+    // Dropping the store waits for its writer, which releases the directory.
+    assert!(Store::open(dir.path(), WriterOptions::default()).is_ok());
+}
+
+#[tokio::test]
 async fn list_filters_and_paginates() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);

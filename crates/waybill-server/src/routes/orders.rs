@@ -2,6 +2,7 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -24,6 +25,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(get_timeline))
+}
+
+fn path_order_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|Path(id)| id)
+        .map_err(|e| ApiError::BadQuery(format!("the order id in the path: {}", e.body_text())))
 }
 
 fn not_found(order_id: &str) -> ApiError {
@@ -158,9 +164,10 @@ async fn create_order(
 async fn get_order(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
     state.keys.authorize(&headers, Role::Read)?;
+    let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
     let rec = read_store(&state, move |c| read::order(c, &id))
         .await?
@@ -182,9 +189,10 @@ async fn get_order(
 async fn get_timeline(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(order_id): Path<String>,
+    order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Timeline>, ApiError> {
     state.keys.authorize(&headers, Role::Read)?;
+    let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
     let events = read_store(&state, move |c| read::timeline(c, &id))
         .await?

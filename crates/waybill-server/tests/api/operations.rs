@@ -69,3 +69,29 @@ async fn the_openapi_document_covers_every_route() {
     assert!(doc["components"]["schemas"]["EventInput"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+#[tokio::test]
+async fn unknown_routes_methods_and_paths_are_problems_too() {
+    let app = spawn_app().await;
+    let a = app.get(READ, "/v1/nothing-here").await;
+    assert_problem(&a, 404, "no route /v1/nothing-here");
+    let a = app
+        .send(
+            app.client
+                .delete(format!("{}/v1/events", app.base))
+                .bearer_auth(ADMIN),
+        )
+        .await;
+    assert_problem(&a, 405, "DELETE is not allowed");
+    let a = app.get(READ, "/v1/orders/%FF").await;
+    assert_problem(&a, 400, "order id in the path");
+    // The scheme is case-insensitive.
+    let a = app
+        .send(
+            app.client
+                .get(format!("{}/v1/orders?limit=1", app.base))
+                .header("authorization", format!("bearer {READ}")),
+        )
+        .await;
+    assert_eq!(a.status, 200);
+}

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
-use waybill_store::{Pending, Store, Submission, WriterOptions};
+use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
 use crate::loadgen::{LoadgenOptions, events};
@@ -160,7 +160,11 @@ fn bulk_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
     let mut accepted = 0usize;
     let mut settle = |p: Pending| -> anyhow::Result<()> {
-        accepted += p.blocking_recv()??.len();
+        accepted += p
+            .blocking_recv()??
+            .iter()
+            .filter(|o| matches!(o, ItemOutcome::Accepted | ItemOutcome::Duplicate))
+            .count();
         Ok(())
     };
     for chunk in lines.chunks(BULK_BATCH) {
@@ -179,7 +183,11 @@ fn bulk_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
     while let Some(p) = in_flight.pop_front() {
         settle(p)?;
     }
-    anyhow::ensure!(accepted == lines.len(), "lost answers");
+    anyhow::ensure!(
+        accepted == lines.len(),
+        "only {accepted} of {} events were accepted or duplicates",
+        lines.len()
+    );
     Ok(started.elapsed())
 }
 
@@ -323,7 +331,10 @@ async fn http_ingest(
                     .bearer_auth(KEY)
                     .send()
                     .await?;
+                let status = resp.status();
                 let _ = resp.bytes().await?;
+                // Only a found order counts as a read: a fast 404 would flatter the figure.
+                anyhow::ensure!(status == 200, "GET /v1/orders/{id} answered {status}");
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             Ok::<_, anyhow::Error>(latencies)
