@@ -23,7 +23,7 @@ pub mod tracker;
 
 pub use event::{EventKind, ParcelKey, TrackingEvent, event_key};
 pub use ids::{Carrier, IdError, OrderId, TrackingNumber};
-pub use order::order_status;
+pub use order::{order_status, order_status_with_default};
 pub use status::{OrderStatus, ShipmentStatus};
 pub use time::Timestamp;
 pub use timeline::{Entry, ShipmentLog, ShipmentState, Verdict};

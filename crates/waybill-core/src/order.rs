@@ -49,6 +49,23 @@ pub fn order_status(shipments: impl IntoIterator<Item = Option<ShipmentStatus>>)
     }
 }
 
+/// The order's status when it may have a default shipment (events without a tracking
+/// number, like the seed's `ship`). The default shipment stands for the order's parcels
+/// until their tracking numbers are known: once any tracked shipment has a status, it
+/// no longer counts, so a merchant's `ship` followed by the carrier's scans of the
+/// parcel does not leave the order half-delivered forever.
+pub fn order_status_with_default(
+    tracked: impl IntoIterator<Item = Option<ShipmentStatus>>,
+    default: Option<ShipmentStatus>,
+) -> OrderStatus {
+    let tracked: Vec<Option<ShipmentStatus>> = tracked.into_iter().collect();
+    if tracked.iter().any(Option::is_some) {
+        order_status(tracked)
+    } else {
+        order_status([default])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +77,25 @@ mod tests {
             expected,
             "shipments {shipments:?}"
         );
+    }
+
+    #[test]
+    fn the_default_shipment_counts_only_until_a_tracked_one_moves() {
+        let ship = Some(InfoReceived);
+        assert_eq!(order_status_with_default([], ship), OrderStatus::Shipped);
+        assert_eq!(
+            order_status_with_default([None], ship),
+            OrderStatus::Shipped
+        );
+        assert_eq!(
+            order_status_with_default([Some(Delivered)], ship),
+            OrderStatus::Delivered
+        );
+        assert_eq!(
+            order_status_with_default([Some(Delivered), Some(InTransit)], Some(Delivered)),
+            OrderStatus::PartiallyDelivered
+        );
+        assert_eq!(order_status_with_default([], None), OrderStatus::Created);
     }
 
     #[test]

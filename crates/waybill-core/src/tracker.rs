@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::event::{ParcelKey, TrackingEvent, event_key};
 use crate::ids::OrderId;
-use crate::order::order_status;
+use crate::order::order_status_with_default;
 use crate::status::OrderStatus;
 use crate::time::Timestamp;
 use crate::timeline::{Entry, Inserted, ShipmentLog, ShipmentState};
@@ -139,7 +139,16 @@ impl Tracker {
             })
             .collect();
         Some(OrderView {
-            status: order_status(shipments.values().map(|s| s.state.status)),
+            status: order_status_with_default(
+                shipments
+                    .iter()
+                    .filter(|(p, _)| matches!(p, ParcelKey::Tracked(_)))
+                    .map(|(_, s)| s.state.status),
+                shipments
+                    .iter()
+                    .find(|(p, _)| matches!(p, ParcelKey::OrderDefault(_)))
+                    .and_then(|(_, s)| s.state.status),
+            ),
             created_at: order.created_at,
             updated_at: order.updated_at,
             shipments,

@@ -13,7 +13,7 @@ use waybill_core::timeline::Inserted;
 use waybill_core::tracker::{entry_of, resolve_order};
 use waybill_core::{
     Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus, Timestamp,
-    TrackingEvent, event_key, order_status,
+    TrackingEvent, event_key, order_status_with_default,
 };
 
 use crate::StoreError;
@@ -32,6 +32,8 @@ struct OrderSlot {
     row_stale: bool,
     details: Option<String>,
     shipments: Vec<(i64, Option<ShipmentStatus>)>,
+    /// Which of `shipments` is the default one, if any.
+    default_ref: Option<i64>,
     dirty: bool,
 }
 
@@ -117,7 +119,11 @@ impl Applier {
             Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
         };
         let oref = match self.order(tx, &order_id)? {
-            Some(_) if new_order => return Ok(Applied::only(ItemOutcome::OrderExists)),
+            // An order that an event created first may still be given its customer and
+            // metadata, once.
+            Some(o) if new_order && o.has_details => {
+                return Ok(Applied::only(ItemOutcome::OrderExists));
+            }
             Some(o) => o.oref,
             None => self.create_order(tx, &order_id, ev.received_at)?,
         };
@@ -163,7 +169,11 @@ impl Applier {
         if let Some(s) = order.shipments.iter_mut().find(|(r, _)| *r == sref) {
             s.1 = status;
         }
-        if ev.kind == EventKind::OrderCreated && !order.has_details && ev.details.is_some() {
+        let object = ev
+            .details
+            .as_deref()
+            .is_some_and(|d| d.trim_start().starts_with('{'));
+        if ev.kind == EventKind::OrderCreated && !order.has_details && object {
             order.has_details = true;
             order.row_stale = true;
             order.details.clone_from(&ev.details);
@@ -199,6 +209,7 @@ impl Applier {
                 row_stale: false,
                 details: None,
                 shipments: Vec::new(),
+                default_ref: None,
                 dirty: false,
             },
         );
@@ -234,6 +245,9 @@ impl Applier {
         );
         if let Some(o) = self.orders.get_mut(order_id) {
             o.shipments.push((sref, None));
+            if matches!(parcel, ParcelKey::OrderDefault(_)) {
+                o.default_ref = Some(sref);
+            }
         }
         Ok(())
     }
@@ -271,7 +285,16 @@ impl Applier {
                 continue;
             };
             o.dirty = false;
-            let status = order_status(o.shipments.iter().map(|s| s.1));
+            let status = order_status_with_default(
+                o.shipments
+                    .iter()
+                    .filter(|s| Some(s.0) != o.default_ref)
+                    .map(|s| s.1),
+                o.shipments
+                    .iter()
+                    .find(|s| Some(s.0) == o.default_ref)
+                    .and_then(|s| s.1),
+            );
             if status == o.stored_status && !o.row_stale {
                 continue;
             }
@@ -339,13 +362,20 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
     let Some((oref, created, status, has_details)) = row else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached("SELECT ref, status FROM shipments WHERE order_ref = ?1")?;
-    let shipments = stmt
-        .query_map([oref], |r| {
-            let status: Option<String> = r.get(1)?;
-            Ok((r.get(0)?, status.as_deref().and_then(ShipmentStatus::parse)))
-        })?
-        .collect::<Result<_, _>>()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT ref, status, tracking_number IS NULL FROM shipments WHERE order_ref = ?1",
+    )?;
+    let mut shipments = Vec::new();
+    let mut default_ref = None;
+    let mut rows = stmt.query([oref])?;
+    while let Some(r) = rows.next()? {
+        let sref: i64 = r.get(0)?;
+        let status: Option<String> = r.get(1)?;
+        if r.get::<_, bool>(2)? {
+            default_ref = Some(sref);
+        }
+        shipments.push((sref, status.as_deref().and_then(ShipmentStatus::parse)));
+    }
     Ok(Some(OrderSlot {
         oref,
         created_at: Timestamp(created),
@@ -354,6 +384,7 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
         row_stale: false,
         details: None,
         shipments,
+        default_ref,
         dirty: false,
     }))
 }

@@ -132,19 +132,26 @@ async fn duplicates_rejections_and_new_order_conflicts() {
     ));
     // Nothing of the rejected items was stored: o2 does not exist.
     assert!(store.read(|c| read::order(c, "o2")).unwrap().is_none());
+    // o1 was created by an event: a NewOrder may still give it its details, once.
+    let with_details = |id: &str| {
+        let mut e = ev(Some("o1"), None, EventKind::OrderCreated, 9, id);
+        e.details = Some(r#"{"customer":{"email":"a@example.com"}}"#.into());
+        e
+    };
+    let first = store
+        .submit(Submission::NewOrder(with_details("n1")))
+        .await
+        .unwrap();
+    assert_eq!(first, [ItemOutcome::Accepted]);
     let again = store
-        .submit(Submission::NewOrder(ev(
-            Some("o1"),
-            None,
-            EventKind::OrderCreated,
-            9,
-            "n",
-        )))
+        .submit(Submission::NewOrder(with_details("n2")))
         .await
         .unwrap();
     assert_eq!(again, [ItemOutcome::OrderExists]);
+    let order = store.read(|c| read::order(c, "o1")).unwrap().unwrap();
+    assert!(order.details.unwrap().contains("a@example.com"));
     let tl = store.read(|c| read::timeline(c, "o1")).unwrap().unwrap();
-    assert_eq!(tl.len(), 2);
+    assert_eq!(tl.len(), 3);
 }
 
 #[tokio::test]

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use waybill_core::event::{IdentityParts, derive_event_id};
 use waybill_core::{EventKind, OrderId, OrderStatus, TrackingEvent};
 use waybill_store::read::{self, ListFilter};
 use waybill_store::{ItemOutcome, Submission};
@@ -81,6 +80,9 @@ fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
 }
 
 /// Create an order. Its first event (`created`) carries the customer and metadata.
+///
+/// If an event already created the order (a carrier's push often comes first), this
+/// gives it its customer and metadata, once; after that, 409.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders",
     security(("bearer" = [])),
     request_body = NewOrder,
@@ -89,7 +91,7 @@ fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order exists", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order exists with its customer and metadata", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_order(
@@ -110,13 +112,9 @@ async fn create_order(
     let details = serde_json::json!({ "customer": req.customer, "metadata": req.metadata });
     let now = wire::now();
     let event = TrackingEvent {
-        event_id: derive_event_id(&IdentityParts {
-            order_id: Some(order_id.as_str()),
-            tracking: None,
-            kind: EventKind::OrderCreated,
-            occurred_at: None,
-            location: None,
-        }),
+        // Not the derived id of a seed `create`: an order that an event created first
+        // can still receive its customer and metadata here.
+        event_id: format!("order:{order_id}"),
         order_id: Some(order_id.clone()),
         tracking: None,
         kind: EventKind::OrderCreated,

@@ -26,6 +26,45 @@ async fn create_then_get_an_order() {
 }
 
 #[tokio::test]
+async fn an_order_created_by_events_can_still_get_its_customer_once() {
+    let app = spawn_app().await;
+    for t in ["create", "ship"] {
+        let body = json!({"event_type": t, "order_id": "seeded", "details": ""}).to_string();
+        assert_eq!(
+            app.post_events(INGEST, "application/json", body)
+                .await
+                .status,
+            200
+        );
+    }
+    let body = json!({"order_id": "seeded", "customer": {"email": "wang@example.com"}});
+    let a = app.post_json(INGEST, "/v1/orders", &body).await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(a.json["customer"]["email"], "wang@example.com");
+    assert_eq!(a.json["status"], "shipped", "the events' progress is kept");
+    let again = json!({"order_id": "seeded", "customer": {"email": "other@example.com"}});
+    assert_problem(
+        &app.post_json(INGEST, "/v1/orders", &again).await,
+        409,
+        "already exists",
+    );
+    let got = app.get(READ, "/v1/orders/seeded").await;
+    assert_eq!(got.json["customer"]["email"], "wang@example.com");
+}
+
+#[tokio::test]
+async fn a_merchants_ship_then_the_carriers_delivery_delivers_the_order() {
+    let app = spawn_app().await;
+    let ship = json!({"event_type": "ship", "order_id": "o", "details": ""}).to_string();
+    app.post_events(INGEST, "application/json", ship).await;
+    let delivered = json!({"order_id": "o", "carrier": "zto", "tracking_number": "Z77", "status": "delivered", "occurred_at": "2026-11-20T10:00:00+08:00"});
+    app.post_events(INGEST, "application/json", delivered.to_string())
+        .await;
+    let order = app.get(READ, "/v1/orders/o").await.json;
+    assert_eq!(order["status"], "delivered");
+}
+
+#[tokio::test]
 async fn order_creation_validates_its_input() {
     let app = spawn_app().await;
     let cases = [
