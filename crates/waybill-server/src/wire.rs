@@ -29,7 +29,10 @@ const FUTURE_TOLERANCE_MICROS: i64 = 24 * 3600 * 1_000_000;
 
 /// The canonical event (CONTRACT §3) as it arrives, or the seed's shape (`event_type`
 /// instead of `status`). Strings borrow from the body where they can.
+/// Unknown fields are refused: a typo such as `occured_at` must not silently become
+/// "the time of receipt".
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = EventInput)]
 pub struct EventIn<'a> {
     #[serde(borrow, default)]
@@ -252,7 +255,7 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
     let given_time = e
         .occurred_at
         .as_deref()
-        .map(|s| parse_instant(s, received_at))
+        .map(|s| parse_instant("occurred_at", s, received_at))
         .transpose()?;
     let location = bounded("location", e.location, MAX_TEXT)?;
     let description = bounded("description", e.description, MAX_TEXT)?;
@@ -339,36 +342,32 @@ fn rfc3339_shape(s: &str) -> bool {
 }
 
 /// Parses an RFC 3339 instant that carries its UTC offset, and checks it is plausible.
-pub fn parse_instant(s: &str, now: Timestamp) -> Result<(Timestamp, i32), String> {
+pub fn parse_instant(field: &str, s: &str, now: Timestamp) -> Result<(Timestamp, i32), String> {
     if !rfc3339_shape(s) {
         return Err(if rfc3339_shape(&format!("{s}Z")) {
-            format!("occurred_at {s:?} has no UTC offset (add Z or +08:00)")
+            format!("{field} {s:?} has no UTC offset (add Z or +08:00)")
         } else {
-            format!("occurred_at {s:?} is not an RFC 3339 timestamp like 2026-11-27T10:02:00+08:00")
+            format!("{field} {s:?} is not an RFC 3339 timestamp like 2026-11-27T10:02:00+08:00")
         });
     }
     let pieces = jiff::fmt::temporal::Pieces::parse(s)
-        .map_err(|e| format!("occurred_at {s:?} is not an RFC 3339 timestamp: {e}"))?;
+        .map_err(|e| format!("{field} {s:?} is not an RFC 3339 timestamp: {e}"))?;
     let offset = match pieces.offset() {
         Some(jiff::fmt::temporal::PiecesOffset::Zulu) => 0,
         Some(jiff::fmt::temporal::PiecesOffset::Numeric(n)) => n.offset().seconds(),
         _ => {
-            return Err(format!(
-                "occurred_at {s:?} has no UTC offset (add Z or +08:00)"
-            ));
+            return Err(format!("{field} {s:?} has no UTC offset (add Z or +08:00)"));
         }
     };
     let ts: jiff::Timestamp = s
         .parse()
-        .map_err(|e| format!("occurred_at {s:?} is not an RFC 3339 timestamp: {e}"))?;
+        .map_err(|e| format!("{field} {s:?} is not an RFC 3339 timestamp: {e}"))?;
     let micros = ts.as_microsecond();
     if micros < EARLIEST_MICROS {
-        return Err(format!("occurred_at {s:?} is before 2000-01-01"));
+        return Err(format!("{field} {s:?} is before 2000-01-01"));
     }
     if micros > now.as_micros() + FUTURE_TOLERANCE_MICROS {
-        return Err(format!(
-            "occurred_at {s:?} is more than a day in the future"
-        ));
+        return Err(format!("{field} {s:?} is more than a day in the future"));
     }
     Ok((Timestamp(micros), offset))
 }

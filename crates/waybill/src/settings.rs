@@ -83,6 +83,12 @@ impl Settings {
                 .or(file.max_batch_items)
                 .unwrap_or(defaults.max_batch_items),
         };
+        if limits.max_body_bytes < 1024 {
+            bail!("max_body_bytes must be at least 1024");
+        }
+        if limits.max_batch_items == 0 {
+            bail!("max_batch_items must be at least 1");
+        }
         let writer = WriterOptions {
             synchronous,
             cache_capacity: parse_env("WAYBILL_CACHE_CAPACITY")?

@@ -254,7 +254,15 @@ async fn list_orders(
     let updated_since = q
         .updated_since
         .as_deref()
-        .map(|s| parse_instant(s, wire::now()).map(|(t, _)| t.as_micros()))
+        .map(|s| {
+            parse_instant("updated_since", s, wire::now())
+                .map(|(t, _)| t.as_micros())
+                .map_err(|e| match s.contains(' ') {
+                    // A raw `+` in a query string arrives as a space.
+                    true => format!("{e} (write the + of an offset as %2B in a URL)"),
+                    false => e,
+                })
+        })
         .transpose()
         .map_err(ApiError::BadQuery)?;
     let filter = ListFilter {

@@ -127,6 +127,7 @@ async fn bad_bodies_get_precise_problems_and_change_nothing() {
         ("application/json", json!({"carrier": "ups", "tracking_number": "1Z9", "status": "delivered"}).to_string(), 422, "not linked"),
         ("application/json", json!({"order_id": "other", "carrier": "zto", "tracking_number": "Z1", "status": "delivered"}).to_string(), 422, "belongs to order keep"),
         ("application/json", json!([{"status": "x"}, {"order_id": ""}]).to_string(), 422, "all 2 items were refused"),
+        ("application/json", json!({"order_id": "keep", "status": "delivered", "occured_at": "2026-11-20T10:00:00Z"}).to_string(), 422, "unknown field `occured_at`"),
     ];
     for (ct, body, status, needle) in cases {
         let a = app.post_events(INGEST, ct, body.clone()).await;

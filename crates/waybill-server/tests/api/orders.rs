@@ -167,4 +167,10 @@ async fn list_filters_and_pages_through_everything() {
         400,
         "RFC 3339",
     );
+    assert_problem(
+        &app.get(READ, "/v1/orders?updated_since=2026-11-28T00:00:00+08:00")
+            .await,
+        400,
+        "%2B",
+    );
 }
