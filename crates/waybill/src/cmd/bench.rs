@@ -26,6 +26,8 @@ use crate::cli::BenchArgs;
 use crate::loadgen::{LoadgenOptions, events};
 
 const HTTP_BATCH: usize = 100;
+/// The reader starts once the first this-many HTTP batches are acknowledged.
+const READ_SET_BATCHES: usize = 20;
 const BULK_BATCH: usize = 10_000;
 /// Batches queued ahead of the writer in a bulk load; it commits them together.
 const BULK_IN_FLIGHT: usize = 12;
@@ -54,13 +56,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("machine: {} cores, {}", cores(), cpu_model());
     let started = Instant::now();
     let mut lines = Vec::new();
-    let mut order_ids: Vec<String> = Vec::new();
+    // The orders the reader asks for: those of the first events sent over HTTP, which
+    // exist once those batches are acknowledged.
+    let mut read_ids: Vec<String> = Vec::new();
     for e in events(&LoadgenOptions {
         orders: args.orders,
         ..LoadgenOptions::default()
     }) {
-        if order_ids.last() != Some(&e.order_id) {
-            order_ids.push(e.order_id.clone());
+        if lines.len() < READ_SET_BATCHES * HTTP_BATCH && !read_ids.contains(&e.order_id) {
+            read_ids.push(e.order_id.clone());
         }
         lines.push(serde_json::to_string(&e)?);
     }
@@ -96,7 +100,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     if on("http") {
         let http_lines = &lines[..lines.len().min(args.http_events)];
-        let http = http_ingest(&dir.join("http"), http_lines, &order_ids, args.clients).await?;
+        let http = http_ingest(&dir.join("http"), http_lines, &read_ids, args.clients).await?;
         row(
             &format!(
                 "HTTP ingest, batches of {HTTP_BATCH}, {} clients",
@@ -250,7 +254,7 @@ struct HttpResult {
 async fn http_ingest(
     dir: &Path,
     lines: &[String],
-    order_ids: &[String],
+    read_ids: &[String],
     clients: usize,
 ) -> anyhow::Result<HttpResult> {
     let store = Store::open(dir, WriterOptions::default())?;
@@ -281,12 +285,18 @@ async fn http_ingest(
         .build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    let early_acked = Arc::new(AtomicUsize::new(0));
     let url = format!("http://{addr}/v1/events");
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let (client, url, bodies, next) =
-            (client.clone(), url.clone(), bodies.clone(), next.clone());
+        let (client, url, bodies, next, early_acked) = (
+            client.clone(),
+            url.clone(),
+            bodies.clone(),
+            next.clone(),
+            early_acked.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -300,7 +310,12 @@ async fn http_ingest(
                         .send()
                         .await?;
                     match resp.status().as_u16() {
-                        200 => break,
+                        200 => {
+                            if i < READ_SET_BATCHES {
+                                early_acked.fetch_add(1, Ordering::Relaxed);
+                            }
+                            break;
+                        }
                         // Backpressure: the queue is full; wait as told and send again.
                         503 => tokio::time::sleep(Duration::from_millis(20)).await,
                         s => anyhow::bail!("POST /v1/events answered {s}: {}", resp.text().await?),
@@ -312,16 +327,14 @@ async fn http_ingest(
     }
     let reader = {
         let (client, done) = (client.clone(), done.clone());
-        // Orders whose events come early in the stream exist by the time they are read.
-        let ids: Vec<String> = order_ids
-            .iter()
-            .take(order_ids.len() / 20 + 1)
-            .cloned()
-            .collect();
+        let ids = read_ids.to_vec();
+        let wanted = READ_SET_BATCHES.min(bodies.len());
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = 0usize;
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            while early_acked.load(Ordering::Relaxed) < wanted {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             while !done.load(Ordering::Relaxed) {
                 let id = &ids[(i * 7919) % ids.len()];
                 i += 1;
