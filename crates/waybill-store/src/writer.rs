@@ -14,7 +14,7 @@
 //! batch a few milliseconds before it is acknowledged.)
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
@@ -153,7 +153,16 @@ pub fn spawn(
             let broken = broken.clone();
             std::thread::Builder::new()
                 .name("waybill-syncer".into())
-                .spawn(move || sync_loop(&wal, &synced, &broken))?;
+                .spawn(move || {
+                    let mut file: Option<File> = None;
+                    let fsync = move || -> std::io::Result<()> {
+                        if file.is_none() {
+                            file = Some(File::open(&wal)?);
+                        }
+                        file.as_ref().map_or(Ok(()), File::sync_data)
+                    };
+                    sync_loop(&synced, &broken, fsync);
+                })?;
             Some(to_sync)
         }
         Synchronous::Normal => None,
@@ -212,18 +221,16 @@ impl Drop for ClearOnDrop {
 /// later fsyncs "succeed" on is not known to be on disk. The store stops (`broken`), and
 /// every caller from then on is refused until the process restarts and SQLite recovers
 /// the WAL.
-fn sync_loop(wal: &Path, queue: &Receiver<Vec<Answer>>, broken: &AtomicBool) {
-    let mut file: Option<File> = None;
+fn sync_loop(
+    queue: &Receiver<Vec<Answer>>,
+    broken: &AtomicBool,
+    mut fsync: impl FnMut() -> std::io::Result<()>,
+) {
     while let Ok(mut answers) = queue.recv() {
         while let Ok(more) = queue.try_recv() {
             answers.extend(more);
         }
-        let synced = (|| -> std::io::Result<()> {
-            if file.is_none() {
-                file = Some(File::open(wal)?);
-            }
-            file.as_ref().map_or(Ok(()), File::sync_data)
-        })();
+        let synced = fsync();
         if let Err(e) = &synced {
             tracing::error!(error = %e, "fsync of the WAL failed: the store stops");
             broken.store(true, Ordering::SeqCst);
@@ -340,4 +347,61 @@ fn commit_batch(
         "batch phases"
     );
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers leave the syncer only after the fsync that covers them has returned.
+    #[test]
+    fn nobody_is_answered_before_the_fsync_returns() {
+        let (to_sync, queue) = std::sync::mpsc::channel::<Vec<Answer>>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (entered, in_fsync) = std::sync::mpsc::channel::<()>();
+        let broken = Arc::new(AtomicBool::new(false));
+        let flag = broken.clone();
+        let syncer = std::thread::spawn(move || {
+            sync_loop(&queue, &flag, move || {
+                entered.send(()).unwrap();
+                released.recv().unwrap();
+                Ok(())
+            });
+        });
+        let (reply, mut answer) = oneshot::channel();
+        to_sync
+            .send(vec![(reply, Ok(vec![ItemOutcome::Accepted]))])
+            .unwrap();
+        in_fsync.recv().unwrap();
+        assert!(
+            answer.try_recv().is_err(),
+            "answered while the fsync was running"
+        );
+        release.send(()).unwrap();
+        assert_eq!(
+            answer.blocking_recv().unwrap().unwrap(),
+            [ItemOutcome::Accepted]
+        );
+        drop(to_sync);
+        syncer.join().unwrap();
+        assert!(!broken.load(Ordering::SeqCst));
+    }
+
+    /// A failed fsync answers with an error and stops the store.
+    #[test]
+    fn a_failed_fsync_is_an_error_and_final() {
+        let (to_sync, queue) = std::sync::mpsc::channel::<Vec<Answer>>();
+        let broken = AtomicBool::new(false);
+        let (reply, answer) = oneshot::channel();
+        to_sync
+            .send(vec![(reply, Ok(vec![ItemOutcome::Accepted]))])
+            .unwrap();
+        drop(to_sync);
+        sync_loop(&queue, &broken, || Err(std::io::Error::other("disk gone")));
+        assert!(matches!(
+            answer.blocking_recv().unwrap(),
+            Err(StoreError::BatchFailed(m)) if m.contains("disk gone")
+        ));
+        assert!(broken.load(Ordering::SeqCst));
+    }
 }
