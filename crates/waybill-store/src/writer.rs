@@ -100,6 +100,8 @@ struct Job {
 pub struct WriterHandle {
     tx: Option<SyncSender<Job>>,
     alive: Arc<AtomicBool>,
+    /// Set by the syncer when an fsync failed: the store is done.
+    broken: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -126,7 +128,7 @@ impl WriterHandle {
     }
 
     pub fn alive(&self) -> bool {
-        self.alive.load(Ordering::Relaxed)
+        self.alive.load(Ordering::Relaxed) && !self.broken.load(Ordering::Relaxed)
     }
 }
 
@@ -167,6 +169,7 @@ pub fn spawn(
         }
         Synchronous::Normal => None,
     };
+    let writer_broken = broken.clone();
     let thread = std::thread::Builder::new()
         .name("waybill-writer".into())
         .spawn(move || {
@@ -175,11 +178,12 @@ pub fn spawn(
             let _alive = ClearOnDrop(flag);
             let _lock = lock;
             let _stop = stop_checkpoints;
-            run(conn, rx, &options, syncer.as_ref(), &broken);
+            run(conn, rx, &options, syncer.as_ref(), &writer_broken);
         })?;
     Ok(WriterHandle {
         tx: Some(tx),
         alive,
+        broken,
         thread: Some(thread),
     })
 }
