@@ -16,7 +16,7 @@
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,10 @@ pub struct WriterOptions {
     pub max_batch_events: usize,
     /// Requests that may wait for the writer before callers are told to back off.
     pub queue_depth: usize,
+    /// Events that may wait for the writer, all requests together: the memory bound of
+    /// the queue. Past it, callers are told to back off (a request alone on an empty
+    /// queue always gets in, whatever its size).
+    pub max_queued_events: usize,
     /// Orders and shipments the writer keeps in memory.
     pub cache_capacity: usize,
     /// How often a background thread copies the WAL back into the database. The writer
@@ -79,6 +83,7 @@ impl Default for WriterOptions {
             synchronous: Synchronous::Full,
             max_batch_events: 20_000,
             queue_depth: 1024,
+            max_queued_events: 200_000,
             cache_capacity: 200_000,
             checkpoint_interval: Duration::from_millis(1000),
         }
@@ -99,6 +104,9 @@ struct Job {
 /// to finish what it holds, so that the directory is free when the drop returns.
 pub struct WriterHandle {
     tx: Option<SyncSender<Job>>,
+    /// Events submitted and not yet taken by the writer.
+    queued: Arc<AtomicUsize>,
+    max_queued: usize,
     alive: Arc<AtomicBool>,
     /// Set by the syncer when an fsync failed: the store is done.
     broken: Arc<AtomicBool>,
@@ -120,10 +128,19 @@ impl WriterHandle {
         let Some(tx) = &self.tx else {
             return Err(StoreError::WriterGone);
         };
+        let n = submission.len();
+        let before = self.queued.fetch_add(n, Ordering::SeqCst);
+        let refuse = |e: StoreError| {
+            self.queued.fetch_sub(n, Ordering::SeqCst);
+            Err(e)
+        };
+        if before > 0 && before + n > self.max_queued {
+            return refuse(StoreError::Busy);
+        }
         match tx.try_send(Job { submission, reply }) {
             Ok(()) => Ok(rx),
-            Err(TrySendError::Full(_)) => Err(StoreError::Busy),
-            Err(TrySendError::Disconnected(_)) => Err(StoreError::WriterGone),
+            Err(TrySendError::Full(_)) => refuse(StoreError::Busy),
+            Err(TrySendError::Disconnected(_)) => refuse(StoreError::WriterGone),
         }
     }
 
@@ -140,6 +157,9 @@ pub fn spawn(
     options: WriterOptions,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = sync_channel(options.queue_depth);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer_queued = queued.clone();
+    let max_queued = options.max_queued_events;
     let alive = Arc::new(AtomicBool::new(true));
     let flag = alive.clone();
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -178,10 +198,19 @@ pub fn spawn(
             let _alive = ClearOnDrop(flag);
             let _lock = lock;
             let _stop = stop_checkpoints;
-            run(conn, rx, &options, syncer.as_ref(), &writer_broken);
+            run(
+                conn,
+                rx,
+                &writer_queued,
+                &options,
+                syncer.as_ref(),
+                &writer_broken,
+            );
         })?;
     Ok(WriterHandle {
         tx: Some(tx),
+        queued,
+        max_queued,
         alive,
         broken,
         thread: Some(thread),
@@ -252,6 +281,7 @@ fn sync_loop(
 fn run(
     mut conn: Connection,
     rx: Receiver<Job>,
+    queued: &AtomicUsize,
     options: &WriterOptions,
     syncer: Option<&Sender<Vec<Answer>>>,
     broken: &AtomicBool,
@@ -276,6 +306,7 @@ fn run(
                 Err(_) => break,
             }
         }
+        queued.fetch_sub(events, Ordering::SeqCst);
         let started = Instant::now();
         match commit_batch(&mut conn, &mut applier, &jobs) {
             Ok(outcomes) => {

@@ -221,6 +221,51 @@ async fn a_second_writer_on_the_same_directory_is_refused() {
     assert!(Store::open(dir.path(), WriterOptions::default()).is_ok());
 }
 
+/// The queue is bounded by events: past the bound, callers are told to back off, and
+/// what was queued before is still applied.
+#[tokio::test]
+async fn a_full_queue_says_busy_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriterOptions {
+        max_queued_events: 10,
+        ..WriterOptions::default()
+    };
+    let store = Store::open(dir.path(), options).unwrap();
+    // Another connection holds the write lock, so the writer cannot drain the queue.
+    let blocker = rusqlite::Connection::open(dir.path().join("waybill.sqlite3")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let batch = |tag: &str, n: usize| {
+        Submission::Events(
+            (0..n)
+                .map(|i| {
+                    ev(
+                        Some(&format!("{tag}{i}")),
+                        None,
+                        st(InfoReceived),
+                        i as i64,
+                        "x",
+                    )
+                })
+                .collect(),
+        )
+    };
+    // Whether or not the writer has already taken the first, the second fits and the
+    // third does not.
+    let first = store.enqueue(batch("a", 5)).unwrap();
+    let second = store.enqueue(batch("b", 5)).unwrap();
+    assert!(matches!(
+        store.enqueue(batch("c", 6)),
+        Err(waybill_store::StoreError::Busy)
+    ));
+    blocker.execute_batch("COMMIT").unwrap();
+    assert_eq!(first.await.unwrap().unwrap().len(), 5);
+    assert_eq!(second.await.unwrap().unwrap().len(), 5);
+    let after = store.submit(batch("d", 6)).await.unwrap();
+    assert!(after.iter().all(|o| *o == ItemOutcome::Accepted));
+    assert!(store.read(|c| read::order(c, "c0")).unwrap().is_none());
+    assert!(store.read(|c| read::order(c, "b4")).unwrap().is_some());
+}
+
 #[tokio::test]
 async fn list_filters_and_paginates() {
     let dir = tempfile::tempdir().unwrap();
