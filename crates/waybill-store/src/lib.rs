@@ -123,6 +123,11 @@ impl Store {
         self.readers.with(f)
     }
 
+    /// Events waiting for the writer (the queue's depth, for metrics).
+    pub fn queued_events(&self) -> usize {
+        self.writer.queued_events()
+    }
+
     /// Is the writer alive and the database answering?
     pub fn ready(&self) -> bool {
         self.writer.alive()

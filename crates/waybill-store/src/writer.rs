@@ -144,6 +144,11 @@ impl WriterHandle {
         }
     }
 
+    /// Events submitted and not yet taken into a transaction.
+    pub fn queued_events(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
     pub fn alive(&self) -> bool {
         self.alive.load(Ordering::Relaxed) && !self.broken.load(Ordering::Relaxed)
     }

@@ -249,10 +249,21 @@ async fn a_full_queue_says_busy_and_loses_nothing() {
                 .collect(),
         )
     };
-    // Whether or not the writer has already taken the first, the second fits and the
-    // third does not.
+    // The writer takes the first batch and waits for the lock with it.
     let first = store.enqueue(batch("a", 5)).unwrap();
+    for _ in 0..500 {
+        if store.queued_events() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        store.queued_events(),
+        0,
+        "the writer never took the first batch"
+    );
     let second = store.enqueue(batch("b", 5)).unwrap();
+    assert_eq!(store.queued_events(), 5);
     assert!(matches!(
         store.enqueue(batch("c", 6)),
         Err(waybill_store::StoreError::Busy)

@@ -39,6 +39,7 @@ async fn metrics_count_ingested_events() {
         "{text}"
     );
     assert!(text.contains("waybill_http_requests_total"), "{text}");
+    assert!(text.contains("waybill_write_queue_events 0"), "{text}");
 }
 
 #[tokio::test]
