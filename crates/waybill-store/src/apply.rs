@@ -12,13 +12,15 @@ use waybill_core::event::Tracking;
 use waybill_core::timeline::Inserted;
 use waybill_core::tracker::{entry_of, resolve_order};
 use waybill_core::{
-    Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus, Timestamp,
-    TrackingEvent, event_key, order_status_with_default,
+    Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus,
+    Timestamp, TrackingEvent, TrackingNumber, event_key, order_status_with_default,
 };
 
 use crate::StoreError;
 use crate::cache::TwoGen;
 use crate::log::{decode_seqs, encode_seqs, event_from_row, next_seq};
+use crate::overlay::PendingOrder;
+use crate::read::{OrderRecord, ShipmentRecord};
 use crate::writer::ItemOutcome;
 
 struct OrderSlot {
@@ -26,14 +28,17 @@ struct OrderSlot {
     created_at: Timestamp,
     /// The status the row holds; the row is rewritten only when the derived one differs.
     stored_status: OrderStatus,
-    has_details: bool,
+    /// The order's details (customer, metadata), from its first `created` event whose
+    /// details are a JSON object.
+    details: Option<String>,
     /// What the row needs besides a status: the first `created` event's details, or an
     /// earlier `created_at`.
     row_stale: bool,
-    details: Option<String>,
-    shipments: Vec<(i64, Option<ShipmentStatus>)>,
+    shipments: Vec<(i64, Option<ShipmentStatus>, ParcelKey)>,
     /// Which of `shipments` is the default one, if any.
     default_ref: Option<i64>,
+    /// Changed by the batch in progress: its state is published to the overlay.
+    touched: bool,
     dirty: bool,
 }
 
@@ -76,8 +81,13 @@ pub struct Applier {
     shipments: TwoGen<ParcelKey, ShipmentSlot>,
     dirty_orders: Vec<OrderId>,
     dirty_shipments: Vec<ParcelKey>,
+    /// Orders changed by the batch in progress.
+    touched: Vec<OrderId>,
     /// The seq the next appended event gets; read from the log when unknown.
     next_seq: Option<i64>,
+    last_flush: std::time::Instant,
+    /// Shipments whose rows may wait at once: a quarter of the cache.
+    max_dirty: usize,
 }
 
 impl Applier {
@@ -87,8 +97,106 @@ impl Applier {
             shipments: TwoGen::new(cache_capacity),
             dirty_orders: Vec::new(),
             dirty_shipments: Vec::new(),
+            touched: Vec::new(),
             next_seq: None,
+            last_flush: std::time::Instant::now(),
+            max_dirty: (cache_capacity / 4).max(1),
         }
+    }
+
+    /// Should this batch write the projection rows? When they have waited `interval`,
+    /// when too many are waiting, or when the cache must shed entries (it may only drop
+    /// what the rows already hold).
+    pub fn flush_due(&self, interval: std::time::Duration) -> bool {
+        !self.dirty_shipments.is_empty()
+            && (self.last_flush.elapsed() >= interval
+                || self.dirty_shipments.len() >= self.max_dirty
+                || self.shipments.wants_to_age()
+                || self.orders.wants_to_age())
+    }
+
+    /// The batch's changes went to the rows: nothing to publish.
+    pub fn forget_touched(&mut self) {
+        for id in std::mem::take(&mut self.touched) {
+            if let Some(o) = self.orders.get_mut(&id) {
+                o.touched = false;
+            }
+        }
+    }
+
+    /// Learns the log's end, so that [`Applier::flush`] can record the watermark after
+    /// applying events that were already in the log.
+    pub fn note_logged_through(&mut self, tx: &Connection) -> Result<(), StoreError> {
+        self.next_seq = Some(next_seq(tx)?);
+        Ok(())
+    }
+
+    /// The current state of every order the batch changed, for the overlay.
+    pub fn views(&mut self, tx: &Connection) -> Result<Vec<PendingOrder>, StoreError> {
+        let touched = std::mem::take(&mut self.touched);
+        let mut views = Vec::with_capacity(touched.len());
+        for id in touched {
+            let Some(o) = self.orders.get_mut(&id) else {
+                continue;
+            };
+            o.touched = false;
+            let (oref, created_at, details) = (o.oref, o.created_at, o.details.clone());
+            let parcels = o.shipments.clone();
+            let mut shipments = Vec::new();
+            let mut seqs = Vec::new();
+            let mut carriers = Vec::new();
+            let mut updated_at = created_at;
+            let (mut tracked, mut default) = (Vec::new(), None);
+            for (_, _, parcel) in parcels {
+                let Some(s) = self.shipment(tx, &parcel)? else {
+                    continue;
+                };
+                let st = s.log.state();
+                updated_at = updated_at.max(s.updated_at);
+                seqs.push(s.seqs.clone());
+                let (carrier, number) = match &parcel {
+                    ParcelKey::Tracked(t) => {
+                        carriers.push(t.carrier.to_string());
+                        tracked.push(st.status);
+                        (
+                            Some(t.carrier.to_string()),
+                            Some(t.tracking_number.to_string()),
+                        )
+                    }
+                    ParcelKey::OrderDefault(_) => {
+                        default = st.status;
+                        (None, None)
+                    }
+                };
+                // The default shipment shows once something has happened to it.
+                if carrier.is_some() || st.status.is_some() {
+                    shipments.push(ShipmentRecord {
+                        carrier,
+                        tracking_number: number,
+                        status: st.status.map(|x| x.as_str().to_owned()),
+                        status_at: st.status_at.map(Timestamp::as_micros),
+                        last_event_at: st.last_event_at.map(Timestamp::as_micros),
+                        last_location: st.last_location.as_deref().map(str::to_owned),
+                    });
+                }
+            }
+            views.push(PendingOrder {
+                oref,
+                record: OrderRecord {
+                    order_id: id.to_string(),
+                    status: order_status_with_default(tracked, default)
+                        .as_str()
+                        .to_owned(),
+                    created_at: created_at.as_micros(),
+                    updated_at: updated_at.as_micros(),
+                    details,
+                    shipments,
+                },
+                seqs,
+                carriers,
+            });
+        }
+        Ok(views)
     }
 
     /// Forgets everything: after a failed transaction the memory may be ahead of the
@@ -98,6 +206,7 @@ impl Applier {
         self.shipments.clear();
         self.dirty_orders.clear();
         self.dirty_shipments.clear();
+        self.touched.clear();
         self.next_seq = None;
     }
 
@@ -121,7 +230,7 @@ impl Applier {
         let oref = match self.order(tx, &order_id)? {
             // An order that an event created first may still be given its customer and
             // metadata, once.
-            Some(o) if new_order && o.has_details => {
+            Some(o) if new_order && o.details.is_some() => {
                 return Ok(Applied::only(ItemOutcome::OrderExists));
             }
             Some(o) => o.oref,
@@ -166,17 +275,20 @@ impl Applier {
             order.created_at = ev.received_at;
             order.row_stale = true;
         }
-        if let Some(s) = order.shipments.iter_mut().find(|(r, _)| *r == sref) {
+        if let Some(s) = order.shipments.iter_mut().find(|(r, _, _)| *r == sref) {
             s.1 = status;
         }
         let object = ev
             .details
             .as_deref()
             .is_some_and(|d| d.trim_start().starts_with('{'));
-        if ev.kind == EventKind::OrderCreated && !order.has_details && object {
-            order.has_details = true;
+        if ev.kind == EventKind::OrderCreated && order.details.is_none() && object {
             order.row_stale = true;
             order.details.clone_from(&ev.details);
+        }
+        if !order.touched {
+            order.touched = true;
+            self.touched.push(order_id.clone());
         }
         if !order.dirty {
             order.dirty = true;
@@ -205,9 +317,9 @@ impl Applier {
                 oref,
                 created_at: at,
                 stored_status: OrderStatus::Created,
-                has_details: false,
                 row_stale: false,
                 details: None,
+                touched: false,
                 shipments: Vec::new(),
                 default_ref: None,
                 dirty: false,
@@ -244,7 +356,7 @@ impl Applier {
             },
         );
         if let Some(o) = self.orders.get_mut(order_id) {
-            o.shipments.push((sref, None));
+            o.shipments.push((sref, None, parcel.clone()));
             if matches!(parcel, ParcelKey::OrderDefault(_)) {
                 o.default_ref = Some(sref);
             }
@@ -302,18 +414,27 @@ impl Applier {
                 o.oref,
                 status.as_str(),
                 o.created_at.as_micros(),
-                o.details.take(),
+                o.details.as_deref(),
             ])?;
             o.stored_status = status;
             o.row_stale = false;
         }
+        if let Some(next) = self.next_seq {
+            tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'projected_through'")?
+                .execute([next - 1])?;
+        }
+        self.last_flush = std::time::Instant::now();
         Ok(())
     }
 
-    /// Called after a commit: the cache may now shed what is old.
-    pub fn committed(&mut self) {
-        self.orders.maybe_age();
-        self.shipments.maybe_age();
+    /// Called after a commit. Only when the rows hold everything (`flushed`) may the
+    /// cache shed what is old.
+    pub fn committed(&mut self, flushed: bool) {
+        let nothing_waits = self.dirty_shipments.is_empty() && self.dirty_orders.is_empty();
+        if flushed || nothing_waits {
+            self.orders.maybe_age();
+            self.shipments.maybe_age();
+        }
     }
 
     fn order(
@@ -347,9 +468,7 @@ impl Applier {
 
 fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, StoreError> {
     let row = conn
-        .prepare_cached(
-            "SELECT ref, created_at, status, details IS NOT NULL FROM orders WHERE order_id = ?1",
-        )?
+        .prepare_cached("SELECT ref, created_at, status, details FROM orders WHERE order_id = ?1")?
         .query_row([id.as_str()], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -359,11 +478,12 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
             ))
         })
         .optional()?;
-    let Some((oref, created, status, has_details)) = row else {
+    let Some((oref, created, status, details)) = row else {
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT ref, status, tracking_number IS NULL FROM shipments WHERE order_ref = ?1",
+        "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
+         ORDER BY ref",
     )?;
     let mut shipments = Vec::new();
     let mut default_ref = None;
@@ -371,20 +491,34 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
     while let Some(r) = rows.next()? {
         let sref: i64 = r.get(0)?;
         let status: Option<String> = r.get(1)?;
-        if r.get::<_, bool>(2)? {
-            default_ref = Some(sref);
-        }
-        shipments.push((sref, status.as_deref().and_then(ShipmentStatus::parse)));
+        let carrier: Option<String> = r.get(2)?;
+        let number: Option<String> = r.get(3)?;
+        let parcel = match (carrier, number) {
+            (Some(c), Some(n)) => ParcelKey::Tracked(Tracking {
+                carrier: Carrier::parse(&c).map_err(|e| StoreError::BatchFailed(e.to_string()))?,
+                tracking_number: TrackingNumber::parse(&n)
+                    .map_err(|e| StoreError::BatchFailed(e.to_string()))?,
+            }),
+            _ => {
+                default_ref = Some(sref);
+                ParcelKey::OrderDefault(id.clone())
+            }
+        };
+        shipments.push((
+            sref,
+            status.as_deref().and_then(ShipmentStatus::parse),
+            parcel,
+        ));
     }
     Ok(Some(OrderSlot {
         oref,
         created_at: Timestamp(created),
         stored_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
-        has_details,
+        details,
         row_stale: false,
-        details: None,
         shipments,
         default_ref,
+        touched: false,
         dirty: false,
     }))
 }
@@ -479,6 +613,7 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
             }
         }
     }
+    applier.note_logged_through(&tx)?;
     applier.flush(&tx)?;
     tx.commit()?;
     Ok(n)

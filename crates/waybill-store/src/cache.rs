@@ -40,6 +40,11 @@ impl<K: Hash + Eq + Clone, V> TwoGen<K, V> {
         self.young.entry(k).insert_entry(v).into_mut()
     }
 
+    /// Would [`TwoGen::maybe_age`] drop anything now?
+    pub fn wants_to_age(&self) -> bool {
+        self.young.len() >= self.half
+    }
+
     /// Ages the generations if the young one is full. Call only when nothing in the
     /// cache is ahead of the database (between batches).
     pub fn maybe_age(&mut self) {

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod cache;
 pub mod log;
+pub mod overlay;
 pub mod read;
 pub mod schema;
 pub mod writer;
@@ -72,6 +73,7 @@ impl Synchronous {
 pub struct Store {
     writer: Arc<writer::WriterHandle>,
     readers: Arc<read::ReadPool>,
+    overlay: Arc<overlay::Overlay>,
 }
 
 impl Store {
@@ -82,14 +84,29 @@ impl Store {
         let path = dir.join("waybill.sqlite3");
         // The writer's commits do not fsync; with `Synchronous::Full` its syncer thread
         // does, before anyone is answered (see `writer`).
-        let conn = schema::open(&path, Synchronous::Normal)?;
+        let mut conn = schema::open(&path, Synchronous::Normal)?;
         schema::migrate(&conn)?;
+        // After a crash the rows may lag the log: catch up before anyone reads.
+        let caught_up =
+            writer::catch_up(&mut conn, &mut apply::Applier::new(options.cache_capacity))?;
+        if caught_up > 0 {
+            tracing::info!(events = caught_up, "projections caught up with the log");
+        }
+        let overlay = Arc::new(overlay::Overlay::default());
         let checkpointer = schema::open(&path, Synchronous::Normal)?;
         let wal = dir.join("waybill.sqlite3-wal");
-        let writer = Arc::new(writer::spawn(conn, checkpointer, wal, lock, options)?);
+        let writer = Arc::new(writer::spawn(
+            conn,
+            checkpointer,
+            wal,
+            lock,
+            overlay.clone(),
+            options,
+        )?);
         Ok(Self {
             writer,
             readers: Arc::new(read::ReadPool::new(path)),
+            overlay,
         })
     }
 
@@ -121,6 +138,21 @@ impl Store {
         f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.readers.with(f)
+    }
+
+    /// An order as of the last acknowledged write (blocking: call from `spawn_blocking`).
+    pub fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        self.read(|c| read::order(c, &self.overlay, order_id))
+    }
+
+    /// An order's timeline, flags included; `None` if the order does not exist.
+    pub fn timeline(&self, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        self.read(|c| read::timeline(c, &self.overlay, order_id))
+    }
+
+    /// One page of the order search.
+    pub fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
+        self.read(|c| read::list_orders(c, &self.overlay, filter))
     }
 
     /// Events waiting for the writer (the queue's depth, for metrics).

@@ -10,6 +10,7 @@ use waybill_core::timeline::{fold_verdicts, sort_entries};
 use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
 
 use crate::log::decode_seqs;
+use crate::overlay::{Overlay, PendingOrder};
 use crate::{StoreError, Synchronous, schema};
 
 pub struct ReadPool {
@@ -148,7 +149,14 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderRecord)> {
     ))
 }
 
-pub fn order(conn: &Connection, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+pub fn order(
+    conn: &Connection,
+    overlay: &Overlay,
+    order_id: &str,
+) -> Result<Option<OrderRecord>, StoreError> {
+    if let Some(p) = overlay.get(order_id) {
+        return Ok(Some(p.record.clone()));
+    }
     let row = conn
         .prepare_cached(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?1"
@@ -162,8 +170,19 @@ pub fn order(conn: &Connection, order_id: &str) -> Result<Option<OrderRecord>, S
     Ok(Some(rec))
 }
 
-pub fn list_orders(conn: &Connection, f: &ListFilter) -> Result<OrderPage, StoreError> {
+fn matches(p: &PendingOrder, f: &ListFilter) -> bool {
+    f.status.as_ref().is_none_or(|s| *s == p.record.status)
+        && f.carrier.as_ref().is_none_or(|c| p.carriers.contains(c))
+        && f.updated_since.is_none_or(|t| p.record.updated_at >= t)
+}
+
+pub fn list_orders(
+    conn: &Connection,
+    overlay: &Overlay,
+    f: &ListFilter,
+) -> Result<OrderPage, StoreError> {
     let limit = f.limit.clamp(1, 1000);
+    let after = f.after.unwrap_or(0);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ORDER_COLUMNS} FROM orders
          WHERE ref > ?1
@@ -177,7 +196,7 @@ pub fn list_orders(conn: &Connection, f: &ListFilter) -> Result<OrderPage, Store
     let rows: Vec<(i64, OrderRecord)> = stmt
         .query_map(
             params![
-                f.after.unwrap_or(0),
+                after,
                 f.status,
                 f.updated_since,
                 f.carrier,
@@ -186,46 +205,85 @@ pub fn list_orders(conn: &Connection, f: &ListFilter) -> Result<OrderPage, Store
             order_row,
         )?
         .collect::<Result<_, _>>()?;
-    let more = rows.len() > limit;
-    let mut orders = Vec::with_capacity(limit);
+    // The rows say how far this page reaches: everything up to the last row taken has
+    // been looked at. Orders ahead of their rows are judged on their current state
+    // instead, wherever their rows placed them.
+    let reach = if rows.len() > limit {
+        rows.get(limit - 1).map(|(r, _)| *r)
+    } else {
+        None
+    };
+    let mut page: Vec<(i64, Option<OrderRecord>)> = rows
+        .into_iter()
+        .take(limit)
+        .filter(|(_, rec)| !overlay.contains(&rec.order_id))
+        .map(|(r, rec)| (r, Some(rec)))
+        .collect();
+    let pending: Vec<_> = overlay
+        .after(after)
+        .into_iter()
+        .filter(|p| reach.is_none_or(|e| p.oref <= e) && matches(p, f))
+        .collect();
+    page.extend(pending.iter().map(|p| (p.oref, None)));
+    page.sort_by_key(|(r, _)| *r);
+    let truncated = page.len() > limit;
+    page.truncate(limit);
+    let mut orders = Vec::with_capacity(page.len());
     let mut last = None;
-    for (oref, mut rec) in rows.into_iter().take(limit) {
-        rec.shipments = shipments_of(conn, oref)?;
+    for (oref, rec) in page {
+        let rec = match rec {
+            Some(mut rec) => {
+                rec.shipments = shipments_of(conn, oref)?;
+                rec
+            }
+            None => match pending.iter().find(|p| p.oref == oref) {
+                Some(p) => p.record.clone(),
+                None => continue,
+            },
+        };
         last = Some(oref);
         orders.push(rec);
     }
-    Ok(OrderPage {
-        orders,
-        next: if more { last } else { None },
-    })
+    let next = if truncated { last } else { reach };
+    Ok(OrderPage { orders, next })
 }
 
 /// The order's timeline, ordered as the fold orders it, each event with its verdict.
 /// `None` if the order does not exist.
-pub fn timeline(conn: &Connection, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM orders WHERE order_id = ?1")?
-        .query_row([order_id], |_| Ok(()))
-        .optional()?;
-    if exists.is_none() {
-        return Ok(None);
-    }
-    let mut shipments = conn.prepare_cached(
-        "SELECT s.event_seqs FROM orders o JOIN shipments s ON s.order_ref = o.ref
-         WHERE o.order_id = ?1 ORDER BY s.ref",
-    )?;
-    let blobs: Vec<Option<Vec<u8>>> = shipments
-        .query_map([order_id], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
+pub fn timeline(
+    conn: &Connection,
+    overlay: &Overlay,
+    order_id: &str,
+) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    let seq_lists: Vec<Vec<i64>> = match overlay.get(order_id) {
+        Some(p) => p.seqs.clone(),
+        None => {
+            let exists = conn
+                .prepare_cached("SELECT 1 FROM orders WHERE order_id = ?1")?
+                .query_row([order_id], |_| Ok(()))
+                .optional()?;
+            if exists.is_none() {
+                return Ok(None);
+            }
+            let mut shipments = conn.prepare_cached(
+                "SELECT s.event_seqs FROM orders o JOIN shipments s ON s.order_ref = o.ref
+                 WHERE o.order_id = ?1 ORDER BY s.ref",
+            )?;
+            shipments
+                .query_map([order_id], |r| r.get::<_, Option<Vec<u8>>>(0))?
+                .map(|b| b.map(|b| decode_seqs(&b.unwrap_or_default())))
+                .collect::<Result<_, _>>()?
+        }
+    };
     let mut event = conn.prepare_cached(
         "SELECT event_id, carrier, tracking_number, kind, occurred_at, utc_offset, received_at,
                 location, description, raw_status, details
          FROM events WHERE seq = ?1",
     )?;
-    let mut by_shipment: Vec<Vec<(Entry, EventRecord)>> = Vec::with_capacity(blobs.len());
-    for blob in blobs {
+    let mut by_shipment: Vec<Vec<(Entry, EventRecord)>> = Vec::with_capacity(seq_lists.len());
+    for seqs in seq_lists {
         let mut items = Vec::new();
-        for seq in decode_seqs(&blob.unwrap_or_default()) {
+        for seq in seqs {
             items.push(event.query_row([seq], |r| {
                 let kind: String = r.get(3)?;
                 let location: Option<String> = r.get(7)?;

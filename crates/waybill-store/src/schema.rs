@@ -63,6 +63,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE tracking_number IS NULL;
     CREATE INDEX shipments_by_order ON shipments (order_ref);
     ",
+    // 2: how far the projection rows have caught up with the log. The writer lets them
+    // lag by up to a second and catches up from here at start.
+    "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value)
+        VALUES ('projected_through', (SELECT coalesce(max(seq), 0) FROM events));
+    ",
 ];
 
 /// The schema version this build writes.

@@ -26,6 +26,7 @@ use waybill_core::TrackingEvent;
 use waybill_core::tracker::Rejection;
 
 use crate::apply::{Applier, Sink};
+use crate::overlay::{Overlay, PendingOrder};
 use crate::{StoreError, Synchronous, log};
 
 /// What became of one submitted event.
@@ -71,6 +72,9 @@ pub struct WriterOptions {
     pub max_queued_events: usize,
     /// Orders and shipments the writer keeps in memory.
     pub cache_capacity: usize,
+    /// How long projection rows may lag the log (readers see the overlay meanwhile).
+    /// Zero writes them at every commit.
+    pub flush_interval: Duration,
     /// How often a background thread copies the WAL back into the database. The writer
     /// itself never checkpoints, so commits do not stall behind that I/O, and a page
     /// rewritten many times between two checkpoints is copied once.
@@ -85,6 +89,7 @@ impl Default for WriterOptions {
             queue_depth: 1024,
             max_queued_events: 200_000,
             cache_capacity: 200_000,
+            flush_interval: Duration::from_millis(1000),
             checkpoint_interval: Duration::from_millis(1000),
         }
     }
@@ -159,6 +164,7 @@ pub fn spawn(
     checkpointer: Connection,
     wal: PathBuf,
     lock: File,
+    overlay: Arc<Overlay>,
     options: WriterOptions,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = sync_channel(options.queue_depth);
@@ -205,6 +211,7 @@ pub fn spawn(
             let _stop = stop_checkpoints;
             run(
                 conn,
+                &overlay,
                 rx,
                 &writer_queued,
                 &options,
@@ -285,6 +292,7 @@ fn sync_loop(
 
 fn run(
     mut conn: Connection,
+    overlay: &Overlay,
     rx: Receiver<Job>,
     queued: &AtomicUsize,
     options: &WriterOptions,
@@ -313,9 +321,20 @@ fn run(
         }
         queued.fetch_sub(events, Ordering::SeqCst);
         let started = Instant::now();
-        match commit_batch(&mut conn, &mut applier, &jobs) {
-            Ok(outcomes) => {
-                applier.committed();
+        match commit_batch(&mut conn, &mut applier, &jobs, options.flush_interval) {
+            Ok((outcomes, projection)) => {
+                // Before anyone is answered, readers must see what the batch did.
+                let flushed = match projection {
+                    Projection::Flushed => {
+                        overlay.clear();
+                        true
+                    }
+                    Projection::Pending(views) => {
+                        overlay.publish(views);
+                        false
+                    }
+                };
+                applier.committed(flushed);
                 tracing::trace!(events, jobs = jobs.len(), elapsed = ?started.elapsed(), "committed");
                 let answers: Vec<Answer> = jobs
                     .into_iter()
@@ -339,23 +358,45 @@ fn run(
             }
             Err(e) => {
                 // Nothing of this batch is durable, and the cache may be ahead of the
-                // database: forget it and tell every caller.
+                // database: forget it, tell every caller, and bring the rows up to the
+                // log before taking anything else (a cold cache reads the rows).
                 applier.reset();
                 tracing::error!(error = %e, events, "batch rolled back");
                 let msg = e.to_string();
                 for job in jobs {
                     let _ = job.reply.send(Err(StoreError::BatchFailed(msg.clone())));
                 }
+                match catch_up(&mut conn, &mut applier) {
+                    Ok(_) => overlay.clear(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "projections cannot catch up: the store stops");
+                        broken.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
             }
         }
     }
+    // Closing: write what is still waiting, so the rows are current at rest.
+    if let Err(e) = catch_up(&mut conn, &mut applier) {
+        tracing::error!(error = %e, "final projection flush failed; the next start catches up");
+    }
+}
+
+/// What a committed batch leaves for the overlay.
+enum Projection {
+    /// The rows were written: the overlay can be emptied.
+    Flushed,
+    /// The rows wait: these orders' current state goes to the overlay.
+    Pending(Vec<PendingOrder>),
 }
 
 fn commit_batch(
     conn: &mut Connection,
     applier: &mut Applier,
     jobs: &[Job],
-) -> Result<Vec<Vec<ItemOutcome>>, StoreError> {
+    flush_interval: Duration,
+) -> Result<(Vec<Vec<ItemOutcome>>, Projection), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
     let mut appended = Vec::new();
@@ -377,16 +418,55 @@ fn commit_batch(
     let t_apply = Instant::now();
     log::append(&tx, &appended)?;
     let t_append = Instant::now();
-    applier.flush(&tx)?;
+    let projection = if applier.flush_due(flush_interval) {
+        applier.flush(&tx)?;
+        applier.forget_touched();
+        Projection::Flushed
+    } else {
+        Projection::Pending(applier.views(&tx)?)
+    };
     let t_flush = Instant::now();
     tx.commit()?;
     tracing::trace!(
         append = ?(t_append - t_apply),
-        flush = ?(t_flush - t_append),
+        project = ?(t_flush - t_append),
         commit = ?t_flush.elapsed(),
         "batch phases"
     );
-    Ok(all)
+    Ok((all, projection))
+}
+
+/// Brings the projection rows up to the log: applies every event past the watermark
+/// (as a duplicate if the rows already had it) and writes the rows. Run at open, and
+/// after a failed batch has cleared the writer's memory.
+pub fn catch_up(conn: &mut Connection, applier: &mut Applier) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let from: i64 = tx.query_row(
+        "SELECT value FROM meta WHERE key = 'projected_through'",
+        [],
+        |r| r.get(0),
+    )?;
+    let mut n = 0;
+    {
+        let mut stmt = tx.prepare("SELECT * FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([from])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get("seq")?;
+            let Some(ev) = log::event_from_row(row)? else {
+                return Err(StoreError::BatchFailed(format!(
+                    "event seq {seq} is unreadable"
+                )));
+            };
+            applier.apply(&tx, &ev, false, Sink::Logged { seq })?;
+            n += 1;
+        }
+    }
+    applier.note_logged_through(&tx)?;
+    applier.flush(&tx)?;
+    applier.forget_touched();
+    tx.commit()?;
+    applier.committed(true);
+    Ok(n)
 }
 
 #[cfg(test)]

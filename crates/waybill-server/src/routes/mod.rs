@@ -56,19 +56,14 @@ pub async fn read_body(
     })
 }
 
-/// Runs a blocking read on the store's read pool.
+/// Runs a blocking read of the store off the async threads.
 pub async fn read<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&rusqlite_conn::Connection) -> Result<T, waybill_store::StoreError> + Send + 'static,
+    f: impl FnOnce(&waybill_store::Store) -> Result<T, waybill_store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || store.read(f))
+    tokio::task::spawn_blocking(move || f(&store))
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .map_err(ApiError::from)
-}
-
-/// The connection type reads receive (re-exported so handlers need not name rusqlite).
-pub mod rusqlite_conn {
-    pub use waybill_store::read::Connection;
 }

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use waybill_core::{EventKind, OrderId, OrderStatus, TrackingEvent};
-use waybill_store::read::{self, ListFilter};
+use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
@@ -133,7 +133,7 @@ async fn create_order(
         )));
     }
     let id = order_id.to_string();
-    let rec = read_store(&state, move |c| read::order(c, &id))
+    let rec = read_store(&state, move |store| store.order(&id))
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
     let view = OrderView::from_record(rec, &state.public_url);
@@ -167,7 +167,7 @@ async fn get_order(
     state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
-    let rec = read_store(&state, move |c| read::order(c, &id))
+    let rec = read_store(&state, move |store| store.order(&id))
         .await?
         .ok_or_else(|| not_found(&order_id))?;
     Ok(Json(OrderView::from_record(rec, &state.public_url)))
@@ -192,7 +192,7 @@ async fn get_timeline(
     state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
-    let events = read_store(&state, move |c| read::timeline(c, &id))
+    let events = read_store(&state, move |store| store.timeline(&id))
         .await?
         .ok_or_else(|| not_found(&order_id))?;
     Ok(Json(Timeline {
@@ -272,7 +272,7 @@ async fn list_orders(
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
-    let page = read_store(&state, move |c| read::list_orders(c, &filter)).await?;
+    let page = read_store(&state, move |store| store.list_orders(&filter)).await?;
     Ok(Json(OrderList {
         orders: page
             .orders

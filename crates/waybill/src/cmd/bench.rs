@@ -38,6 +38,7 @@ const BULK_IN_FLIGHT: usize = 12;
 pub fn bulk_options() -> WriterOptions {
     WriterOptions {
         max_batch_events: 100_000,
+        cache_capacity: 1_000_000,
         ..WriterOptions::default()
     }
 }

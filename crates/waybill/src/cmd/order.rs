@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::bail;
 use waybill_server::wire::format_instant;
+use waybill_store::overlay::Overlay;
 use waybill_store::read::{self, ReadPool};
 
 pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
@@ -15,11 +16,14 @@ pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
         );
     }
     let pool = ReadPool::new(path);
-    let Some(order) = pool.with(|c| read::order(c, order_id))? else {
+    // Reads the rows alone: while a server runs they may lag its overlay by up to a
+    // second, and after a crash until the next start catches them up.
+    let at_rest = Overlay::default();
+    let Some(order) = pool.with(|c| read::order(c, &at_rest, order_id))? else {
         bail!("no order {order_id:?}");
     };
     let events = pool
-        .with(|c| read::timeline(c, order_id))?
+        .with(|c| read::timeline(c, &at_rest, order_id))?
         .unwrap_or_default();
     println!("order    {}", order.order_id);
     println!("status   {}", order.status);

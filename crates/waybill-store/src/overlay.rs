@@ -1,0 +1,85 @@
+//! Orders whose projection rows are behind: what readers see until the next flush.
+//!
+//! The writer does not rewrite a shipment's row at every commit: that random write, and
+//! the WAL page it dirties, was most of the cost of a small transaction. It writes the
+//! rows about once a second (see `WriterOptions::flush_interval`). In between, after
+//! each commit and before anyone is answered, it publishes here the current state of
+//! every order the commit touched; readers look here first. After a flush commits, the
+//! overlay is emptied: the rows are current again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use crate::read::OrderRecord;
+
+/// An order as the writer knows it, ahead of its rows.
+#[derive(Debug, Clone)]
+pub struct PendingOrder {
+    /// The order's row id: list pagination is by it.
+    pub oref: i64,
+    pub record: OrderRecord,
+    /// The seqs of each shipment's events, default shipment included.
+    pub seqs: Vec<Vec<i64>>,
+    /// Carriers of its shipments, for the list filter.
+    pub carriers: Vec<String>,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_id: HashMap<String, Arc<PendingOrder>>,
+    by_ref: BTreeMap<i64, Arc<PendingOrder>>,
+}
+
+#[derive(Default)]
+pub struct Overlay(RwLock<Maps>);
+
+impl Overlay {
+    pub fn get(&self, order_id: &str) -> Option<Arc<PendingOrder>> {
+        self.0.read().ok()?.by_id.get(order_id).cloned()
+    }
+
+    /// The pending orders with a row id above `after`, in row order.
+    pub fn after(&self, after: i64) -> Vec<Arc<PendingOrder>> {
+        self.0
+            .read()
+            .map(|m| {
+                m.by_ref
+                    .range(after + 1..)
+                    .map(|(_, p)| p.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn contains(&self, order_id: &str) -> bool {
+        self.0.read().is_ok_and(|m| m.by_id.contains_key(order_id))
+    }
+
+    pub fn publish(&self, orders: Vec<PendingOrder>) {
+        if orders.is_empty() {
+            return;
+        }
+        if let Ok(mut m) = self.0.write() {
+            for o in orders {
+                let o = Arc::new(o);
+                m.by_ref.insert(o.oref, o.clone());
+                m.by_id.insert(o.record.order_id.clone(), o);
+            }
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut m) = self.0.write() {
+            m.by_id.clear();
+            m.by_ref.clear();
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.read().map_or(0, |m| m.by_id.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
