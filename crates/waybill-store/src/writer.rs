@@ -75,6 +75,10 @@ pub struct WriterOptions {
     /// How long projection rows may lag the log (readers see the overlay meanwhile).
     /// Zero writes them at every commit.
     pub flush_interval: Duration,
+    /// Publish touched orders to the overlay after each commit. Turn off only for a
+    /// store that nobody reads while it writes (a bulk `ingest`): its reads would lag
+    /// the writes by up to `flush_interval`.
+    pub overlay: bool,
     /// How often a background thread copies the WAL back into the database. The writer
     /// itself never checkpoints, so commits do not stall behind that I/O, and a page
     /// rewritten many times between two checkpoints is copied once.
@@ -90,6 +94,7 @@ impl Default for WriterOptions {
             max_queued_events: 200_000,
             cache_capacity: 200_000,
             flush_interval: Duration::from_millis(1000),
+            overlay: true,
             checkpoint_interval: Duration::from_millis(1000),
         }
     }
@@ -321,7 +326,7 @@ fn run(
         }
         queued.fetch_sub(events, Ordering::SeqCst);
         let started = Instant::now();
-        match commit_batch(&mut conn, &mut applier, &jobs, options.flush_interval) {
+        match commit_batch(&mut conn, &mut applier, &jobs, options) {
             Ok((outcomes, projection)) => {
                 // Before anyone is answered, readers must see what the batch did.
                 let flushed = match projection {
@@ -395,7 +400,7 @@ fn commit_batch(
     conn: &mut Connection,
     applier: &mut Applier,
     jobs: &[Job],
-    flush_interval: Duration,
+    options: &WriterOptions,
 ) -> Result<(Vec<Vec<ItemOutcome>>, Projection), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
@@ -418,12 +423,15 @@ fn commit_batch(
     let t_apply = Instant::now();
     log::append(&tx, &appended)?;
     let t_append = Instant::now();
-    let projection = if applier.flush_due(flush_interval) {
+    let projection = if applier.flush_due(options.flush_interval) {
         applier.flush(&tx)?;
         applier.forget_touched();
         Projection::Flushed
-    } else {
+    } else if options.overlay {
         Projection::Pending(applier.views(&tx)?)
+    } else {
+        applier.forget_touched();
+        Projection::Pending(Vec::new())
     };
     let t_flush = Instant::now();
     tx.commit()?;

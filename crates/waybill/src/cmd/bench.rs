@@ -23,6 +23,7 @@ use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
+use crate::cmd::ingest::bulk_options;
 use crate::loadgen::{LoadgenOptions, events};
 
 const HTTP_BATCH: usize = 100;
@@ -31,17 +32,6 @@ const READ_SET_BATCHES: usize = 20;
 const BULK_BATCH: usize = 10_000;
 /// Batches queued ahead of the writer in a bulk load; it commits them together.
 const BULK_IN_FLIGHT: usize = 12;
-
-/// A bulk load commits larger transactions than the server's default: random page
-/// writes to the projections are paid once per transaction, so fewer, larger ones
-/// write less per event. Each acknowledged batch is still durable.
-pub fn bulk_options() -> WriterOptions {
-    WriterOptions {
-        max_batch_events: 100_000,
-        cache_capacity: 1_000_000,
-        ..WriterOptions::default()
-    }
-}
 const KEY: &str = "bench-admin-key-0123456789";
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -159,7 +149,7 @@ fn parse_only(lines: &[String]) -> Duration {
 
 /// Parse and commit in batches, a few in flight, as `waybill ingest` does.
 fn bulk_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
-    let store = Store::open(dir, bulk_options())?;
+    let store = Store::open(dir, bulk_options(WriterOptions::default()))?;
     let received = wire::now();
     let started = Instant::now();
     let mut in_flight: VecDeque<Pending> = VecDeque::new();

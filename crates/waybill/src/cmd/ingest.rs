@@ -266,5 +266,20 @@ async fn post_with_backoff(
 
 /// Opens the embedded store for a bulk load.
 pub fn open_store(data: &Path, options: WriterOptions) -> anyhow::Result<Store> {
-    Store::open(data, options).with_context(|| format!("opening the store in {}", data.display()))
+    Store::open(data, bulk_options(options))
+        .with_context(|| format!("opening the store in {}", data.display()))
+}
+
+/// A bulk load: larger transactions than the server's, and no overlay (nobody reads the
+/// store while it loads: the directory is locked), so projection rows are written only
+/// every few seconds or when a quarter of the cache waits. Each acknowledged batch is
+/// still durable, and the rows are current when the load ends.
+pub fn bulk_options(base: WriterOptions) -> WriterOptions {
+    WriterOptions {
+        max_batch_events: 100_000,
+        cache_capacity: base.cache_capacity.max(1_000_000),
+        flush_interval: std::time::Duration::from_secs(5),
+        overlay: false,
+        ..base
+    }
 }
