@@ -38,17 +38,26 @@ impl Overlay {
         self.0.read().ok()?.by_id.get(order_id).cloned()
     }
 
-    /// The pending orders with a row id above `after`, in row order.
-    pub fn after(&self, after: i64) -> Vec<Arc<PendingOrder>> {
-        self.0
-            .read()
-            .map(|m| {
-                m.by_ref
-                    .range(after + 1..)
-                    .map(|(_, p)| p.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// The first `n` pending orders with a row id in `(after, through]` that `keep`
+    /// accepts, in row order.
+    pub fn scan(
+        &self,
+        after: i64,
+        through: Option<i64>,
+        n: usize,
+        keep: impl Fn(&PendingOrder) -> bool,
+    ) -> Vec<Arc<PendingOrder>> {
+        let Ok(m) = self.0.read() else {
+            return Vec::new();
+        };
+        let upper = through.unwrap_or(i64::MAX);
+        m.by_ref
+            .range(after.saturating_add(1)..=upper)
+            .map(|(_, p)| p)
+            .filter(|p| keep(p))
+            .take(n)
+            .cloned()
+            .collect()
     }
 
     pub fn contains(&self, order_id: &str) -> bool {

@@ -219,11 +219,8 @@ pub fn list_orders(
         .filter(|(_, rec)| !overlay.contains(&rec.order_id))
         .map(|(r, rec)| (r, Some(rec)))
         .collect();
-    let pending: Vec<_> = overlay
-        .after(after)
-        .into_iter()
-        .filter(|p| reach.is_none_or(|e| p.oref <= e) && matches(p, f))
-        .collect();
+    // Only the lowest `limit + 1` can make this page (and tell whether it is full).
+    let pending = overlay.scan(after, reach, limit + 1, |p| matches(p, f));
     page.extend(pending.iter().map(|p| (p.oref, None)));
     page.sort_by_key(|(r, _)| *r);
     let truncated = page.len() > limit;
