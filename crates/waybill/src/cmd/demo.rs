@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use waybill_server::wire;
-use waybill_store::{Store, Submission};
+use waybill_server::{telemetry, wire};
+use waybill_store::{ItemOutcome, Store, Submission};
 
 use crate::loadgen::{LoadgenOptions, generate};
 
@@ -38,8 +38,20 @@ pub async fn run(store: Store) {
                     wire::parse_one(&json, received).ok()
                 })
                 .collect();
-            if let Err(e) = store.submit(Submission::Events(batch)).await {
-                tracing::warn!(error = %e, "demo traffic paused");
+            match store.submit(Submission::Events(batch)).await {
+                // Counted like HTTP ingest, so /metrics shows the demo's traffic.
+                Ok(outcomes) => {
+                    let accepted = outcomes
+                        .iter()
+                        .filter(|o| **o == ItemOutcome::Accepted)
+                        .count();
+                    let rejected = outcomes
+                        .iter()
+                        .filter(|o| matches!(o, ItemOutcome::Rejected(_)))
+                        .count();
+                    telemetry::events(accepted, outcomes.len() - accepted - rejected, rejected);
+                }
+                Err(e) => tracing::warn!(error = %e, "demo traffic paused"),
             }
             tokio::time::sleep(TICK).await;
         }

@@ -39,6 +39,8 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
     };
     tracing::info!(%local, data = %settings.data.display(), "waybill is listening");
     if demo {
+        // The demo counts its events too: the recorder must exist before it starts.
+        waybill_server::telemetry::install();
         tokio::spawn(crate::cmd::demo::run(store));
         tracing::info!("demo traffic is flowing: try GET /v1/orders?limit=5");
     }
