@@ -237,7 +237,12 @@ impl Applier {
             None => self.create_order(tx, &order_id, ev.received_at)?,
         };
         let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
-        if self.shipment(tx, &parcel)?.is_none() {
+        // A tracked parcel was looked up above: it exists exactly when it has an owner.
+        let exists = match &parcel {
+            ParcelKey::Tracked(_) => owner.is_some(),
+            ParcelKey::OrderDefault(_) => self.shipment(tx, &parcel)?.is_some(),
+        };
+        if !exists {
             self.create_shipment(tx, &parcel, oref, &order_id)?;
         }
 

@@ -83,12 +83,4 @@ impl Overlay {
             m.by_ref.clear();
         }
     }
-
-    pub fn len(&self) -> usize {
-        self.0.read().map_or(0, |m| m.by_id.len())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
