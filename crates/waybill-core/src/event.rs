@@ -14,6 +14,14 @@ pub enum EventKind {
     Status(ShipmentStatus),
     /// A carrier code that maps to no status: kept in the timeline, changes nothing.
     Unmapped,
+    /// A record, not a scan: the parcel joins the order (`POST
+    /// /v1/orders/{id}/shipments`). Kept in the log so that a replay links it again;
+    /// never in a timeline.
+    Linked,
+    /// A record, not a scan: the parcel's carrier was corrected. The event's tracking is
+    /// the new identity; its `raw_status` holds the carrier slug it replaces. Never in a
+    /// timeline.
+    CarrierChanged,
 }
 
 impl EventKind {
@@ -23,13 +31,22 @@ impl EventKind {
             Self::OrderCreated => "created",
             Self::Status(s) => s.as_str(),
             Self::Unmapped => "unmapped",
+            Self::Linked => "linked",
+            Self::CarrierChanged => "carrier_changed",
         }
+    }
+
+    /// Link records change who owns a parcel; they are not part of any timeline.
+    pub const fn is_record(self) -> bool {
+        matches!(self, Self::Linked | Self::CarrierChanged)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "created" => Some(Self::OrderCreated),
             "unmapped" => Some(Self::Unmapped),
+            "linked" => Some(Self::Linked),
+            "carrier_changed" => Some(Self::CarrierChanged),
             _ => ShipmentStatus::parse(s).map(Self::Status),
         }
     }
@@ -39,7 +56,7 @@ impl EventKind {
     /// order.
     pub const fn rank(self) -> u8 {
         match self {
-            Self::OrderCreated | Self::Unmapped => 0,
+            Self::OrderCreated | Self::Unmapped | Self::Linked | Self::CarrierChanged => 0,
             Self::Status(s) => s.rank(),
         }
     }
@@ -82,6 +99,70 @@ pub struct TrackingEvent {
 }
 
 impl TrackingEvent {
+    /// The record that links `tracking` to `order_id`, as of `at`.
+    pub fn link(order_id: OrderId, tracking: Tracking, at: Timestamp) -> Self {
+        let event_id = record_id(&[
+            "l",
+            order_id.as_str(),
+            tracking.carrier.as_str(),
+            tracking.tracking_number.as_str(),
+        ]);
+        Self::record(
+            event_id,
+            Some(order_id),
+            tracking,
+            EventKind::Linked,
+            at,
+            None,
+        )
+    }
+
+    /// The record that the parcel known as `(from, number)` is `(to, number)`.
+    pub fn carrier_change(from: Carrier, to: Tracking, at: Timestamp) -> Self {
+        let event_id = record_id(&[
+            "c",
+            from.as_str(),
+            to.carrier.as_str(),
+            to.tracking_number.as_str(),
+        ]);
+        let from = Some(from.to_string());
+        Self::record(event_id, None, to, EventKind::CarrierChanged, at, from)
+    }
+
+    fn record(
+        event_id: String,
+        order_id: Option<OrderId>,
+        tracking: Tracking,
+        kind: EventKind,
+        at: Timestamp,
+        raw_status: Option<String>,
+    ) -> Self {
+        Self {
+            event_id,
+            order_id,
+            tracking: Some(tracking),
+            kind,
+            occurred_at: at,
+            utc_offset_seconds: 0,
+            received_at: at,
+            location: None,
+            description: None,
+            raw_status,
+            details: None,
+        }
+    }
+
+    /// For a [`EventKind::CarrierChanged`] record: the carrier it replaces.
+    pub fn previous_carrier(&self) -> Option<Carrier> {
+        match self.kind {
+            EventKind::CarrierChanged => self
+                .raw_status
+                .as_deref()
+                .and_then(|c| Carrier::parse(c).ok()),
+            _ => None,
+        }
+    }
+
     /// The shipment this event belongs to, once its order is known.
     pub fn parcel(&self, order: &OrderId) -> ParcelKey {
         match &self.tracking {
@@ -89,6 +170,15 @@ impl TrackingEvent {
             None => ParcelKey::OrderDefault(order.clone()),
         }
     }
+}
+
+fn record_id(parts: &[&str]) -> String {
+    let mut buf = Vec::with_capacity(64);
+    for p in parts {
+        buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        buf.extend_from_slice(p.as_bytes());
+    }
+    format!("wbr_{:032x}", xxh3_128(&buf))
 }
 
 /// The 64-bit key under which an event id is deduplicated within its shipment.
@@ -166,10 +256,38 @@ mod tests {
     }
 
     #[test]
+    fn records_carry_what_a_replay_needs() {
+        let t = |c: &str| Tracking {
+            carrier: Carrier::parse(c).unwrap(),
+            tracking_number: TrackingNumber::parse("N1").unwrap(),
+        };
+        let change = TrackingEvent::carrier_change(
+            Carrier::parse("zto-express").unwrap(),
+            t("yto"),
+            Timestamp(9),
+        );
+        assert_eq!(change.kind, EventKind::CarrierChanged);
+        assert_eq!(change.previous_carrier().unwrap().as_str(), "zto-express");
+        assert!(change.kind.is_record());
+        let link = TrackingEvent::link(OrderId::parse("o1").unwrap(), t("yto"), Timestamp(9));
+        assert_eq!(link.previous_carrier(), None);
+        assert_ne!(link.event_id, change.event_id);
+        assert_eq!(
+            link.event_id,
+            TrackingEvent::link(OrderId::parse("o1").unwrap(), t("yto"), Timestamp(10)).event_id
+        );
+    }
+
+    #[test]
     fn kinds_round_trip() {
-        for k in [EventKind::OrderCreated, EventKind::Unmapped]
-            .into_iter()
-            .chain(ShipmentStatus::ALL.map(EventKind::Status))
+        for k in [
+            EventKind::OrderCreated,
+            EventKind::Unmapped,
+            EventKind::Linked,
+            EventKind::CarrierChanged,
+        ]
+        .into_iter()
+        .chain(ShipmentStatus::ALL.map(EventKind::Status))
         {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::event::{ParcelKey, TrackingEvent, event_key};
+use crate::event::{EventKind, ParcelKey, Tracking, TrackingEvent, event_key};
 use crate::ids::OrderId;
 use crate::order::order_status_with_default;
 use crate::status::OrderStatus;
@@ -23,6 +23,25 @@ pub enum Rejection {
         owner: OrderId,
         named: OrderId,
     },
+    #[error("order {0} does not exist")]
+    UnknownOrder(OrderId),
+    #[error(
+        "tracking number {tracking_number} is known under both {from} and {to}: a carrier correction cannot merge two shipments"
+    )]
+    CarrierConflict {
+        tracking_number: String,
+        from: String,
+        to: String,
+    },
+}
+
+/// What to do with a scan for a tracking number that no order has claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclaimed {
+    /// Refuse it: `/v1/events` needs an `order_id` unless the parcel is linked.
+    Refuse,
+    /// Keep it on an unlinked shipment (provider pushes, and replays of the log).
+    Keep,
 }
 
 /// What applying an event did.
@@ -50,14 +69,22 @@ pub struct ShipmentView {
 
 struct OrderModel {
     created_at: Timestamp,
-    updated_at: Timestamp,
     shipments: Vec<ParcelKey>,
+}
+
+#[derive(Default)]
+struct ShipmentModel {
+    /// `None`: no order has claimed the parcel yet.
+    owner: Option<OrderId>,
+    log: ShipmentLog,
+    /// The latest receipt time of its events (and of the record that linked it).
+    updated_at: Timestamp,
 }
 
 #[derive(Default)]
 pub struct Tracker {
     orders: BTreeMap<OrderId, OrderModel>,
-    shipments: HashMap<ParcelKey, (OrderId, ShipmentLog)>,
+    shipments: HashMap<ParcelKey, ShipmentModel>,
 }
 
 /// The entry the fold keeps of an event.
@@ -70,58 +97,146 @@ pub fn entry_of(ev: &TrackingEvent) -> Entry {
     }
 }
 
-/// Which order an event belongs to, given who owns its parcel (if anyone).
-pub fn resolve_order(ev: &TrackingEvent, owner: Option<&OrderId>) -> Result<OrderId, Rejection> {
+/// Which order an event belongs to, given who owns its parcel (if anyone). `Ok(None)`:
+/// the parcel stays unlinked.
+pub fn resolve_order(
+    ev: &TrackingEvent,
+    owner: Option<&OrderId>,
+    unclaimed: Unclaimed,
+) -> Result<Option<OrderId>, Rejection> {
+    let number = || {
+        ev.tracking
+            .as_ref()
+            .map(|t| t.tracking_number.to_string())
+            .unwrap_or_default()
+    };
     match (owner, &ev.order_id) {
         (Some(owner), Some(named)) if owner != named => Err(Rejection::ParcelOfAnotherOrder {
-            tracking_number: ev
-                .tracking
-                .as_ref()
-                .map(|t| t.tracking_number.to_string())
-                .unwrap_or_default(),
+            tracking_number: number(),
             owner: owner.clone(),
             named: named.clone(),
         }),
-        (Some(owner), _) => Ok(owner.clone()),
-        (None, Some(named)) => Ok(named.clone()),
-        (None, None) => Err(Rejection::OrderRequired(
-            ev.tracking
-                .as_ref()
-                .map(|t| t.tracking_number.to_string())
-                .unwrap_or_default(),
-        )),
+        (Some(owner), _) => Ok(Some(owner.clone())),
+        (None, Some(named)) => Ok(Some(named.clone())),
+        (None, None) if ev.tracking.is_some() && unclaimed == Unclaimed::Keep => Ok(None),
+        (None, None) => Err(Rejection::OrderRequired(number())),
     }
 }
 
 impl Tracker {
-    pub fn apply(&mut self, ev: &TrackingEvent) -> Result<Outcome, Rejection> {
-        let owner = ev.tracking.as_ref().and_then(|t| {
-            self.shipments
-                .get(&ParcelKey::Tracked(t.clone()))
-                .map(|(o, _)| o)
-        });
-        let order_id = resolve_order(ev, owner)?;
-        let parcel = ev.parcel(&order_id);
-        let order = self
-            .orders
-            .entry(order_id.clone())
-            .or_insert_with(|| OrderModel {
-                created_at: ev.received_at,
-                updated_at: ev.received_at,
-                shipments: Vec::new(),
-            });
-        let (_, log) = self.shipments.entry(parcel.clone()).or_insert_with(|| {
-            order.shipments.push(parcel.clone());
-            (order_id.clone(), ShipmentLog::default())
-        });
-        match log.insert(entry_of(ev)) {
+    pub fn apply(
+        &mut self,
+        ev: &TrackingEvent,
+        unclaimed: Unclaimed,
+    ) -> Result<Outcome, Rejection> {
+        match ev.kind {
+            EventKind::Linked => self.link(ev),
+            EventKind::CarrierChanged => self.change_carrier(ev),
+            _ => self.scan(ev, unclaimed),
+        }
+    }
+
+    fn scan(&mut self, ev: &TrackingEvent, unclaimed: Unclaimed) -> Result<Outcome, Rejection> {
+        let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
+        let owner = tracked
+            .as_ref()
+            .and_then(|k| self.shipments.get(k))
+            .and_then(|s| s.owner.as_ref());
+        let order_id = resolve_order(ev, owner, unclaimed)?;
+        let parcel = match (&order_id, tracked) {
+            (_, Some(key)) => key,
+            (Some(o), None) => ParcelKey::OrderDefault(o.clone()),
+            (None, None) => unreachable!("resolve_order refuses an event without parcel or order"),
+        };
+        if let Some(order_id) = &order_id {
+            self.orders
+                .entry(order_id.clone())
+                .or_insert_with(|| OrderModel {
+                    created_at: ev.received_at,
+                    shipments: Vec::new(),
+                });
+            self.claim(order_id, &parcel);
+        } else {
+            self.shipments.entry(parcel.clone()).or_default();
+        }
+        let shipment = self.shipments.get_mut(&parcel).expect("created above");
+        match shipment.log.insert(entry_of(ev)) {
             Inserted::Duplicate => Ok(Outcome::Duplicate),
             Inserted::Added => {
-                order.created_at = order.created_at.min(ev.received_at);
-                order.updated_at = order.updated_at.max(ev.received_at);
+                shipment.updated_at = shipment.updated_at.max(ev.received_at);
+                if let Some(order) = order_id.and_then(|o| self.orders.get_mut(&o)) {
+                    order.created_at = order.created_at.min(ev.received_at);
+                }
                 Ok(Outcome::Accepted)
             }
         }
+    }
+
+    /// Makes `order_id` own `parcel`, creating the shipment if need be.
+    fn claim(&mut self, order_id: &OrderId, parcel: &ParcelKey) {
+        let shipment = self.shipments.entry(parcel.clone()).or_default();
+        if shipment.owner.is_none() {
+            shipment.owner = Some(order_id.clone());
+            if let Some(order) = self.orders.get_mut(order_id) {
+                order.shipments.push(parcel.clone());
+            }
+        }
+    }
+
+    fn link(&mut self, ev: &TrackingEvent) -> Result<Outcome, Rejection> {
+        let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
+            return Err(Rejection::OrderRequired(String::new()));
+        };
+        if !self.orders.contains_key(order_id) {
+            return Err(Rejection::UnknownOrder(order_id.clone()));
+        }
+        let parcel = ParcelKey::Tracked(t.clone());
+        match self.shipments.get(&parcel).and_then(|s| s.owner.as_ref()) {
+            Some(owner) if owner == order_id => return Ok(Outcome::Duplicate),
+            Some(owner) => {
+                return Err(Rejection::ParcelOfAnotherOrder {
+                    tracking_number: t.tracking_number.to_string(),
+                    owner: owner.clone(),
+                    named: order_id.clone(),
+                });
+            }
+            None => {}
+        }
+        self.claim(order_id, &parcel);
+        let shipment = self.shipments.get_mut(&parcel).expect("claimed above");
+        shipment.updated_at = shipment.updated_at.max(ev.received_at);
+        Ok(Outcome::Accepted)
+    }
+
+    fn change_carrier(&mut self, ev: &TrackingEvent) -> Result<Outcome, Rejection> {
+        let (Some(to), Some(from)) = (&ev.tracking, ev.previous_carrier()) else {
+            return Ok(Outcome::Duplicate);
+        };
+        let old = ParcelKey::Tracked(Tracking {
+            carrier: from.clone(),
+            tracking_number: to.tracking_number.clone(),
+        });
+        let new = ParcelKey::Tracked(to.clone());
+        if old == new || !self.shipments.contains_key(&old) {
+            return Ok(Outcome::Duplicate);
+        }
+        if self.shipments.contains_key(&new) {
+            return Err(Rejection::CarrierConflict {
+                tracking_number: to.tracking_number.to_string(),
+                from: from.to_string(),
+                to: to.carrier.to_string(),
+            });
+        }
+        let shipment = self.shipments.remove(&old).expect("checked above");
+        if let Some(order) = shipment.owner.as_ref().and_then(|o| self.orders.get_mut(o)) {
+            for p in &mut order.shipments {
+                if *p == old {
+                    *p = new.clone();
+                }
+            }
+        }
+        self.shipments.insert(new, shipment);
+        Ok(Outcome::Accepted)
     }
 
     pub fn order(&self, id: &OrderId) -> Option<OrderView> {
@@ -130,10 +245,10 @@ impl Tracker {
             .shipments
             .iter()
             .map(|p| {
-                let (_, log) = &self.shipments[p];
+                let s = &self.shipments[p];
                 let view = ShipmentView {
-                    state: log.state().clone(),
-                    timeline: log.entries().iter().map(|e| e.key).collect(),
+                    state: s.log.state().clone(),
+                    timeline: s.log.entries().iter().map(|e| e.key).collect(),
                 };
                 (p.clone(), view)
             })
@@ -150,7 +265,12 @@ impl Tracker {
                     .and_then(|(_, s)| s.state.status),
             ),
             created_at: order.created_at,
-            updated_at: order.updated_at,
+            updated_at: order
+                .shipments
+                .iter()
+                .map(|p| self.shipments[p].updated_at)
+                .max()
+                .unwrap_or(order.created_at),
             shipments,
         })
     }

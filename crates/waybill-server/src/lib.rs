@@ -5,10 +5,13 @@
 //! resolves. Tests bind port 0 and drive it like any client.
 //!
 //! - [`wire`]: request formats into domain events; [`views`]: response bodies.
+//! - [`intake`]: provider webhook settings; [`cloudevents`]: CloudEvents 1.0 intake.
 //! - [`auth`]: API keys and roles; [`problem`]: RFC 9457 errors, mapped once.
 //! - [`routes`]: one module per resource; [`telemetry`]: Prometheus metrics.
 
 pub mod auth;
+pub mod cloudevents;
+pub mod intake;
 pub mod problem;
 pub mod routes;
 pub mod telemetry;
@@ -50,6 +53,8 @@ pub struct AppState {
     /// Base of the links the API hands out (`tracking_url`), without a trailing slash.
     pub public_url: Arc<str>,
     pub limits: Limits,
+    /// Provider webhook secrets and zones.
+    pub webhooks: Arc<intake::Webhooks>,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.
@@ -83,6 +88,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(routes::ApiDoc::openapi())
         .merge(routes::events::router())
         .merge(routes::orders::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::quarantine::router())
         .merge(routes::health::router())
 }
 

@@ -35,6 +35,9 @@ pub struct Problem {
 pub enum ApiError {
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// A provider push whose signature was refused.
+    #[error("{0}")]
+    BadSignature(String),
     #[error("this key has role {role}; the operation needs {needed}")]
     Forbidden { role: Role, needed: Role },
     #[error("{0}")]
@@ -70,7 +73,9 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use StatusCode as S;
         match self {
-            Self::Unauthenticated(_) => (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated"),
+            Self::Unauthenticated(_) | Self::BadSignature(_) => {
+                (S::UNAUTHORIZED, "unauthenticated", "Unauthenticated")
+            }
             Self::Forbidden { .. } => (S::FORBIDDEN, "forbidden", "Forbidden"),
             Self::NotFound(_) => (S::NOT_FOUND, "not-found", "Not found"),
             Self::MethodNotAllowed(_) => (

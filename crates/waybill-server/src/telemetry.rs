@@ -49,3 +49,19 @@ pub fn events(accepted: usize, duplicates: usize, rejected: usize) {
         .increment(duplicates as u64);
     metrics::counter!("waybill_events_total", "outcome" => "rejected").increment(rejected as u64);
 }
+
+/// Counts provider pushes by what became of them: `accepted`, `quarantined`, `retry`
+/// (not stored; the provider sends it again) or `unauthenticated`. `provider` is always
+/// one of the known names, so the label stays bounded.
+pub fn webhook(provider: &str, outcome: &'static str) {
+    metrics::counter!("waybill_webhooks_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts status codes a provider sent that its mapping table does not know.
+pub fn unknown_codes(provider: &str, n: usize) {
+    if n > 0 {
+        metrics::counter!("waybill_provider_unknown_codes_total", "provider" => provider.to_owned())
+            .increment(n as u64);
+    }
+}

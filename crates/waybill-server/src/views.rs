@@ -100,6 +100,62 @@ pub struct NewOrder {
     pub metadata: Option<serde_json::Value>,
 }
 
+/// `POST /v1/orders/{order_id}/shipments`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShipment {
+    pub carrier: String,
+    pub tracking_number: String,
+}
+
+/// A kept push, as `GET /v1/quarantine` lists it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineView {
+    pub id: i64,
+    pub provider: String,
+    /// RFC 3339, UTC.
+    pub received_at: String,
+    pub reason: String,
+    /// The headers kept for a replay (content type, `ce-*`): never credentials.
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Value,
+    /// The body as received (invalid UTF-8 replaced).
+    pub body: String,
+    /// When a replay applied it; absent while it waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<String>,
+}
+
+impl QuarantineView {
+    pub fn from_record(q: waybill_store::Quarantined) -> Self {
+        Self {
+            id: q.id,
+            provider: q.provider,
+            received_at: utc(q.received_at.as_micros()),
+            reason: q.reason,
+            headers: serde_json::from_str(&q.headers).unwrap_or_default(),
+            body: String::from_utf8_lossy(&q.body).into_owned(),
+            replayed_at: q.replayed_at.map(|t| utc(t.as_micros())),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct QuarantineList {
+    pub items: Vec<QuarantineView>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<i64>,
+}
+
+/// What a replay did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplayReport {
+    pub id: i64,
+    pub accepted: usize,
+    pub duplicates: usize,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     pub status: String,

@@ -216,7 +216,7 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
     let kind = match (&e.status, &e.event_type) {
         (Some(_), Some(_)) => return Err("give status or event_type, not both".into()),
         (Some(s), None) => EventKind::parse(s)
-            .filter(|k| *k != EventKind::Unmapped)
+            .filter(|k| matches!(k, EventKind::OrderCreated | EventKind::Status(_)))
             .ok_or_else(|| {
                 format!(
                     "unknown status {s:?}; expected created or one of {}",

@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use waybill_core::event::Tracking;
 use waybill_core::timeline::Inserted;
-use waybill_core::tracker::{entry_of, resolve_order};
+use waybill_core::tracker::{Rejection, Unclaimed, entry_of, resolve_order};
 use waybill_core::{
     Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus,
     Timestamp, TrackingEvent, TrackingNumber, event_key, order_status_with_default,
@@ -44,13 +44,35 @@ struct OrderSlot {
 
 struct ShipmentSlot {
     sref: i64,
-    order: OrderId,
+    /// `None`: no order has claimed the parcel yet.
+    order: Option<OrderId>,
     log: ShipmentLog,
     /// Where this shipment's events are in the log.
     seqs: Vec<i64>,
     /// The latest receipt time of its events: the order's `updated_at` is their maximum.
     updated_at: Timestamp,
     dirty: bool,
+}
+
+/// Where a submission comes from, which decides what happens to a scan for a parcel no
+/// order has claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intake {
+    /// `/v1/events`: such a scan needs an `order_id`.
+    Canonical,
+    /// `POST /v1/orders`: the order must not exist yet (with its details).
+    NewOrder,
+    /// Provider pushes, and the log itself (replay, catch-up): kept unlinked.
+    Provider,
+}
+
+impl Intake {
+    fn unclaimed(self) -> Unclaimed {
+        match self {
+            Self::Canonical | Self::NewOrder => Unclaimed::Refuse,
+            Self::Provider => Unclaimed::Keep,
+        }
+    }
 }
 
 /// Where an accepted event is: to be appended (live), or already in the log (replay).
@@ -88,6 +110,10 @@ pub struct Applier {
     last_flush: std::time::Instant,
     /// Shipments whose rows may wait at once: a quarter of the cache.
     max_dirty: usize,
+    /// A carrier correction renamed a shipment row: the rows must catch up with the log
+    /// in this very transaction, or a catch-up after a crash would re-apply the old
+    /// carrier's scans to a shipment that no longer has that name.
+    must_flush: bool,
 }
 
 impl Applier {
@@ -101,6 +127,7 @@ impl Applier {
             next_seq: None,
             last_flush: std::time::Instant::now(),
             max_dirty: (cache_capacity / 4).max(1),
+            must_flush: false,
         }
     }
 
@@ -108,11 +135,12 @@ impl Applier {
     /// when too many are waiting, or when the cache must shed entries (it may only drop
     /// what the rows already hold).
     pub fn flush_due(&self, interval: std::time::Duration) -> bool {
-        !self.dirty_shipments.is_empty()
-            && (self.last_flush.elapsed() >= interval
-                || self.dirty_shipments.len() >= self.max_dirty
-                || self.shipments.wants_to_age()
-                || self.orders.wants_to_age())
+        self.must_flush
+            || !self.dirty_shipments.is_empty()
+                && (self.last_flush.elapsed() >= interval
+                    || self.dirty_shipments.len() >= self.max_dirty
+                    || self.shipments.wants_to_age()
+                    || self.orders.wants_to_age())
     }
 
     /// The batch's changes went to the rows: nothing to publish.
@@ -208,52 +236,34 @@ impl Applier {
         self.dirty_shipments.clear();
         self.touched.clear();
         self.next_seq = None;
+        self.must_flush = false;
     }
 
-    /// Applies one event inside `tx`. `new_order` refuses an order that already exists.
+    /// Applies one event (or link record) inside `tx`.
     pub fn apply(
         &mut self,
         tx: &Transaction<'_>,
         ev: &TrackingEvent,
-        new_order: bool,
+        intake: Intake,
         sink: Sink,
     ) -> Result<Applied, StoreError> {
-        let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
-        let owner = match &tracked {
-            Some(key) => self.shipment(tx, key)?.map(|s| s.order.clone()),
-            None => None,
+        let outcome = match ev.kind {
+            EventKind::Linked => self.link(tx, ev)?,
+            EventKind::CarrierChanged => self.change_carrier(tx, ev)?,
+            _ => return self.scan(tx, ev, intake, sink),
         };
-        let order_id = match resolve_order(ev, owner.as_ref()) {
-            Ok(id) => id,
-            Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
-        };
-        let oref = match self.order(tx, &order_id)? {
-            // An order that an event created first may still be given its customer and
-            // metadata, once.
-            Some(o) if new_order && o.details.is_some() => {
-                return Ok(Applied::only(ItemOutcome::OrderExists));
-            }
-            Some(o) => o.oref,
-            None => self.create_order(tx, &order_id, ev.received_at)?,
-        };
-        let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
-        // A tracked parcel was looked up above: it exists exactly when it has an owner.
-        let exists = match &parcel {
-            ParcelKey::Tracked(_) => owner.is_some(),
-            ParcelKey::OrderDefault(_) => self.shipment(tx, &parcel)?.is_some(),
-        };
-        if !exists {
-            self.create_shipment(tx, &parcel, oref, &order_id)?;
+        if outcome != ItemOutcome::Accepted {
+            return Ok(Applied::only(outcome));
         }
+        let seq = self.take_seq(tx, sink)?;
+        Ok(Applied {
+            outcome,
+            append_as: matches!(sink, Sink::Append).then_some(seq),
+        })
+    }
 
-        let slot = self
-            .shipments
-            .get_mut(&parcel)
-            .expect("loaded or created above");
-        if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
-            return Ok(Applied::only(ItemOutcome::Duplicate));
-        }
-        let seq = match sink {
+    fn take_seq(&mut self, tx: &Connection, sink: Sink) -> Result<i64, StoreError> {
+        Ok(match sink {
             Sink::Append => {
                 let seq = match self.next_seq {
                     Some(s) => s,
@@ -263,7 +273,71 @@ impl Applier {
                 seq
             }
             Sink::Logged { seq } => seq,
+        })
+    }
+
+    fn scan(
+        &mut self,
+        tx: &Transaction<'_>,
+        ev: &TrackingEvent,
+        intake: Intake,
+        sink: Sink,
+    ) -> Result<Applied, StoreError> {
+        let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
+        let (exists, owner) = match &tracked {
+            Some(key) => match self.shipment(tx, key)? {
+                Some(s) => (true, s.order.clone()),
+                None => (false, None),
+            },
+            None => (false, None),
         };
+        let order_id = match resolve_order(ev, owner.as_ref(), intake.unclaimed()) {
+            Ok(id) => id,
+            Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
+        };
+        let parcel = match &order_id {
+            Some(order_id) => {
+                let oref = match self.order(tx, order_id)? {
+                    // An order that an event created first may still be given its
+                    // customer and metadata, once.
+                    Some(o) if intake == Intake::NewOrder && o.details.is_some() => {
+                        return Ok(Applied::only(ItemOutcome::OrderExists));
+                    }
+                    Some(o) => o.oref,
+                    None => self.create_order(tx, order_id, ev.received_at)?,
+                };
+                let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
+                // A tracked parcel was looked up above.
+                let exists = match &parcel {
+                    ParcelKey::Tracked(_) => exists,
+                    ParcelKey::OrderDefault(_) => self.shipment(tx, &parcel)?.is_some(),
+                };
+                if !exists {
+                    self.create_shipment(tx, &parcel, Some((oref, order_id)))?;
+                } else if owner.is_none() && matches!(parcel, ParcelKey::Tracked(_)) {
+                    // A default shipment always has its order; a tracked one may not yet.
+                    self.attach(tx, &parcel, oref, order_id)?;
+                }
+                parcel
+            }
+            None => {
+                let parcel = tracked.expect("only a tracked parcel stays unlinked");
+                if !exists {
+                    self.create_shipment(tx, &parcel, None)?;
+                }
+                parcel
+            }
+        };
+
+        let slot = self
+            .shipments
+            .get_mut(&parcel)
+            .expect("loaded or created above");
+        if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
+            return Ok(Applied::only(ItemOutcome::Duplicate));
+        }
+        let seq = self.take_seq(tx, sink)?;
+        let slot = self.shipments.get_mut(&parcel).expect("still cached");
         slot.seqs.push(seq);
         slot.updated_at = slot.updated_at.max(ev.received_at);
         let (sref, status) = (slot.sref, slot.log.state().status);
@@ -272,25 +346,39 @@ impl Applier {
             self.dirty_shipments.push(parcel);
         }
 
-        let order = self
-            .orders
-            .get_mut(&order_id)
-            .expect("loaded or created above");
-        if ev.received_at < order.created_at {
-            order.created_at = ev.received_at;
-            order.row_stale = true;
+        if let Some(order_id) = order_id {
+            let order = self
+                .orders
+                .get_mut(&order_id)
+                .expect("loaded or created above");
+            if ev.received_at < order.created_at {
+                order.created_at = ev.received_at;
+                order.row_stale = true;
+            }
+            if let Some(s) = order.shipments.iter_mut().find(|(r, _, _)| *r == sref) {
+                s.1 = status;
+            }
+            let object = ev
+                .details
+                .as_deref()
+                .is_some_and(|d| d.trim_start().starts_with('{'));
+            if ev.kind == EventKind::OrderCreated && order.details.is_none() && object {
+                order.row_stale = true;
+                order.details.clone_from(&ev.details);
+            }
+            self.touch(order_id);
         }
-        if let Some(s) = order.shipments.iter_mut().find(|(r, _, _)| *r == sref) {
-            s.1 = status;
-        }
-        let object = ev
-            .details
-            .as_deref()
-            .is_some_and(|d| d.trim_start().starts_with('{'));
-        if ev.kind == EventKind::OrderCreated && order.details.is_none() && object {
-            order.row_stale = true;
-            order.details.clone_from(&ev.details);
-        }
+        Ok(Applied {
+            outcome: ItemOutcome::Accepted,
+            append_as: matches!(sink, Sink::Append).then_some(seq),
+        })
+    }
+
+    /// Marks an order as changed by this batch: published, and its row rewritten.
+    fn touch(&mut self, order_id: OrderId) {
+        let Some(order) = self.orders.get_mut(&order_id) else {
+            return;
+        };
         if !order.touched {
             order.touched = true;
             self.touched.push(order_id.clone());
@@ -299,10 +387,123 @@ impl Applier {
             order.dirty = true;
             self.dirty_orders.push(order_id);
         }
-        Ok(Applied {
-            outcome: ItemOutcome::Accepted,
-            append_as: matches!(sink, Sink::Append).then_some(seq),
-        })
+    }
+
+    /// Marks a shipment whose row must be rewritten.
+    fn mark_dirty(&mut self, parcel: &ParcelKey) {
+        if let Some(slot) = self.shipments.get_mut(parcel)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.dirty_shipments.push(parcel.clone());
+        }
+    }
+
+    /// An unlinked shipment joins an order, with everything it has gathered.
+    fn attach(
+        &mut self,
+        tx: &Transaction<'_>,
+        parcel: &ParcelKey,
+        oref: i64,
+        order_id: &OrderId,
+    ) -> Result<(), StoreError> {
+        let slot = self
+            .shipments
+            .get_mut(parcel)
+            .expect("attach a cached shipment");
+        slot.order = Some(order_id.clone());
+        let (sref, status) = (slot.sref, slot.log.state().status);
+        tx.prepare_cached("UPDATE shipments SET order_ref = ?1 WHERE ref = ?2")?
+            .execute(params![oref, sref])?;
+        if let Some(o) = self.orders.get_mut(order_id) {
+            // In row order, as readers of the rows list them.
+            let at = o.shipments.partition_point(|s| s.0 < sref);
+            o.shipments.insert(at, (sref, status, parcel.clone()));
+        }
+        self.touch(order_id.clone());
+        Ok(())
+    }
+
+    /// `POST /v1/orders/{id}/shipments`: the parcel joins the order, now or before any
+    /// event names it.
+    fn link(
+        &mut self,
+        tx: &Transaction<'_>,
+        ev: &TrackingEvent,
+    ) -> Result<ItemOutcome, StoreError> {
+        let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
+            return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
+                String::new(),
+            )));
+        };
+        let Some(oref) = self.order(tx, order_id)?.map(|o| o.oref) else {
+            return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
+                order_id.clone(),
+            )));
+        };
+        let parcel = ParcelKey::Tracked(t.clone());
+        match self.shipment(tx, &parcel)?.map(|s| s.order.clone()) {
+            Some(Some(owner)) if owner == *order_id => return Ok(ItemOutcome::Duplicate),
+            Some(Some(owner)) => {
+                return Ok(ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder {
+                    tracking_number: t.tracking_number.to_string(),
+                    owner,
+                    named: order_id.clone(),
+                }));
+            }
+            Some(None) => self.attach(tx, &parcel, oref, order_id)?,
+            None => self.create_shipment(tx, &parcel, Some((oref, order_id)))?,
+        }
+        let slot = self.shipments.get_mut(&parcel).expect("linked above");
+        slot.updated_at = slot.updated_at.max(ev.received_at);
+        self.mark_dirty(&parcel);
+        self.touch(order_id.clone());
+        Ok(ItemOutcome::Accepted)
+    }
+
+    /// A provider corrected the parcel's carrier: the shipment takes the new name and
+    /// keeps its events and its order.
+    fn change_carrier(
+        &mut self,
+        tx: &Transaction<'_>,
+        ev: &TrackingEvent,
+    ) -> Result<ItemOutcome, StoreError> {
+        let (Some(to), Some(from)) = (&ev.tracking, ev.previous_carrier()) else {
+            return Ok(ItemOutcome::Duplicate);
+        };
+        let old = ParcelKey::Tracked(Tracking {
+            carrier: from.clone(),
+            tracking_number: to.tracking_number.clone(),
+        });
+        let new = ParcelKey::Tracked(to.clone());
+        if old == new || self.shipment(tx, &old)?.is_none() {
+            return Ok(ItemOutcome::Duplicate);
+        }
+        if self.shipment(tx, &new)?.is_some() {
+            return Ok(ItemOutcome::Rejected(Rejection::CarrierConflict {
+                tracking_number: to.tracking_number.to_string(),
+                from: from.to_string(),
+                to: to.carrier.to_string(),
+            }));
+        }
+        let mut slot = self.shipments.remove(&old).expect("loaded above");
+        tx.prepare_cached("UPDATE shipments SET carrier = ?1 WHERE ref = ?2")?
+            .execute(params![to.carrier.as_str(), slot.sref])?;
+        let (sref, owner) = (slot.sref, slot.order.clone());
+        // Its old key may wait in the dirty list; flush skips keys it cannot find.
+        slot.dirty = false;
+        self.shipments.insert(new.clone(), slot);
+        self.mark_dirty(&new);
+        if let Some(owner) = owner {
+            if let Some(o) = self.orders.get_mut(&owner)
+                && let Some(s) = o.shipments.iter_mut().find(|s| s.0 == sref)
+            {
+                s.2 = new;
+            }
+            self.touch(owner);
+        }
+        self.must_flush = true;
+        Ok(ItemOutcome::Accepted)
     }
 
     fn create_order(
@@ -337,8 +538,7 @@ impl Applier {
         &mut self,
         tx: &Transaction<'_>,
         parcel: &ParcelKey,
-        oref: i64,
-        order_id: &OrderId,
+        owner: Option<(i64, &OrderId)>,
     ) -> Result<(), StoreError> {
         let (carrier, number) = match parcel {
             ParcelKey::Tracked(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
@@ -347,20 +547,22 @@ impl Applier {
         tx.prepare_cached(
             "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (?1, ?2, ?3)",
         )?
-        .execute(params![oref, carrier, number])?;
+        .execute(params![owner.map(|o| o.0), carrier, number])?;
         let sref = tx.last_insert_rowid();
         self.shipments.insert(
             parcel.clone(),
             ShipmentSlot {
                 sref,
-                order: order_id.clone(),
+                order: owner.map(|o| o.1.clone()),
                 log: ShipmentLog::default(),
                 seqs: Vec::new(),
                 updated_at: Timestamp::default(),
                 dirty: false,
             },
         );
-        if let Some(o) = self.orders.get_mut(order_id) {
+        if let Some((_, order_id)) = owner
+            && let Some(o) = self.orders.get_mut(order_id)
+        {
             o.shipments.push((sref, None, parcel.clone()));
             if matches!(parcel, ParcelKey::OrderDefault(_)) {
                 o.default_ref = Some(sref);
@@ -429,6 +631,7 @@ impl Applier {
                 .execute([next - 1])?;
         }
         self.last_flush = std::time::Instant::now();
+        self.must_flush = false;
         Ok(())
     }
 
@@ -528,7 +731,7 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
     }))
 }
 
-type SeqRow = (i64, String, Option<Vec<u8>>, Option<i64>);
+type SeqRow = (i64, Option<String>, Option<Vec<u8>>, Option<i64>);
 
 fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -542,7 +745,7 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
         }) => conn
             .prepare_cached(
                 "SELECT s.ref, o.order_id, s.event_seqs, s.updated_at FROM shipments s
-                 JOIN orders o ON o.ref = s.order_ref
+                 LEFT JOIN orders o ON o.ref = s.order_ref
                  WHERE s.carrier = ?1 AND s.tracking_number = ?2",
             )?
             .query_row([carrier.as_str(), tracking_number.as_str()], seq_row)
@@ -559,7 +762,10 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
     let Some((sref, order, seqs, updated_at)) = row else {
         return Ok(None);
     };
-    let order = OrderId::parse(&order).map_err(|e| StoreError::BatchFailed(e.to_string()))?;
+    let order = order
+        .map(|o| OrderId::parse(&o))
+        .transpose()
+        .map_err(|e| StoreError::BatchFailed(e.to_string()))?;
     let seqs = decode_seqs(&seqs.unwrap_or_default());
     let mut stmt = conn.prepare_cached(
         "SELECT event_id, kind, occurred_at, location FROM events WHERE seq = ?1",
@@ -606,7 +812,7 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
                 )));
             };
             match applier
-                .apply(&tx, &ev, false, Sink::Logged { seq })?
+                .apply(&tx, &ev, Intake::Provider, Sink::Logged { seq })?
                 .outcome
             {
                 ItemOutcome::Accepted => n += 1,

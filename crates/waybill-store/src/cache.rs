@@ -40,6 +40,10 @@ impl<K: Hash + Eq + Clone, V> TwoGen<K, V> {
         self.young.entry(k).insert_entry(v).into_mut()
     }
 
+    pub fn remove(&mut self, k: &K) -> Option<V> {
+        self.young.remove(k).or_else(|| self.old.remove(k))
+    }
+
     /// Would [`TwoGen::maybe_age`] drop anything now?
     pub fn wants_to_age(&self) -> bool {
         self.young.len() >= self.half
@@ -83,5 +87,7 @@ mod tests {
         assert_eq!(c.get_mut(&2), None);
         assert_eq!(c.get_mut(&3), Some(&mut "c"));
         assert!(c.len() <= 4);
+        assert_eq!(c.remove(&3), Some("c"));
+        assert_eq!(c.remove(&3), None);
     }
 }

@@ -16,6 +16,7 @@ pub mod apply;
 pub mod cache;
 pub mod log;
 pub mod overlay;
+pub mod quarantine;
 pub mod read;
 pub mod schema;
 pub mod writer;
@@ -23,6 +24,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
 pub use writer::{ItemOutcome, Pending, Submission, WriterOptions};
 
@@ -153,6 +155,21 @@ impl Store {
     /// One page of the order search.
     pub fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
         self.read(|c| read::list_orders(c, &self.overlay, filter))
+    }
+
+    /// One kept push (blocking).
+    pub fn quarantined(&self, id: i64) -> Result<Option<Quarantined>, StoreError> {
+        self.read(|c| quarantine::get(c, id))
+    }
+
+    /// Kept pushes after `after`, oldest first (blocking).
+    pub fn quarantine(
+        &self,
+        after: i64,
+        limit: usize,
+        waiting_only: bool,
+    ) -> Result<Vec<Quarantined>, StoreError> {
+        self.read(|c| quarantine::list(c, after, limit, waiting_only))
     }
 
     /// Events waiting for the writer (the queue's depth, for metrics).

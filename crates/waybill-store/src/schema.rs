@@ -70,6 +70,45 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO meta (key, value)
         VALUES ('projected_through', (SELECT coalesce(max(seq), 0) FROM events));
     ",
+    // 3: shipments no order has claimed yet (provider pushes for unknown numbers), and
+    // the quarantine of pushes that authenticated but could not be read. SQLite cannot
+    // relax a NOT NULL in place, so the shipments table is rebuilt.
+    "
+    CREATE TABLE shipments_v3 (
+        ref             INTEGER PRIMARY KEY,
+        -- NULL: unlinked, waiting for an order to claim it.
+        order_ref       INTEGER,
+        carrier         TEXT,
+        tracking_number TEXT,
+        status          TEXT,
+        status_at       INTEGER,
+        high_water      TEXT,
+        last_event_at   INTEGER,
+        last_location   TEXT,
+        updated_at      INTEGER,
+        event_seqs      BLOB
+    );
+    INSERT INTO shipments_v3 SELECT * FROM shipments;
+    DROP TABLE shipments;
+    ALTER TABLE shipments_v3 RENAME TO shipments;
+    CREATE UNIQUE INDEX shipments_by_tracking ON shipments (carrier, tracking_number)
+        WHERE tracking_number IS NOT NULL;
+    CREATE UNIQUE INDEX shipments_default ON shipments (order_ref)
+        WHERE tracking_number IS NULL;
+    CREATE INDEX shipments_by_order ON shipments (order_ref);
+
+    CREATE TABLE quarantine (
+        id          INTEGER PRIMARY KEY,
+        provider    TEXT    NOT NULL,
+        received_at INTEGER NOT NULL,
+        reason      TEXT    NOT NULL,
+        -- The request headers a parser may read (JSON object), without credentials.
+        headers     TEXT    NOT NULL,
+        body        BLOB    NOT NULL,
+        -- Set once a replay applied it.
+        replayed_at INTEGER
+    );
+    ",
 ];
 
 /// The schema version this build writes.
@@ -135,5 +174,40 @@ mod tests {
             migrate(&conn),
             Err(StoreError::SchemaTooNew { .. })
         ));
+    }
+
+    #[test]
+    fn version_3_keeps_shipments_and_lets_them_be_unlinked() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("db"), Synchronous::Full).unwrap();
+        for (i, step) in MIGRATIONS.iter().take(2).enumerate() {
+            conn.execute_batch(&format!("{step}; PRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO orders (order_id, status, created_at) VALUES ('o1', 'created', 1);
+             INSERT INTO shipments (order_ref, carrier, tracking_number, event_seqs)
+                 VALUES (1, 'ups', '1Z', x'0100000000000000');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let (order_ref, seqs): (i64, Vec<u8>) = conn
+            .query_row(
+                "SELECT order_ref, event_seqs FROM shipments WHERE tracking_number = '1Z'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((order_ref, seqs.len()), (1, 8));
+        conn.execute(
+            "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (NULL, 'ups', '2Z')",
+            [],
+        )
+        .unwrap();
+        let dup = conn.execute(
+            "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (NULL, 'ups', '2Z')",
+            [],
+        );
+        assert!(dup.is_err(), "(carrier, tracking_number) stays unique");
     }
 }

@@ -22,11 +22,12 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
-use waybill_core::TrackingEvent;
 use waybill_core::tracker::Rejection;
+use waybill_core::{Timestamp, TrackingEvent};
 
-use crate::apply::{Applier, Sink};
+use crate::apply::{Applier, Intake, Sink};
 use crate::overlay::{Overlay, PendingOrder};
+use crate::quarantine::{self, NewQuarantine};
 use crate::{StoreError, Synchronous, log};
 
 /// What became of one submitted event.
@@ -40,21 +41,34 @@ pub enum ItemOutcome {
     Rejected(Rejection),
     /// `Submission::NewOrder` named an order that already exists.
     OrderExists,
+    /// `Submission::Quarantine` kept the push under this id.
+    Quarantined(i64),
 }
 
 /// A unit of work for the writer.
 #[derive(Debug)]
 pub enum Submission {
+    /// Canonical events (and link records): a scan for a parcel no order has claimed
+    /// needs an `order_id`.
     Events(Vec<TrackingEvent>),
     /// Create an order (`POST /v1/orders`): refused if it exists.
     NewOrder(TrackingEvent),
+    /// A provider push: scans for unclaimed parcels are kept on unlinked shipments.
+    /// `resolves` names the quarantined push this replays, and when: it is marked
+    /// replayed in the same transaction, unless an event was refused.
+    Push {
+        events: Vec<TrackingEvent>,
+        resolves: Option<(i64, Timestamp)>,
+    },
+    /// Keep a push that could not be read.
+    Quarantine(NewQuarantine),
 }
 
 impl Submission {
     fn len(&self) -> usize {
         match self {
-            Self::Events(v) => v.len(),
-            Self::NewOrder(_) => 1,
+            Self::Events(v) | Self::Push { events: v, .. } => v.len(),
+            Self::NewOrder(_) | Self::Quarantine(_) => 1,
         }
     }
 }
@@ -406,17 +420,30 @@ fn commit_batch(
     let mut all = Vec::with_capacity(jobs.len());
     let mut appended = Vec::new();
     for job in jobs {
-        let (events, new_order) = match &job.submission {
-            Submission::Events(evs) => (evs.as_slice(), false),
-            Submission::NewOrder(ev) => (std::slice::from_ref(ev), true),
+        let (events, intake) = match &job.submission {
+            Submission::Events(evs) => (evs.as_slice(), Intake::Canonical),
+            Submission::NewOrder(ev) => (std::slice::from_ref(ev), Intake::NewOrder),
+            Submission::Push { events, .. } => (events.as_slice(), Intake::Provider),
+            Submission::Quarantine(q) => {
+                all.push(vec![ItemOutcome::Quarantined(quarantine::insert(&tx, q)?)]);
+                continue;
+            }
         };
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
-            let applied = applier.apply(&tx, ev, new_order, Sink::Append)?;
+            let applied = applier.apply(&tx, ev, intake, Sink::Append)?;
             if let Some(seq) = applied.append_as {
                 appended.push((seq, ev));
             }
             out.push(applied.outcome);
+        }
+        if let Submission::Push {
+            resolves: Some((id, at)),
+            ..
+        } = &job.submission
+            && !out.iter().any(|o| matches!(o, ItemOutcome::Rejected(_)))
+        {
+            quarantine::mark_replayed(&tx, *id, *at)?;
         }
         all.push(out);
     }
@@ -465,7 +492,7 @@ pub fn catch_up(conn: &mut Connection, applier: &mut Applier) -> Result<u64, Sto
                     "event seq {seq} is unreadable"
                 )));
             };
-            applier.apply(&tx, &ev, false, Sink::Logged { seq })?;
+            applier.apply(&tx, &ev, Intake::Provider, Sink::Logged { seq })?;
             n += 1;
         }
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use waybill_core::ShipmentStatus::{self, *};
 use waybill_core::event::Tracking;
-use waybill_core::tracker::{Rejection, Tracker};
+use waybill_core::tracker::{Rejection, Tracker, Unclaimed};
 use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, TrackingNumber};
 use waybill_store::read::{self, ListFilter};
 use waybill_store::{ItemOutcome, Store, Submission, WriterOptions};
@@ -498,10 +498,27 @@ fn workload() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<Vec<TrackingEven
                 Just(events.clone()),
                 prop::collection::vec(0..n, 0..n),
                 1..8usize,
+                prop::collection::vec(any::<bool>(), n),
             )
-                .prop_flat_map(|(events, dups, chunk)| {
-                    let mut all = events.clone();
-                    all.extend(dups.iter().map(|&i| events[i].clone()));
+                .prop_flat_map(|(events, dups, chunk, strip)| {
+                    // As a provider pushes them: some scans name no order, and the
+                    // parcel's last scan (like a merchant's event) claims it.
+                    let sent: Vec<_> = events
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| {
+                            let last_of_parcel = events
+                                .get(i + 1)
+                                .is_none_or(|next| next.tracking != e.tracking);
+                            let mut e = e.clone();
+                            if strip[i] && !last_of_parcel {
+                                e.order_id = None;
+                            }
+                            e
+                        })
+                        .collect();
+                    let mut all = sent.clone();
+                    all.extend(dups.iter().map(|&i| sent[i].clone()));
                     (Just(events), Just(all).prop_shuffle(), Just(chunk))
                 })
                 .prop_map(|(events, all, chunk)| {
@@ -513,8 +530,9 @@ fn workload() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<Vec<TrackingEven
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Any arrival order, any duplicates, any batching: SQLite ends where the in-order
-    /// reference model ends, and replay reproduces it.
+    /// Any arrival order, any duplicates, any batching, parcels pushed before any order
+    /// claims them: SQLite ends where the reference model ends on the same arrivals, its
+    /// statuses and timelines are those of the in-order model, and replay reproduces it.
     #[test]
     fn sqlite_matches_the_reference_model(
         (in_order, batches) in workload(),
@@ -537,20 +555,27 @@ proptest! {
             WriterOptions { flush_interval, cache_capacity, ..WriterOptions::default() },
         )
         .unwrap();
+        let mut arrivals = Tracker::default();
         for b in batches {
-            rt.block_on(store.submit(Submission::Events(b))).unwrap();
+            for e in &b {
+                arrivals.apply(e, Unclaimed::Keep).unwrap();
+            }
+            let events = b;
+            rt.block_on(store.submit(Submission::Push { events, resolves: None })).unwrap();
         }
         let mut model = Tracker::default();
         for e in &in_order {
-            model.apply(e).unwrap();
+            model.apply(e, Unclaimed::Refuse).unwrap();
         }
         let live = dump(&store);
         for id in model.order_ids() {
             let view = model.order(id).unwrap();
+            let seen = arrivals.order(id).unwrap();
+            prop_assert_eq!(&seen.shipments, &view.shipments);
             let (rec, tl) = &live[id.as_str()];
             prop_assert_eq!(&rec.status, view.status.as_str());
-            prop_assert_eq!(rec.created_at, view.created_at.0);
-            prop_assert_eq!(rec.updated_at, view.updated_at.0);
+            prop_assert_eq!(rec.created_at, seen.created_at.0);
+            prop_assert_eq!(rec.updated_at, seen.updated_at.0);
             prop_assert_eq!(tl.len(), view.shipments.values().map(|s| s.timeline.len()).sum::<usize>());
             for s in &rec.shipments {
                 let key = waybill_core::ParcelKey::Tracked(Tracking {
@@ -568,4 +593,310 @@ proptest! {
         waybill_store::replay(dir.path()).unwrap();
         prop_assert_eq!(dump(&open(&dir)), live);
     }
+}
+
+fn tracking(c: &str, n: &str) -> Tracking {
+    Tracking {
+        carrier: Carrier::parse(c).unwrap(),
+        tracking_number: TrackingNumber::parse(n).unwrap(),
+    }
+}
+
+fn push(events: Vec<TrackingEvent>) -> Submission {
+    Submission::Push {
+        events,
+        resolves: None,
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let z = Some(("zto-express", "Z1"));
+    let out = store
+        .submit(push(vec![
+            ev(None, z, st(PickedUp), 1, "p1"),
+            ev(None, z, st(InTransit), 2, "p2"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(out, [ItemOutcome::Accepted, ItemOutcome::Accepted]);
+    // The same scan on /v1/events still needs an order.
+    let canonical = store
+        .submit(Submission::Events(vec![ev(
+            None,
+            Some(("zto-express", "Z2")),
+            st(PickedUp),
+            1,
+            "c",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(
+        canonical,
+        [ItemOutcome::Rejected(Rejection::OrderRequired("Z2".into()))]
+    );
+    assert!(
+        dump(&store).is_empty(),
+        "an unlinked shipment belongs to no order"
+    );
+
+    let o1 = OrderId::parse("o1").unwrap();
+    let link = |o: &OrderId| {
+        Submission::Events(vec![TrackingEvent::link(
+            o.clone(),
+            tracking("zto-express", "Z1"),
+            Timestamp(1_000_050),
+        )])
+    };
+    assert_eq!(
+        store.submit(link(&o1)).await.unwrap(),
+        [ItemOutcome::Rejected(Rejection::UnknownOrder(o1.clone()))]
+    );
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            EventKind::OrderCreated,
+            0,
+            "created",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.submit(link(&o1)).await.unwrap(),
+        [ItemOutcome::Accepted]
+    );
+    assert_eq!(
+        store.submit(link(&o1)).await.unwrap(),
+        [ItemOutcome::Duplicate]
+    );
+    let o2 = OrderId::parse("o2").unwrap();
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o2"),
+            None,
+            EventKind::OrderCreated,
+            0,
+            "c2",
+        )]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.submit(link(&o2)).await.unwrap()[0],
+        ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder { .. })
+    ));
+
+    let order = store.order("o1").unwrap().unwrap();
+    assert_eq!(order.status, "in_transit");
+    assert_eq!(order.updated_at, 1_000_050, "the link is the latest change");
+    let tl = store.timeline("o1").unwrap().unwrap();
+    let ids: Vec<_> = tl.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["created", "p1", "p2"]);
+    // Later pushes need no order: the parcel is linked.
+    store
+        .submit(push(vec![ev(None, z, st(Delivered), 3, "p3")]))
+        .await
+        .unwrap();
+    assert_eq!(store.order("o1").unwrap().unwrap().status, "delivered");
+
+    let live = dump(&store);
+    drop(store);
+    waybill_store::replay(dir.path()).unwrap();
+    assert_eq!(dump(&open(&dir)), live);
+}
+
+#[tokio::test]
+async fn a_registered_parcel_shows_before_any_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            EventKind::OrderCreated,
+            0,
+            "c",
+        )]))
+        .await
+        .unwrap();
+    let link = TrackingEvent::link(
+        OrderId::parse("o1").unwrap(),
+        tracking("ups", "1Z9"),
+        Timestamp(7),
+    );
+    assert_eq!(
+        store.submit(Submission::Events(vec![link])).await.unwrap(),
+        [ItemOutcome::Accepted]
+    );
+    let order = store.order("o1").unwrap().unwrap();
+    let parcel = order
+        .shipments
+        .iter()
+        .find(|s| s.carrier.as_deref() == Some("ups"))
+        .unwrap();
+    assert_eq!(parcel.tracking_number.as_deref(), Some("1Z9"));
+    assert_eq!(parcel.status, None);
+    assert_eq!(order.status, "created");
+    // A canonical event may now name the number alone.
+    let out = store
+        .submit(Submission::Events(vec![ev(
+            None,
+            Some(("ups", "1Z9")),
+            st(PickedUp),
+            3,
+            "s",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(out, [ItemOutcome::Accepted]);
+    assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
+}
+
+#[tokio::test]
+async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
+    for lagging_rows in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = WriterOptions {
+            flush_interval: if lagging_rows {
+                std::time::Duration::from_secs(3600)
+            } else {
+                std::time::Duration::ZERO
+            },
+            ..WriterOptions::default()
+        };
+        let store = Store::open(dir.path(), options.clone()).unwrap();
+        let old = Some(("zto-express", "N1"));
+        store
+            .submit(push(vec![
+                ev(Some("o1"), old, st(PickedUp), 1, "a"),
+                ev(None, old, st(InTransit), 2, "b"),
+            ]))
+            .await
+            .unwrap();
+        let change = TrackingEvent::carrier_change(
+            Carrier::parse("zto-express").unwrap(),
+            tracking("yto", "N1"),
+            Timestamp(1_000_010),
+        );
+        assert_eq!(
+            store.submit(push(vec![change.clone()])).await.unwrap(),
+            [ItemOutcome::Accepted]
+        );
+        assert_eq!(
+            store.submit(push(vec![change.clone()])).await.unwrap(),
+            [ItemOutcome::Duplicate],
+            "nothing is left under the old name"
+        );
+        store
+            .submit(push(vec![ev(
+                None,
+                Some(("yto", "N1")),
+                st(OutForDelivery),
+                3,
+                "c",
+            )]))
+            .await
+            .unwrap();
+        let order = store.order("o1").unwrap().unwrap();
+        assert_eq!(order.shipments.len(), 1);
+        assert_eq!(order.shipments[0].carrier.as_deref(), Some("yto"));
+        assert_eq!(order.status, "out_for_delivery");
+        assert_eq!(store.timeline("o1").unwrap().unwrap().len(), 3);
+
+        // A correction onto a number the new carrier already has cannot merge them.
+        store
+            .submit(push(vec![ev(
+                Some("o1"),
+                Some(("sto", "N1")),
+                st(PickedUp),
+                1,
+                "x",
+            )]))
+            .await
+            .unwrap();
+        let clash = TrackingEvent::carrier_change(
+            Carrier::parse("sto").unwrap(),
+            tracking("yto", "N1"),
+            Timestamp(1_000_020),
+        );
+        assert!(matches!(
+            store.submit(push(vec![clash])).await.unwrap()[0],
+            ItemOutcome::Rejected(Rejection::CarrierConflict { .. })
+        ));
+
+        // Reopening (catch-up) and replaying both end where the live store is.
+        let live = dump(&store);
+        drop(store);
+        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()), live);
+        waybill_store::replay(dir.path()).unwrap();
+        assert_eq!(dump(&open(&dir)), live);
+    }
+}
+
+#[tokio::test]
+async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let kept = waybill_store::NewQuarantine {
+        provider: "kuaidi100".into(),
+        received_at: Timestamp(5),
+        reason: "param is missing".into(),
+        headers: r#"{"content-type":"application/x-www-form-urlencoded"}"#.into(),
+        body: b"sign=AB".to_vec(),
+    };
+    let out = store
+        .submit(Submission::Quarantine(kept.clone()))
+        .await
+        .unwrap();
+    let [ItemOutcome::Quarantined(id)] = out[..] else {
+        panic!("{out:?}")
+    };
+    let listed = store.quarantine(0, 10, true).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].id, &listed[0].body, &listed[0].reason),
+        (id, &kept.body, &kept.reason)
+    );
+
+    // A replay whose event is refused leaves it waiting.
+    store
+        .submit(push(vec![ev(
+            Some("o8"),
+            Some(("ups", "1Z")),
+            st(PickedUp),
+            1,
+            "own",
+        )]))
+        .await
+        .unwrap();
+    let clash = Submission::Push {
+        events: vec![ev(
+            Some("o9"),
+            Some(("ups", "1Z")),
+            st(InTransit),
+            2,
+            "clash",
+        )],
+        resolves: Some((id, Timestamp(9))),
+    };
+    assert!(matches!(
+        store.submit(clash).await.unwrap()[0],
+        ItemOutcome::Rejected(_)
+    ));
+    assert_eq!(store.quarantined(id).unwrap().unwrap().replayed_at, None);
+
+    let fine = Submission::Push {
+        events: vec![ev(None, Some(("ups", "1Z")), st(InTransit), 2, "fine")],
+        resolves: Some((id, Timestamp(10))),
+    };
+    assert_eq!(store.submit(fine).await.unwrap(), [ItemOutcome::Accepted]);
+    assert_eq!(
+        store.quarantined(id).unwrap().unwrap().replayed_at,
+        Some(Timestamp(10))
+    );
+    assert!(store.quarantine(0, 10, true).unwrap().is_empty());
+    assert_eq!(store.quarantine(0, 10, false).unwrap().len(), 1);
+    assert_eq!(store.quarantine(id, 10, false).unwrap().len(), 0);
 }

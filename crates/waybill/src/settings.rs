@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use waybill_server::intake::{Webhooks, names};
 use waybill_server::{ApiKeys, Limits};
 use waybill_store::{Synchronous, WriterOptions};
 
@@ -21,6 +22,16 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_batch_items: Option<usize>,
     pub cache_capacity: Option<usize>,
+    /// `[webhooks.<provider>]` tables: `secret` and `zone`.
+    #[serde(default)]
+    pub webhooks: std::collections::BTreeMap<String, WebhookFileConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFileConfig {
+    pub secret: Option<String>,
+    pub zone: Option<String>,
 }
 
 impl FileConfig {
@@ -47,6 +58,39 @@ pub struct Settings {
     pub api_keys: ApiKeys,
     pub writer: WriterOptions,
     pub limits: Limits,
+    pub webhooks: Webhooks,
+}
+
+/// Provider secrets and zones: `WAYBILL_WEBHOOK_SECRET_<PROVIDER>` and
+/// `WAYBILL_WEBHOOK_ZONE_<PROVIDER>` beat the file's `[webhooks.<provider>]`.
+fn webhooks(
+    file: &std::collections::BTreeMap<String, WebhookFileConfig>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Webhooks> {
+    let mut w = Webhooks::default();
+    for name in file.keys() {
+        if w.get(name).is_none() {
+            bail!(
+                "[webhooks.{name}]: unknown provider (expected one of {})",
+                names().collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+    for name in names() {
+        let upper = name.to_ascii_uppercase();
+        let from_file = file.get(name);
+        let secret = env(&format!("WAYBILL_WEBHOOK_SECRET_{upper}"))
+            .or_else(|| from_file.and_then(|f| f.secret.clone()));
+        if let Some(secret) = secret {
+            w.set_secret(name, &secret)?;
+        }
+        let zone = env(&format!("WAYBILL_WEBHOOK_ZONE_{upper}"))
+            .or_else(|| from_file.and_then(|f| f.zone.clone()));
+        if let Some(zone) = zone {
+            w.set_zone(name, &zone)?;
+        }
+    }
+    Ok(w)
 }
 
 impl Settings {
@@ -96,7 +140,9 @@ impl Settings {
                 .unwrap_or(WriterOptions::default().cache_capacity),
             ..WriterOptions::default()
         };
+        let webhooks = webhooks(&file.webhooks, env)?;
         Ok(Self {
+            webhooks,
             data: data
                 .or(file.data)
                 .unwrap_or_else(|| PathBuf::from("waybill-data")),
@@ -124,6 +170,28 @@ mod tests {
         assert_eq!(s.addr, "127.0.0.1:1");
         assert_eq!(s.data, PathBuf::from("/srv/wb"));
         assert_eq!(s.limits.max_batch_items, 7);
+    }
+
+    #[test]
+    fn webhook_secrets_come_from_the_environment_before_the_file() {
+        let file: FileConfig = toml::from_str(
+            "[webhooks.kuaidi100]\nsecret = \"file-salt\"\nzone = \"Asia/Tokyo\"\n[webhooks.17track]\nsecret = \"k\"",
+        )
+        .unwrap();
+        let env =
+            |k: &str| (k == "WAYBILL_WEBHOOK_SECRET_KUAIDI100").then(|| "env-salt".to_owned());
+        let w = webhooks(&file.webhooks, env).unwrap();
+        assert_eq!(
+            w.get("kuaidi100").unwrap().secret.as_deref(),
+            Some(&b"env-salt"[..])
+        );
+        assert_eq!(w.get("17track").unwrap().secret.as_deref(), Some(&b"k"[..]));
+        assert!(w.get("aftership").unwrap().secret.is_none());
+        let bad: FileConfig = toml::from_str("[webhooks.fedex]\nsecret = \"x\"").unwrap();
+        assert!(webhooks(&bad.webhooks, |_| None).is_err());
+        let zone: FileConfig =
+            toml::from_str("[webhooks.kdniao]\nzone = \"Nowhere/Land\"").unwrap();
+        assert!(webhooks(&zone.webhooks, |_| None).is_err());
     }
 
     #[test]

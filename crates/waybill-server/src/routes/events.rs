@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use waybill_store::{ItemOutcome, Submission};
 
+use crate::cloudevents;
 use crate::problem::{ApiError, ItemError, Problem};
 use crate::routes::read_body;
 use crate::views::IngestReport;
@@ -20,7 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Ingest tracking events. Answers after the accepted events are durable.
 ///
-/// The body is one event, a JSON array of events, or NDJSON (`application/x-ndjson`).
+/// The body is one event, a JSON array of events, or NDJSON (`application/x-ndjson`);
+/// or CloudEvents 1.0 carrying canonical events: structured
+/// (`application/cloudevents+json`), batched (`application/cloudevents-batch+json`) or
+/// binary (`ce-*` headers), deduplicated on `source` + `id`.
 /// Each item is validated on its own: in a batch, bad items are listed with their index
 /// and the good ones are accepted. Re-sent events (same `event_id`, or the same content
 /// when no id is given) are counted as duplicates and change nothing.
@@ -29,7 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body(content(
         (EventIn = "application/json"),
         (Vec<EventIn> = "application/json"),
-        (EventIn = "application/x-ndjson")
+        (EventIn = "application/x-ndjson"),
+        (Object = "application/cloudevents+json"),
+        (Vec<Object> = "application/cloudevents-batch+json")
     )),
     responses(
         (status = 200, description = "Durable; per-item report", body = IngestReport),
@@ -48,15 +54,28 @@ async fn post_events(
 ) -> Result<Json<IngestReport>, ApiError> {
     state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    let batch = wire::parse_events(
-        content_type,
-        &body,
-        wire::now(),
-        state.limits.max_batch_items,
-    )?;
+    let max = state.limits.max_batch_items;
+    let batch = match cloudevents::detect(&headers) {
+        Some(mode) => cloudevents::parse(mode, &headers, &body, wire::now(), max)?,
+        None => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok());
+            wire::parse_events(content_type, &body, wire::now(), max)?
+        }
+    };
+    store_events(&state, batch, Submission::Events)
+        .await
+        .map(Json)
+}
+
+/// Stores a parsed batch and reports per item. A batch whose every item was refused is
+/// an error (422), with the items listed.
+pub async fn store_events(
+    state: &AppState,
+    batch: wire::Batch,
+    submission: impl FnOnce(Vec<waybill_core::TrackingEvent>) -> Submission,
+) -> Result<IngestReport, ApiError> {
     let total = batch.items.len();
     let mut rejected = wire::item_errors(&batch.items);
     let mut indices = Vec::with_capacity(total);
@@ -69,10 +88,10 @@ async fn post_events(
     }
     let (mut accepted, mut duplicates) = (0, 0);
     if !events.is_empty() {
-        let outcomes = state.store.submit(Submission::Events(events)).await?;
+        let outcomes = state.store.submit(submission(events)).await?;
         for (i, out) in indices.into_iter().zip(outcomes) {
             match out {
-                ItemOutcome::Accepted => accepted += 1,
+                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) => accepted += 1,
                 // An existing order is to a create what a duplicate is to an event.
                 ItemOutcome::Duplicate | ItemOutcome::OrderExists => duplicates += 1,
                 ItemOutcome::Rejected(r) => rejected.push(ItemError {
@@ -95,9 +114,9 @@ async fn post_events(
             errors: rejected,
         });
     }
-    Ok(Json(IngestReport {
+    Ok(IngestReport {
         accepted,
         duplicates,
         rejected,
-    }))
+    })
 }

@@ -3,6 +3,8 @@
 pub mod events;
 pub mod health;
 pub mod orders;
+pub mod quarantine;
+pub mod webhooks;
 
 use utoipa::Modify;
 use utoipa::OpenApi;
@@ -22,6 +24,7 @@ use crate::problem::ApiError;
     tags(
         (name = "events", description = "Ingest tracking events"),
         (name = "orders", description = "Orders, shipments and timelines"),
+        (name = "quarantine", description = "Provider pushes that could not be read, kept for replay"),
         (name = "operations", description = "Health, readiness, metrics")
     )
 )]

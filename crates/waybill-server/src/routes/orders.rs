@@ -9,13 +9,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use waybill_core::{EventKind, OrderId, OrderStatus, TrackingEvent};
+use waybill_core::event::Tracking;
+use waybill_core::tracker::Rejection;
+use waybill_core::{Carrier, EventKind, OrderId, OrderStatus, TrackingEvent, TrackingNumber};
 use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
 use crate::routes::{read as read_store, read_body};
-use crate::views::{EventView, NewOrder, OrderList, OrderView, Timeline};
+use crate::views::{EventView, NewOrder, NewShipment, OrderList, OrderView, Timeline};
 use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
 
@@ -24,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(get_timeline))
+        .routes(routes!(register_shipment))
 }
 
 fn path_order_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
@@ -281,4 +284,67 @@ async fn list_orders(
             .collect(),
         next_cursor: page.next.map(|n| format!("o{n:x}")),
     }))
+}
+
+/// Register a parcel with an order before (or after) any event names it.
+///
+/// From then on, events and provider pushes for this carrier and tracking number belong
+/// to the order without naming it. A parcel that pushes already reached while no order
+/// had claimed it joins the order with its whole timeline. Registering it again is
+/// harmless (200); a parcel that belongs to another order is a conflict (409).
+#[utoipa::path(post, path = "/v1/orders/{order_id}/shipments", tag = "orders",
+    security(("bearer" = [])),
+    params(("order_id" = String, Path, description = "The merchant's order id")),
+    request_body = NewShipment,
+    responses(
+        (status = 201, description = "Linked", body = OrderView),
+        (status = 200, description = "Already linked to this order", body = OrderView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The parcel belongs to another order", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn register_shipment(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    state.keys.authorize(&headers, Role::Ingest)?;
+    let order_id = path_order_id(path)?;
+    let order_id = OrderId::parse(&order_id).map_err(|_| not_found(&order_id))?;
+    let body = read_body(&state, body).await?;
+    let req: NewShipment = serde_json::from_slice(&body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::MalformedJson(e.to_string())
+        }
+        _ => invalid(e.to_string()),
+    })?;
+    let tracking = Tracking {
+        carrier: Carrier::parse(&req.carrier).map_err(|e| invalid(e.to_string()))?,
+        tracking_number: TrackingNumber::parse(&req.tracking_number)
+            .map_err(|e| invalid(e.to_string()))?,
+    };
+    let link = TrackingEvent::link(order_id.clone(), tracking, wire::now());
+    let outcome = state.store.submit(Submission::Events(vec![link])).await?;
+    let status = match outcome.into_iter().next() {
+        Some(ItemOutcome::Accepted) => StatusCode::CREATED,
+        Some(ItemOutcome::Duplicate) => StatusCode::OK,
+        Some(ItemOutcome::Rejected(Rejection::UnknownOrder(_))) => {
+            return Err(not_found(order_id.as_str()));
+        }
+        Some(ItemOutcome::Rejected(r)) => return Err(ApiError::Conflict(r.to_string())),
+        other => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "unexpected outcome {other:?}"
+            )));
+        }
+    };
+    let id = order_id.to_string();
+    let rec = read_store(&state, move |store| store.order(&id))
+        .await?
+        .ok_or_else(|| not_found(order_id.as_str()))?;
+    Ok((status, Json(OrderView::from_record(rec, &state.public_url))))
 }

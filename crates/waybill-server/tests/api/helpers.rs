@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use waybill_server::intake::{Webhooks, names};
 use waybill_server::{ApiKeys, AppState, Limits};
 use waybill_store::{Store, WriterOptions};
 
@@ -22,7 +23,26 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Limits::default()).await
 }
 
+/// The webhook secret the test server holds for `provider`.
+pub fn secret(provider: &str) -> String {
+    format!("test-secret-{provider}")
+}
+
+/// Every provider switched on with its test secret, except CloudEvents, which then takes
+/// an ingest key.
+pub fn test_webhooks() -> Webhooks {
+    let mut w = Webhooks::default();
+    for name in names().filter(|n| *n != "cloudevents") {
+        w.set_secret(name, &secret(name)).unwrap();
+    }
+    w
+}
+
 pub async fn spawn_app_with(limits: Limits) -> TestApp {
+    spawn_app_full(limits, test_webhooks()).await
+}
+
+pub async fn spawn_app_full(limits: Limits, webhooks: Webhooks) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
     let keys = ApiKeys::parse(&format!("admin:{ADMIN},ingest:{INGEST},read:{READ}")).unwrap();
@@ -33,6 +53,7 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
         keys: Arc::new(keys),
         public_url: base.clone().into(),
         limits,
+        webhooks: Arc::new(webhooks),
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(waybill_server::run(listener, state, async {

@@ -2,5 +2,7 @@
 
 mod helpers;
 mod ingest;
+mod linking;
 mod operations;
 mod orders;
+mod webhooks;

@@ -256,6 +256,7 @@ async fn http_ingest(
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
         public_url: format!("http://{addr}").into(),
         limits: Limits::default(),
+        webhooks: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(waybill_server::run(listener, state, async {

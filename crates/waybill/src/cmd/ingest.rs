@@ -104,7 +104,7 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
         let outcomes = p.blocking_recv().context("the writer stopped")??;
         for (out, n) in outcomes.into_iter().zip(numbers) {
             match out {
-                ItemOutcome::Accepted => totals.accepted += 1,
+                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) => totals.accepted += 1,
                 ItemOutcome::Duplicate | ItemOutcome::OrderExists => totals.duplicates += 1,
                 ItemOutcome::Rejected(r) => {
                     totals.rejected += 1;

@@ -36,6 +36,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         public_url: public_url.trim_end_matches('/').into(),
         limits: settings.limits.clone(),
+        webhooks: Arc::new(settings.webhooks.clone()),
     };
     tracing::info!(%local, data = %settings.data.display(), "waybill is listening");
     if demo {

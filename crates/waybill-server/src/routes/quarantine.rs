@@ -1,0 +1,167 @@
+//! `GET /v1/quarantine` and `POST /v1/quarantine/{id}/replay`: provider pushes that
+//! authenticated but could not be read or applied, and their second chance. Both need
+//! the `admin` role: the payloads may carry addresses and names.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use waybill_providers::{Inbound, Provider};
+use waybill_store::Submission;
+
+use crate::intake::CLOUDEVENTS;
+use crate::problem::{ApiError, Problem};
+use crate::routes::read as read_store;
+use crate::routes::webhooks::{push_events, tally};
+use crate::views::{QuarantineList, QuarantineView, ReplayReport};
+use crate::{AppState, Role, cloudevents, wire};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_quarantine))
+        .routes(routes!(replay))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Items with an id above this one (from `next`).
+    after: Option<i64>,
+    /// 1–500, default 100.
+    limit: Option<usize>,
+    /// Include pushes already replayed (default: only waiting ones).
+    all: Option<bool>,
+}
+
+/// List kept pushes, oldest first.
+#[utoipa::path(get, path = "/v1/quarantine", tag = "quarantine",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = QuarantineList),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_quarantine(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<QuarantineList>, ApiError> {
+    state.keys.authorize(&headers, Role::Admin)?;
+    let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadQuery("limit must be between 1 and 500".into()));
+    }
+    let (after, waiting_only) = (q.after.unwrap_or(0), !q.all.unwrap_or(false));
+    let mut rows = read_store(&state, move |s| {
+        s.quarantine(after, limit + 1, waiting_only)
+    })
+    .await?;
+    let next = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        rows.last().map_or(after, |r| r.id)
+    });
+    Ok(Json(QuarantineList {
+        items: rows.into_iter().map(QuarantineView::from_record).collect(),
+        next,
+    }))
+}
+
+/// Run a kept push again (after a fix, or once its conflict is resolved).
+///
+/// The push is read again as the provider sent it (its signature was checked when it
+/// arrived) and its events are stored; re-applied checkpoints are duplicates. It is
+/// marked replayed only when nothing in it is refused; otherwise it keeps waiting and
+/// the answer says why.
+#[utoipa::path(post, path = "/v1/quarantine/{id}/replay", tag = "quarantine",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The kept push's id")),
+    responses(
+        (status = 200, body = ReplayReport),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already replayed", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Still cannot be read or applied", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn replay(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<ReplayReport>, ApiError> {
+    state.keys.authorize(&headers, Role::Admin)?;
+    let kept = read_store(&state, move |s| s.quarantined(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no quarantined push {id}")))?;
+    if kept.replayed_at.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "push {id} was already replayed"
+        )));
+    }
+    let mut kept_headers = HeaderMap::new();
+    if let Ok(serde_json::Value::Object(m)) = serde_json::from_str(&kept.headers) {
+        for (k, v) in m {
+            if let (Ok(name), Some(Ok(value))) = (
+                k.parse::<axum::http::HeaderName>(),
+                v.as_str().map(str::parse::<axum::http::HeaderValue>),
+            ) {
+                kept_headers.insert(name, value);
+            }
+        }
+    }
+    let now = wire::now();
+    let still = |detail: String| ApiError::Invalid {
+        detail,
+        errors: Vec::new(),
+    };
+    let events = if kept.provider == CLOUDEVENTS {
+        let mode = cloudevents::detect(&kept_headers)
+            .ok_or_else(|| still("the kept headers name no CloudEvents mode".into()))?;
+        let batch = cloudevents::parse(mode, &kept_headers, &kept.body, now, usize::MAX)
+            .map_err(|e| still(e.to_string()))?;
+        batch
+            .items
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(still)?
+    } else {
+        let provider = Provider::parse(&kept.provider)
+            .ok_or_else(|| still(format!("unknown provider {:?}", kept.provider)))?;
+        let settings = state
+            .webhooks
+            .get(provider.as_str())
+            .ok_or_else(|| still(format!("provider {provider} is not configured")))?;
+        let inbound = Inbound {
+            headers: &kept_headers,
+            body: &kept.body,
+            path: "",
+            received_at: now,
+        };
+        let push = provider
+            .parse_push(&inbound, &settings.context)
+            .map_err(|e| still(e.to_string()))?;
+        push_events(push, now)
+    };
+    let outcomes = state
+        .store
+        .submit(Submission::Push {
+            events,
+            resolves: Some((id, now)),
+        })
+        .await?;
+    let (accepted, duplicates, refused) = tally(&outcomes);
+    if !refused.is_empty() {
+        return Err(still(refused.join("; ")));
+    }
+    Ok(Json(ReplayReport {
+        id,
+        accepted,
+        duplicates,
+    }))
+}
