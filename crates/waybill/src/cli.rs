@@ -95,8 +95,12 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients (group commit grows with them).
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
-    /// Which parts to run, comma-separated: parse, bulk, naive, http.
-    #[arg(long, default_value = "parse,bulk,naive,http", value_delimiter = ',')]
+    /// Which parts to run, comma-separated: parse, providers, bulk, naive, http.
+    #[arg(
+        long,
+        default_value = "parse,providers,bulk,naive,http",
+        value_delimiter = ','
+    )]
     pub phases: Vec<String>,
     /// Where the benchmark's stores go (a fresh temporary directory by default).
     #[arg(long)]

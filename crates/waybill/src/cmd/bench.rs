@@ -23,6 +23,7 @@ use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
+use crate::cmd::bench_push;
 use crate::cmd::ingest::bulk_options;
 use crate::loadgen::{LoadgenOptions, events};
 
@@ -72,6 +73,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let on = |p: &str| args.phases.iter().any(|x| x == p);
     if on("parse") {
         row("parse only (1 core)", lines.len(), parse_only(&lines));
+    }
+    if on("providers") {
+        let n = (lines.len() / bench_push::CHECKPOINTS).clamp(1, 50_000);
+        for r in bench_push::measure(n)? {
+            row(
+                &format!("provider push, verify + parse: {} (1 core)", r.provider),
+                r.events,
+                r.took,
+            );
+            println!(
+                "  {:.0} pushes/s of {} checkpoints",
+                r.pushes as f64 / r.took.as_secs_f64(),
+                bench_push::CHECKPOINTS
+            );
+        }
     }
     let mut bulk = None;
     if on("bulk") {
