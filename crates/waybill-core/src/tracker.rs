@@ -85,6 +85,9 @@ struct ShipmentModel {
 pub struct Tracker {
     orders: BTreeMap<OrderId, OrderModel>,
     shipments: HashMap<ParcelKey, ShipmentModel>,
+    /// Names a carrier correction retired, and the name the parcel has now: a late push
+    /// under the old name still reaches the parcel.
+    renamed: HashMap<ParcelKey, ParcelKey>,
 }
 
 /// The entry the fold keeps of an event.
@@ -137,7 +140,10 @@ impl Tracker {
     }
 
     fn scan(&mut self, ev: &TrackingEvent, unclaimed: Unclaimed) -> Result<Outcome, Rejection> {
-        let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
+        let tracked = ev
+            .tracking
+            .clone()
+            .map(|t| self.current_name(ParcelKey::Tracked(t)));
         let owner = tracked
             .as_ref()
             .and_then(|k| self.shipments.get(k))
@@ -183,6 +189,14 @@ impl Tracker {
         }
     }
 
+    /// The parcel's current name: its own, unless a carrier correction retired it.
+    fn current_name(&self, key: ParcelKey) -> ParcelKey {
+        if self.shipments.contains_key(&key) {
+            return key;
+        }
+        self.renamed.get(&key).cloned().unwrap_or(key)
+    }
+
     fn link(&mut self, ev: &TrackingEvent) -> Result<Outcome, Rejection> {
         let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
             return Err(Rejection::OrderRequired(String::new()));
@@ -190,7 +204,7 @@ impl Tracker {
         if !self.orders.contains_key(order_id) {
             return Err(Rejection::UnknownOrder(order_id.clone()));
         }
-        let parcel = ParcelKey::Tracked(t.clone());
+        let parcel = self.current_name(ParcelKey::Tracked(t.clone()));
         match self.shipments.get(&parcel).and_then(|s| s.owner.as_ref()) {
             Some(owner) if owner == order_id => return Ok(Outcome::Duplicate),
             Some(owner) => {
@@ -235,7 +249,16 @@ impl Tracker {
                 }
             }
         }
-        self.shipments.insert(new, shipment);
+        self.shipments.insert(new.clone(), shipment);
+        // Earlier names of the parcel now lead to the new one; the new name is no
+        // longer an alias of anything.
+        for target in self.renamed.values_mut() {
+            if *target == old {
+                *target = new.clone();
+            }
+        }
+        self.renamed.remove(&new);
+        self.renamed.insert(old, new);
         Ok(Outcome::Accepted)
     }
 

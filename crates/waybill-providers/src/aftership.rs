@@ -35,6 +35,7 @@ use waybill_core::{OrderId, ShipmentStatus as S, TrackingNumber};
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{clip, join_location};
 use crate::codes::{self, Code, Mapped, code, no_status};
+use crate::json::{self, nonempty};
 use crate::sign;
 use crate::{
     AuthError, Checkpoint, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push,
@@ -49,6 +50,8 @@ pub const EVENTS: [&str; 3] = ["tracking_update", "edd_revise", "tracking_pendin
 
 /// Longest provider text kept in an event's details.
 const MAX_EXTRA: usize = 256;
+
+type Obj<'a> = json::Obj<'a, json::Text>;
 
 /// AfterShip's delivery statuses (`tag`), used when a checkpoint has no subtag.
 pub const TAGS: &[Code] = &[
@@ -380,108 +383,12 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
     Ok(push)
 }
 
-fn nonempty(s: String) -> Option<String> {
-    let t = s.trim();
-    if t.is_empty() {
-        None
-    } else if t.len() == s.len() {
-        Some(s)
-    } else {
-        Some(t.to_owned())
-    }
-}
-
 fn first(a: Option<String>, b: Option<String>) -> Option<String> {
     a.and_then(nonempty).or_else(|| b.and_then(nonempty))
 }
 
 fn clip_str(s: &str) -> String {
     clip(Some(s.to_owned()), MAX_EXTRA).unwrap_or_default()
-}
-
-/// A JSON object and the path that led to it, so that every refusal names its field.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    fn root(value: &'a Value) -> Result<Self, ParseError> {
-        match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                path: String::new(),
-            }),
-            other => Err(ParseError::invalid(
-                "body",
-                format!("expected a JSON object, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn at(value: &'a Value, path: String) -> Result<Self, ParseError> {
-        match value {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => Err(ParseError::invalid(
-                path,
-                format!("expected an object, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn field(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// A present, non-null value.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    /// Text; a number is taken as its decimal text (postal codes sometimes are numbers).
-    fn text(&self, key: &str) -> Result<Option<String>, ParseError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(ParseError::invalid(
-                self.field(key),
-                format!("expected text, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn object(&self, key: &str) -> Result<Option<Obj<'a>>, ParseError> {
-        self.get(key)
-            .map(|v| Obj::at(v, self.field(key)))
-            .transpose()
-    }
-
-    fn array(&self, key: &str) -> Result<Option<&'a [Value]>, ParseError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Array(a)) => Ok(Some(a)),
-            Some(other) => Err(ParseError::invalid(
-                self.field(key),
-                format!("expected an array, found {}", kind(other)),
-            )),
-        }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

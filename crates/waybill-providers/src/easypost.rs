@@ -38,6 +38,7 @@ use waybill_core::{EventKind, ShipmentStatus as S, TrackingNumber};
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{Checkpoint, join_location};
 use crate::codes::{Code, Mapped, code, lookup, no_status};
+use crate::json;
 use crate::sign::{check_freshness, ct_eq_ignore_case, hex_lower, hmac_sha256};
 use crate::{
     AuthError, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push, Reply,
@@ -95,6 +96,8 @@ pub const STATUS_DETAILS: &[Code] = &[
 /// The statuses a `status_detail` may refine. The others are precise already (or, like
 /// `delivered`, final), so their detail is kept in `raw_status` only.
 pub const REFINABLE: &[&str] = &["unknown", "in_transit", "out_for_delivery", "failure"];
+
+type Obj<'a> = json::Obj<'a, json::Strings>;
 
 const SIG: &str = "X-Hmac-Signature";
 const SIG_V2: &str = "X-Hmac-Signature-V2";
@@ -180,7 +183,7 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
     }
     let event_id = event.str("id")?.map(str::to_owned);
     let mode = event.str("mode")?;
-    let Some(tracker) = event.obj("result")? else {
+    let Some(tracker) = event.object("result")? else {
         return Err(ParseError::Missing("result".into()));
     };
     if let Some(object) = tracker.str("object")?
@@ -206,12 +209,13 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
     if let Some(mode) = mode {
         common.insert("mode".into(), mode.into());
     }
-    if let Some(is_return) = tracker.map.get("is_return").and_then(Value::as_bool) {
+    if let Some(is_return) = tracker.get("is_return").and_then(Value::as_bool) {
         common.insert("is_return".into(), is_return.into());
     }
 
     let mut push = Push::default();
-    for (i, item) in tracker.arr("tracking_details")?.iter().enumerate() {
+    let tracking_details = tracker.array("tracking_details")?.unwrap_or_default();
+    for (i, item) in tracking_details.iter().enumerate() {
         let detail = Obj::at(item, format!("result.tracking_details[{i}]"))?;
         let status = detail
             .str("status")?
@@ -228,10 +232,10 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
 
         let time_text = detail.req_str("datetime")?;
         let time = ProviderTime::parse(time_text, &ctx.zone)
-            .map_err(|e| ParseError::invalid(detail.path_of("datetime"), e))?;
+            .map_err(|e| ParseError::invalid(detail.field("datetime"), e))?;
 
         let mut extra = common.clone();
-        let location = match detail.obj("tracking_location")? {
+        let location = match detail.object("tracking_location")? {
             Some(loc) => {
                 if let Some(zip) = loc.str("zip")?.filter(|z| !z.trim().is_empty()) {
                     extra.insert("zip".into(), zip.trim().into());
@@ -313,89 +317,6 @@ pub fn map_status(status: Option<&str>, detail: Option<&str>) -> (EventKind, Opt
 /// EasyPost only looks at the status: any 2xx stops its retries.
 pub fn reply(_req: &Inbound<'_>, outcome: &Outcome) -> Reply {
     Reply::plain(outcome)
-}
-
-/// A JSON object being read, with its path for error messages.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    fn root(v: &'a Value) -> Result<Self, ParseError> {
-        Self::at(v, String::new())
-    }
-
-    fn at(v: &'a Value, path: String) -> Result<Self, ParseError> {
-        match v {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => Err(ParseError::invalid(
-                if path.is_empty() {
-                    "body"
-                } else {
-                    path.as_str()
-                },
-                format!("expected an object, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// Absent or null: `None`.
-    fn str(&self, key: &str) -> Result<Option<&'a str>, ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ParseError::invalid(
-                self.path_of(key),
-                format!("expected a string, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn req_str(&self, key: &str) -> Result<&'a str, ParseError> {
-        match self.str(key)? {
-            Some(s) if !s.trim().is_empty() => Ok(s),
-            _ => Err(ParseError::Missing(self.path_of(key))),
-        }
-    }
-
-    fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => Self::at(v, self.path_of(key)).map(Some),
-        }
-    }
-
-    /// Absent or null: empty.
-    fn arr(&self, key: &str) -> Result<&'a [Value], ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(&[]),
-            Some(Value::Array(items)) => Ok(items),
-            Some(other) => Err(ParseError::invalid(
-                self.path_of(key),
-                format!("expected an array, found {}", kind_of(other)),
-            )),
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ use waybill_core::{Carrier, OrderId, ShipmentStatus as S, TrackingNumber};
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{Checkpoint, clip};
 use crate::codes::{self, Code, Mapped, code, no_status};
+use crate::form::{Form, Twice};
+use crate::json::{self, Text};
 use crate::{
     AuthError, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push, Reply, sign,
 };
@@ -86,6 +88,8 @@ const TRACKING_PUSH: &str = "101";
 /// Longest provider text copied into `details`.
 const MAX_EXTRA: usize = 256;
 
+type Obj<'a> = json::Obj<'a, Text>;
+
 pub fn verify(secret: &[u8], req: &Inbound<'_>) -> Result<(), AuthError> {
     let form = Form::parse(req.body);
     let data_sign = form
@@ -135,32 +139,19 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         })?
         .ok_or_else(|| ParseError::Missing("the `RequestData` form field".into()))?;
     let root: Value = serde_json::from_str(&json_text(data)).map_err(|e| ParseError::json(&e))?;
-    let root = root.as_object().ok_or_else(|| {
-        ParseError::invalid(
-            "RequestData",
-            format!("expected an object, found {}", kind(&root)),
-        )
-    })?;
+    let root = Obj::at(&root, "RequestData".into())?;
     // `Data` is documented as an array; a single parcel object is read as one.
     let parcels: Vec<&Value> = match root.get("Data") {
-        None | Some(Value::Null) => return Err(ParseError::Missing("RequestData.Data".into())),
+        None => return Err(ParseError::Missing(root.field("Data"))),
         Some(Value::Array(a)) => a.iter().collect(),
         Some(v @ Value::Object(_)) => vec![v],
-        Some(other) => {
-            return Err(ParseError::invalid(
-                "RequestData.Data",
-                format!("expected an array, found {}", kind(other)),
-            ));
-        }
+        Some(other) => return Err(root.expected("Data", "an array", other)),
     };
 
     let mut push = Push::default();
-    for (i, parcel) in parcels.iter().enumerate() {
-        let at = format!("RequestData.Data[{i}]");
-        let parcel = parcel.as_object().ok_or_else(|| {
-            ParseError::invalid(&at, format!("expected an object, found {}", kind(parcel)))
-        })?;
-        read_parcel(req, ctx, parcel, &at, &mut push)?;
+    for (i, parcel) in parcels.into_iter().enumerate() {
+        let parcel = Obj::at(parcel, root.field(&format!("Data[{i}]")))?;
+        read_parcel(req, ctx, &parcel, &mut push)?;
     }
     Ok(push)
 }
@@ -189,52 +180,44 @@ pub fn reply(req: &Inbound<'_>, outcome: &Outcome) -> Reply {
 fn read_parcel(
     req: &Inbound<'_>,
     ctx: &Context,
-    parcel: &Map<String, Value>,
-    at: &str,
+    parcel: &Obj<'_>,
     push: &mut Push,
 ) -> Result<(), ParseError> {
-    let traces = match parcel.get("Traces") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().collect::<Vec<_>>(),
-        Some(other) => {
-            return Err(ParseError::invalid(
-                format!("{at}.Traces"),
-                format!("expected an array, found {}", kind(other)),
-            ));
-        }
-    };
+    let traces = parcel.array("Traces")?.unwrap_or_default();
     // `Success: false` ("三天无轨迹", …) comes without traces: nothing seen, nothing to add.
     if traces.is_empty() {
         return Ok(());
     }
 
-    let number = text(parcel, "LogisticCode", at)?
-        .ok_or_else(|| ParseError::Missing(format!("{at}.LogisticCode")))?;
+    let number = parcel
+        .loose_text("LogisticCode")?
+        .ok_or_else(|| ParseError::Missing(parcel.field("LogisticCode")))?;
     let tracking_number = TrackingNumber::parse(number.trim())
-        .map_err(|e| ParseError::invalid(format!("{at}.LogisticCode"), e))?;
-    let shipper = text(parcel, "ShipperCode", at)?
-        .ok_or_else(|| ParseError::Missing(format!("{at}.ShipperCode")))?;
+        .map_err(|e| ParseError::invalid(parcel.field("LogisticCode"), e))?;
+    let shipper = parcel
+        .loose_text("ShipperCode")?
+        .ok_or_else(|| ParseError::Missing(parcel.field("ShipperCode")))?;
     let carrier: Carrier = carriers::slug(Provider::Kdniao, CarrierCode::Text(&shipper))
-        .map_err(|e| ParseError::invalid(format!("{at}.ShipperCode"), e))?;
+        .map_err(|e| ParseError::invalid(parcel.field("ShipperCode"), e))?;
     // The merchant's order number, when the subscription gave one that is a valid id.
-    let order_id = text(parcel, "OrderCode", at)?.and_then(|o| OrderId::parse(o.trim()).ok());
-    let state = match text(parcel, "StateEx", at)? {
+    let order_id = parcel
+        .loose_text("OrderCode")?
+        .and_then(|o| OrderId::parse(o.trim()).ok());
+    let state = match parcel.loose_text("StateEx")? {
         Some(s) => Some(s),
-        None => text(parcel, "State", at)?,
+        None => parcel.loose_text("State")?,
     };
-    let callback = text(parcel, "CallBack", at)?;
+    let callback = parcel.loose_text("CallBack")?;
 
     let mut items = Vec::with_capacity(traces.len());
     for (j, trace) in traces.iter().enumerate() {
-        let tat = format!("{at}.Traces[{j}]");
-        let trace = trace.as_object().ok_or_else(|| {
-            ParseError::invalid(&tat, format!("expected an object, found {}", kind(trace)))
-        })?;
-        let time_text = text(trace, "AcceptTime", &tat)?
-            .ok_or_else(|| ParseError::Missing(format!("{tat}.AcceptTime")))?;
+        let trace = Obj::at(trace, parcel.field(&format!("Traces[{j}]")))?;
+        let time_text = trace
+            .loose_text("AcceptTime")?
+            .ok_or_else(|| ParseError::Missing(trace.field("AcceptTime")))?;
         let time = ProviderTime::parse(&time_text, &ctx.zone)
-            .map_err(|e| ParseError::invalid(format!("{tat}.AcceptTime"), e))?;
-        items.push((j, trace, time, tat));
+            .map_err(|e| ParseError::invalid(trace.field("AcceptTime"), e))?;
+        items.push((j, trace, time));
     }
     // The newest trace: the latest time; among equal times the one listed last.
     let newest = items
@@ -242,9 +225,9 @@ fn read_parcel(
         .max_by(|a, b| a.2.instant.0.cmp(&b.2.instant.0).then(a.0.cmp(&b.0)))
         .map(|(j, ..)| *j);
 
-    for (j, trace, time, tat) in items {
+    for (j, trace, time) in items {
         let mut extra = Map::new();
-        let (raw_status, mapped) = match text(trace, "Action", &tat)? {
+        let (raw_status, mapped) = match trace.loose_text("Action")? {
             Some(action) => {
                 let action = action.trim().to_owned();
                 let mapped = codes::lookup(TABLE, &action);
@@ -265,11 +248,7 @@ fn read_parcel(
                 .or_else(|| state.as_deref().map(|s| s.trim().to_owned()));
             push.unknown_codes.extend(unknown);
         }
-        put(
-            &mut extra,
-            "remark",
-            text(trace, "Remark", &tat)?.as_deref(),
-        );
+        put(&mut extra, "remark", trace.loose_text("Remark")?.as_deref());
         put(&mut extra, "callback", callback.as_deref());
 
         let checkpoint = Checkpoint {
@@ -280,8 +259,8 @@ fn read_parcel(
             kind: mapped.kind(),
             raw_status,
             time,
-            location: text(trace, "Location", &tat)?,
-            description: text(trace, "AcceptStation", &tat)?,
+            location: trace.loose_text("Location")?,
+            description: trace.loose_text("AcceptStation")?,
             provider_event_id: None,
             extra,
         };
@@ -362,58 +341,6 @@ fn clip_type(t: &str) -> String {
 fn put(extra: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(v) = clip(value.map(str::to_owned), MAX_EXTRA) {
         extra.insert(key.to_owned(), v.into());
-    }
-}
-
-/// A field that KDNiao sends as text (sometimes as a number): null, absent and blank are
-/// `None`.
-fn text(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, ParseError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(ParseError::invalid(
-            format!("{path}.{key}"),
-            format!("expected text, found {}", kind(other)),
-        )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A field that appears more than once: which copy was signed is ambiguous.
-struct Twice;
-
-/// The decoded fields of a form body.
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(body: &[u8]) -> Self {
-        Self(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    fn one(&self, name: &str) -> Result<Option<&str>, Twice> {
-        let mut found = self
-            .0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        let first = found.next();
-        match found.next() {
-            Some(_) => Err(Twice),
-            None => Ok(first),
-        }
     }
 }
 

@@ -27,6 +27,8 @@ use waybill_core::{Carrier, ShipmentStatus as S, TrackingNumber};
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{Checkpoint, clip};
 use crate::codes::{self, Code, Mapped, code};
+use crate::form::{Form, Twice};
+use crate::json::{self, Text};
 use crate::{
     AuthError, CarrierChange, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push,
     Reply, sign,
@@ -121,6 +123,8 @@ const ACK_BODY: &str = r#"{"result":true,"returnCode":"200","message":"成功"}"
 /// Longest provider text copied into `details`.
 const MAX_EXTRA: usize = 256;
 
+type Obj<'a> = json::Obj<'a, Text>;
+
 pub fn verify(secret: &[u8], req: &Inbound<'_>) -> Result<(), AuthError> {
     let form = Form::parse(req.body);
     let sign = form
@@ -154,19 +158,14 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         .map_err(|Twice| ParseError::invalid("param", "the form field appears more than once"))?
         .ok_or_else(|| ParseError::Missing("the `param` form field".into()))?;
     let root: Value = serde_json::from_str(param).map_err(|e| ParseError::json(&e))?;
-    let root = root.as_object().ok_or_else(|| {
-        ParseError::invalid(
-            "param",
-            format!("expected an object, found {}", kind(&root)),
-        )
-    })?;
+    let root = Obj::at(&root, "param".into())?;
 
-    let status = text(root, "status", "param")?;
-    let auto_check = text(root, "autoCheck", "param")?;
-    let com_old = text(root, "comOld", "param")?;
-    let com_new = text(root, "comNew", "param")?;
-    let last = object(root, "lastResult", "param")?;
-    let dest = object(root, "destResult", "param")?;
+    let status = root.loose_text("status")?;
+    let auto_check = root.loose_text("autoCheck")?;
+    let com_old = root.loose_text("comOld")?;
+    let com_new = root.loose_text("comNew")?;
+    let last = root.object("lastResult")?;
+    let dest = root.object("destResult")?;
 
     let Some(last) = last else {
         // `abort` ("3天查询无记录", "60天无变化") and `shutdown` may come without a result:
@@ -185,19 +184,20 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         _ => None,
     };
 
-    let last_data = array(last, "data", "param.lastResult")?;
-    let dest_data = match dest {
-        Some(d) => array(d, "data", "param.destResult")?,
-        None => Vec::new(),
+    let last_data = last.array("data")?.unwrap_or_default();
+    let dest_data = match &dest {
+        Some(d) => d.array("data")?.unwrap_or_default(),
+        None => &[],
     };
     if last_data.is_empty() && dest_data.is_empty() && correction.is_none() {
         return Ok(Push::default());
     }
 
-    let nu = text(last, "nu", "param.lastResult")?
-        .ok_or_else(|| ParseError::Missing("param.lastResult.nu".into()))?;
-    let tracking_number = TrackingNumber::parse(nu.trim())
-        .map_err(|e| ParseError::invalid("param.lastResult.nu", e))?;
+    let nu = last
+        .loose_text("nu")?
+        .ok_or_else(|| ParseError::Missing(last.field("nu")))?;
+    let tracking_number =
+        TrackingNumber::parse(nu.trim()).map_err(|e| ParseError::invalid(last.field("nu"), e))?;
 
     let mut push = Push::default();
     let carrier = match correction {
@@ -214,9 +214,10 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
             to
         }
         None => {
-            let com = text(last, "com", "param.lastResult")?
-                .ok_or_else(|| ParseError::Missing("param.lastResult.com".into()))?;
-            slug(&com, "param.lastResult.com")?
+            let com = last
+                .loose_text("com")?
+                .ok_or_else(|| ParseError::Missing(last.field("com")))?;
+            slug(&com, &last.field("com"))?
         }
     };
 
@@ -225,25 +226,9 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         tracking_number,
         subscription: status,
     };
-    read_result(
-        req,
-        ctx,
-        &parcel,
-        last,
-        &last_data,
-        "param.lastResult",
-        &mut push,
-    )?;
-    if let Some(dest) = dest {
-        read_result(
-            req,
-            ctx,
-            &parcel,
-            dest,
-            &dest_data,
-            "param.destResult",
-            &mut push,
-        )?;
+    read_result(req, ctx, &parcel, &last, last_data, &mut push)?;
+    if let Some(dest) = &dest {
+        read_result(req, ctx, &parcel, dest, dest_data, &mut push)?;
     }
     Ok(push)
 }
@@ -281,26 +266,22 @@ fn read_result(
     req: &Inbound<'_>,
     ctx: &Context,
     parcel: &Parcel,
-    result: &Map<String, Value>,
-    data: &[&Value],
-    path: &str,
+    result: &Obj<'_>,
+    data: &[Value],
     push: &mut Push,
 ) -> Result<(), ParseError> {
-    let state = text(result, "state", path)?;
-    let dest_com = if path.ends_with("destResult") {
-        text(result, "com", path)?
+    let state = result.loose_text("state")?;
+    let dest_com = if result.path().ends_with("destResult") {
+        result.loose_text("com")?
     } else {
         None
     };
 
     let mut items = Vec::with_capacity(data.len());
     for (i, item) in data.iter().enumerate() {
-        let at = format!("{path}.data[{i}]");
-        let item = item.as_object().ok_or_else(|| {
-            ParseError::invalid(&at, format!("expected an object, found {}", kind(item)))
-        })?;
-        let time = checkpoint_time(item, &at, ctx)?;
-        items.push((i, item, time, at));
+        let item = Obj::at(item, result.field(&format!("data[{i}]")))?;
+        let time = checkpoint_time(&item, ctx)?;
+        items.push((i, item, time));
     }
     // The newest checkpoint: the latest time; among equal times the one listed first.
     let newest = items
@@ -308,9 +289,9 @@ fn read_result(
         .max_by(|a, b| a.2.instant.0.cmp(&b.2.instant.0).then(b.0.cmp(&a.0)))
         .map(|(i, ..)| *i);
 
-    for (i, item, time, at) in items.into_iter().rev() {
-        let status_code = text(item, "statusCode", &at)?;
-        let status_name = text(item, "status", &at)?;
+    for (i, item, time) in items.into_iter().rev() {
+        let status_code = item.loose_text("statusCode")?;
+        let status_name = item.loose_text("status")?;
         let mut extra = Map::new();
         let (raw_status, mapped) = if let Some(c) = &status_code {
             (Some(c.trim().to_owned()), codes::lookup(TABLE, c.trim()))
@@ -345,11 +326,11 @@ fn read_result(
         put(
             &mut extra,
             "area_code",
-            text(item, "areaCode", &at)?.as_deref(),
+            item.loose_text("areaCode")?.as_deref(),
         );
-        let location = match text(item, "location", &at)? {
+        let location = match item.loose_text("location")? {
             Some(l) => Some(l),
-            None => text(item, "areaName", &at)?,
+            None => item.loose_text("areaName")?,
         };
         put(&mut extra, "subscription", parcel.subscription.as_deref());
         if let Some(com) = &dest_com {
@@ -366,7 +347,7 @@ fn read_result(
             raw_status,
             time,
             location,
-            description: text(item, "context", &at)?,
+            description: item.loose_text("context")?,
             provider_event_id: None,
             extra,
         };
@@ -377,13 +358,9 @@ fn read_result(
 
 /// `time` is the carrier's original text, `ftime` Kuaidi100's formatted copy; either is
 /// a Beijing wall-clock time without an offset.
-fn checkpoint_time(
-    item: &Map<String, Value>,
-    at: &str,
-    ctx: &Context,
-) -> Result<ProviderTime, ParseError> {
-    let time = text(item, "time", at)?;
-    let ftime = text(item, "ftime", at)?;
+fn checkpoint_time(item: &Obj<'_>, ctx: &Context) -> Result<ProviderTime, ParseError> {
+    let time = item.loose_text("time")?;
+    let ftime = item.loose_text("ftime")?;
     let mut first_error = None;
     for (field, value) in [("time", time), ("ftime", ftime)] {
         if let Some(v) = value {
@@ -396,8 +373,8 @@ fn checkpoint_time(
         }
     }
     Err(match first_error {
-        Some((field, e)) => ParseError::invalid(format!("{at}.{field}"), e),
-        None => ParseError::Missing(format!("{at}.time")),
+        Some((field, e)) => ParseError::invalid(item.field(field), e),
+        None => ParseError::Missing(item.field("time")),
     })
 }
 
@@ -409,88 +386,6 @@ fn slug(code: &str, field: &str) -> Result<Carrier, ParseError> {
 fn put(extra: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(v) = clip(value.map(str::to_owned), MAX_EXTRA) {
         extra.insert(key.to_owned(), v.into());
-    }
-}
-
-/// A field that Kuaidi100 sends as text (sometimes as a number): null, absent and blank
-/// are `None`.
-fn text(obj: &Map<String, Value>, key: &str, path: &str) -> Result<Option<String>, ParseError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(ParseError::invalid(
-            format!("{path}.{key}"),
-            format!("expected text, found {}", kind(other)),
-        )),
-    }
-}
-
-fn object<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a Map<String, Value>>, ParseError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(o)) => Ok(Some(o)),
-        Some(other) => Err(ParseError::invalid(
-            format!("{path}.{key}"),
-            format!("expected an object, found {}", kind(other)),
-        )),
-    }
-}
-
-fn array<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Vec<&'a Value>, ParseError> {
-    match obj.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => Ok(a.iter().collect()),
-        Some(other) => Err(ParseError::invalid(
-            format!("{path}.{key}"),
-            format!("expected an array, found {}", kind(other)),
-        )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// A field that appears more than once: which copy was signed is ambiguous.
-struct Twice;
-
-/// The decoded fields of a form body.
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(body: &[u8]) -> Self {
-        Self(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    fn one(&self, name: &str) -> Result<Option<&str>, Twice> {
-        let mut found = self
-            .0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str());
-        let first = found.next();
-        match found.next() {
-            Some(_) => Err(Twice),
-            None => Ok(first),
-        }
     }
 }
 

@@ -18,6 +18,8 @@ pub mod checkpoint;
 pub mod clock;
 pub mod codes;
 pub mod easypost;
+mod form;
+mod json;
 pub mod kdniao;
 pub mod kuaidi100;
 pub mod seventeen_track;

@@ -33,6 +33,7 @@ use waybill_core::{EventKind, ShipmentStatus as S, TrackingEvent, TrackingNumber
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{Checkpoint, join_location};
 use crate::codes::{Code, Mapped, code, lookup, no_status};
+use crate::json;
 use crate::sign::{ct_eq_ignore_case, hex_lower, sha256};
 use crate::{
     AuthError, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push, Reply,
@@ -105,6 +106,8 @@ pub const STAGES: &[Code] = &[
 
 const SIGN: &str = "sign";
 
+type Obj<'a> = json::Obj<'a, json::Strings>;
+
 pub fn verify(secret: &[u8], req: &Inbound<'_>) -> Result<(), AuthError> {
     let received = match req.headers.get(SIGN) {
         None => return Err(AuthError::Missing(SIGN)),
@@ -132,23 +135,23 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         "TRACKING_STOPPED" => return Ok(Push::default()),
         other => return Err(ParseError::UnsupportedType(other.to_owned())),
     }
-    let Some(data) = push.obj("data")? else {
+    let Some(data) = push.object("data")? else {
         return Err(ParseError::Missing("data".into()));
     };
     let number = data.req_str("number")?;
     let tracking_number =
         TrackingNumber::parse(number.trim()).map_err(|e| ParseError::invalid("data.number", e))?;
-    let track_info = data.obj("track_info")?;
+    let track_info = data.object("track_info")?;
     let tracking = match &track_info {
-        Some(info) => info.obj("tracking")?,
+        Some(info) => info.object("tracking")?,
         None => None,
     };
     let providers = match &tracking {
-        Some(t) => t.arr("providers")?,
+        Some(t) => t.array("providers")?.unwrap_or_default(),
         None => &[],
     };
 
-    let carrier_key = match data.key("carrier")? {
+    let carrier_key = match read_carrier_key(&data, "carrier")? {
         Some(key) if key > 0 => key,
         // 0 is 17TRACK's "not detected": fall back to the first carrier that reported.
         _ => first_provider_key(providers)?
@@ -170,18 +173,18 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
     for (p, item) in providers.iter().enumerate() {
         let entry = Obj::at(item, format!("data.track_info.tracking.providers[{p}]"))?;
         let mut extra = common.clone();
-        if let Some(provider) = entry.obj("provider")? {
-            if let Some(key) = provider.key("key")? {
+        if let Some(provider) = entry.object("provider")? {
+            if let Some(key) = read_carrier_key(&provider, "key")? {
                 extra.insert("provider_key".into(), key.into());
             }
             if let Some(name) = provider.str("name")?.filter(|n| !n.trim().is_empty()) {
                 extra.insert("provider_name".into(), name.trim().into());
             }
         }
-        let list = entry.arr("events")?;
+        let list = entry.array("events")?.unwrap_or_default();
         // 17TRACK lists a provider's events newest first.
         for (i, item) in list.iter().enumerate().rev() {
-            let ev = Obj::at(item, entry.path_of(&format!("events[{i}]")))?;
+            let ev = Obj::at(item, entry.field(&format!("events[{i}]")))?;
             let checkpoint = read_event(&ev, &extra, ctx, &tracking_number, &carrier, &mut out)?;
             events.push(checkpoint.into_event(req.received_at));
         }
@@ -220,7 +223,7 @@ fn read_event(
 
     let time = event_time(ev, ctx, &mut extra)?;
 
-    let address = ev.obj("address")?;
+    let address = ev.object("address")?;
     let location = match ev.str("location")?.filter(|l| !l.trim().is_empty()) {
         Some(l) => Some(l.trim().to_owned()),
         None => match &address {
@@ -235,7 +238,7 @@ fn read_event(
     }
 
     let mut description = ev.str("description")?.filter(|d| !d.trim().is_empty());
-    if let Some(t) = ev.obj("description_translation")?
+    if let Some(t) = ev.object("description_translation")?
         && let Some(text) = t.str("description")?.filter(|d| !d.trim().is_empty())
     {
         if description.is_none() {
@@ -309,19 +312,19 @@ fn event_time(
         && has_offset(iso)
     {
         return ProviderTime::parse(iso, &ctx.zone)
-            .map_err(|e| ParseError::invalid(ev.path_of("time_iso"), e));
+            .map_err(|e| ParseError::invalid(ev.field("time_iso"), e));
     }
     if let Some(utc) = ev.str("time_utc")?.filter(|t| !t.trim().is_empty()) {
         // UTC by name, even if the `Z` were missing.
         return ProviderTime::parse(utc, &jiff::tz::TimeZone::UTC)
-            .map_err(|e| ParseError::invalid(ev.path_of("time_utc"), e));
+            .map_err(|e| ParseError::invalid(ev.field("time_utc"), e));
     }
-    if let Some(raw) = ev.obj("time_raw")?
+    if let Some(raw) = ev.object("time_raw")?
         && let Some(date) = raw.str("date")?.map(str::trim).filter(|d| !d.is_empty())
     {
         let time = raw.str("time")?.map(str::trim).filter(|t| !t.is_empty());
         let Some(time) = time else {
-            return Err(ParseError::Missing(raw.path_of("time")));
+            return Err(ParseError::Missing(raw.field("time")));
         };
         let zone = raw
             .str("timezone")?
@@ -332,8 +335,8 @@ fn event_time(
             extra.insert("time_raw_timezone".into(), z.into());
         }
         let text = format!("{date}T{time}{}", offset.as_deref().unwrap_or(""));
-        let mut t =
-            ProviderTime::parse(&text, &ctx.zone).map_err(|e| ParseError::invalid(raw.path, e))?;
+        let mut t = ProviderTime::parse(&text, &ctx.zone)
+            .map_err(|e| ParseError::invalid(raw.path(), e))?;
         t.original = match zone {
             Some(z) => format!("{date} {time} {z}"),
             None => format!("{date} {time}"),
@@ -342,8 +345,8 @@ fn event_time(
     }
     match iso {
         Some(iso) => ProviderTime::parse(iso, &ctx.zone)
-            .map_err(|e| ParseError::invalid(ev.path_of("time_iso"), e)),
-        None => Err(ParseError::Missing(ev.path_of("time_iso"))),
+            .map_err(|e| ParseError::invalid(ev.field("time_iso"), e)),
+        None => Err(ParseError::Missing(ev.field("time_iso"))),
     }
 }
 
@@ -396,8 +399,8 @@ fn offset_text(zone: &str) -> Option<String> {
 fn first_provider_key(providers: &[Value]) -> Result<Option<u32>, ParseError> {
     for (p, item) in providers.iter().enumerate() {
         let entry = Obj::at(item, format!("data.track_info.tracking.providers[{p}]"))?;
-        if let Some(provider) = entry.obj("provider")?
-            && let Some(key) = provider.key("key")?
+        if let Some(provider) = entry.object("provider")?
+            && let Some(key) = read_carrier_key(&provider, "key")?
             && key > 0
         {
             return Ok(Some(key));
@@ -406,112 +409,29 @@ fn first_provider_key(providers: &[Value]) -> Result<Option<u32>, ParseError> {
     Ok(None)
 }
 
+/// A carrier key: a non-negative integer, also accepted as digits in a string.
+fn read_carrier_key(obj: &Obj<'_>, key: &str) -> Result<Option<u32>, ParseError> {
+    let bad = |why: &str| ParseError::invalid(obj.field(key), why);
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| bad("not a carrier key")),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| bad("not a carrier key")),
+        Some(other) => Err(obj.expected(key, "a number", other)),
+    }
+}
+
 /// 17TRACK looks only at the status code: 200 marks the push delivered.
 pub fn reply(_req: &Inbound<'_>, outcome: &Outcome) -> Reply {
     Reply::plain(outcome)
-}
-
-/// A JSON object being read, with its path for error messages.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    fn root(v: &'a Value) -> Result<Self, ParseError> {
-        Self::at(v, String::new())
-    }
-
-    fn at(v: &'a Value, path: String) -> Result<Self, ParseError> {
-        match v {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => Err(ParseError::invalid(
-                if path.is_empty() {
-                    "body"
-                } else {
-                    path.as_str()
-                },
-                format!("expected an object, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn path_of(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// Absent or null: `None`.
-    fn str(&self, key: &str) -> Result<Option<&'a str>, ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(ParseError::invalid(
-                self.path_of(key),
-                format!("expected a string, found {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn req_str(&self, key: &str) -> Result<&'a str, ParseError> {
-        match self.str(key)? {
-            Some(s) if !s.trim().is_empty() => Ok(s),
-            _ => Err(ParseError::Missing(self.path_of(key))),
-        }
-    }
-
-    /// A carrier key: a non-negative integer, also accepted as digits in a string.
-    fn key(&self, key: &str) -> Result<Option<u32>, ParseError> {
-        let bad = |why: &str| ParseError::invalid(self.path_of(key), why);
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .map(Some)
-                .ok_or_else(|| bad("not a carrier key")),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<u32>()
-                .map(Some)
-                .map_err(|_| bad("not a carrier key")),
-            Some(other) => Err(bad(&format!("expected a number, found {}", kind_of(other)))),
-        }
-    }
-
-    fn obj(&self, key: &str) -> Result<Option<Obj<'a>>, ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => Self::at(v, self.path_of(key)).map(Some),
-        }
-    }
-
-    /// Absent or null: empty.
-    fn arr(&self, key: &str) -> Result<&'a [Value], ParseError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(&[]),
-            Some(Value::Array(items)) => Ok(items),
-            Some(other) => Err(ParseError::invalid(
-                self.path_of(key),
-                format!("expected an array, found {}", kind_of(other)),
-            )),
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use waybill_core::{ShipmentStatus as S, TrackingNumber};
 use crate::carriers::{self, CarrierCode};
 use crate::checkpoint::{clip, join_location};
 use crate::codes::{self, Code, Mapped, code, no_status};
+use crate::json::{self, nonempty};
 use crate::sign;
 use crate::{
     AuthError, Checkpoint, Context, Inbound, Outcome, ParseError, Provider, ProviderTime, Push,
@@ -50,6 +51,8 @@ pub const TRACK_UPDATED: &str = "track_updated";
 
 /// Longest provider text kept in an event's details.
 const MAX_EXTRA: usize = 256;
+
+type Obj<'a> = json::Obj<'a, json::Text>;
 
 /// Shippo's tracking statuses (`status`), used when an entry has no substatus.
 pub const STATUSES: &[Code] = &[
@@ -417,113 +420,6 @@ fn checkpoint(
         },
         unknown,
     ))
-}
-
-fn nonempty(s: String) -> Option<String> {
-    let t = s.trim();
-    if t.is_empty() {
-        None
-    } else if t.len() == s.len() {
-        Some(s)
-    } else {
-        Some(t.to_owned())
-    }
-}
-
-/// A JSON object and the path that led to it, so that every refusal names its field.
-struct Obj<'a> {
-    map: &'a Map<String, Value>,
-    path: String,
-}
-
-impl<'a> Obj<'a> {
-    fn root(value: &'a Value) -> Result<Self, ParseError> {
-        match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                path: String::new(),
-            }),
-            other => Err(ParseError::invalid(
-                "body",
-                format!("expected a JSON object, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn at(value: &'a Value, path: String) -> Result<Self, ParseError> {
-        match value {
-            Value::Object(map) => Ok(Self { map, path }),
-            other => Err(ParseError::invalid(
-                path,
-                format!("expected an object, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn field(&self, key: &str) -> String {
-        if self.path.is_empty() {
-            key.to_owned()
-        } else {
-            format!("{}.{key}", self.path)
-        }
-    }
-
-    /// A present, non-null value.
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
-    }
-
-    /// Text; a number is taken as its decimal text (zip codes sometimes are numbers).
-    fn text(&self, key: &str) -> Result<Option<String>, ParseError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => Err(ParseError::invalid(
-                self.field(key),
-                format!("expected text, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn flag(&self, key: &str) -> Result<Option<bool>, ParseError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(ParseError::invalid(
-                self.field(key),
-                format!("expected true or false, found {}", kind(other)),
-            )),
-        }
-    }
-
-    fn object(&self, key: &str) -> Result<Option<Obj<'a>>, ParseError> {
-        self.get(key)
-            .map(|v| Obj::at(v, self.field(key)))
-            .transpose()
-    }
-
-    fn array(&self, key: &str) -> Result<Option<&'a [Value]>, ParseError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Array(a)) => Ok(Some(a)),
-            Some(other) => Err(ParseError::invalid(
-                self.field(key),
-                format!("expected an array, found {}", kind(other)),
-            )),
-        }
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

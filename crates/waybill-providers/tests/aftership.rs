@@ -7,10 +7,13 @@ use hmac::{Hmac, Mac};
 use proptest::prelude::*;
 use serde_json::Value;
 use sha2::Sha256;
-use waybill_core::{EventKind, ShipmentStatus, Timestamp, TrackingEvent};
+use waybill_core::{EventKind, ShipmentStatus, Timestamp};
 use waybill_providers::aftership::{self, SUBTAGS, TAGS};
 use waybill_providers::codes;
-use waybill_providers::{AuthError, Context, Inbound, Outcome, ParseError, Provider, Push};
+use waybill_providers::{AuthError, Inbound, Outcome, ParseError, Provider, Push};
+
+mod common;
+use common::{ctx, details, ids, mutate_generated};
 
 const IN_TRANSIT: &[u8] = include_bytes!("fixtures/aftership/tracking_update_in_transit.json");
 const DELIVERED: &[u8] = include_bytes!("fixtures/aftership/tracking_update_delivered.json");
@@ -32,12 +35,6 @@ fn inbound<'a>(headers: &'a http::HeaderMap, body: &'a [u8]) -> Inbound<'a> {
     }
 }
 
-fn ctx(zone: &str) -> Context {
-    Context {
-        zone: jiff::tz::TimeZone::get(zone).unwrap(),
-    }
-}
-
 fn parse_in(body: &[u8], zone: &str) -> Result<Push, ParseError> {
     let headers = http::HeaderMap::new();
     aftership::parse(&inbound(&headers, body), &ctx(zone))
@@ -49,14 +46,6 @@ fn parse(body: &[u8]) -> Push {
 
 fn at(rfc3339: &str) -> Timestamp {
     Timestamp(rfc3339.parse::<jiff::Timestamp>().unwrap().as_microsecond())
-}
-
-fn details(ev: &TrackingEvent) -> Value {
-    serde_json::from_str(ev.details.as_deref().unwrap()).unwrap()
-}
-
-fn ids(push: &Push) -> Vec<String> {
-    push.events.iter().map(|e| e.event_id.clone()).collect()
 }
 
 fn st(s: ShipmentStatus) -> EventKind {
@@ -549,82 +538,6 @@ fn the_answer_is_a_2xx_or_a_retry() {
 
 // --- fuzzing --------------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(String),
-    Idx(usize),
-}
-
-fn all_paths(v: &Value, prefix: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
-    out.push(prefix.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                prefix.push(Seg::Key(k.clone()));
-                all_paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                prefix.push(Seg::Idx(i));
-                all_paths(child, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn node<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for seg in path {
-        cur = match (seg, cur) {
-            (Seg::Key(k), Value::Object(m)) => m.get_mut(k)?,
-            (Seg::Idx(i), Value::Array(a)) => a.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-fn mutate(v: &mut Value, pick: prop::sample::Index, how: u8, n: i64, text: &str) {
-    let mut paths = Vec::new();
-    all_paths(v, &mut Vec::new(), &mut paths);
-    let path = pick.get(&paths).clone();
-    if how == 0 {
-        // Remove the field or element.
-        if let Some((last, parent)) = path.split_last() {
-            match (last, node(v, parent)) {
-                (Seg::Key(k), Some(Value::Object(m))) => {
-                    m.remove(k);
-                }
-                (Seg::Idx(i), Some(Value::Array(a))) if *i < a.len() => {
-                    a.remove(*i);
-                }
-                _ => {}
-            }
-        }
-        return;
-    }
-    let Some(target) = node(v, &path) else { return };
-    *target = match how {
-        1 => Value::Null,
-        2 => n.into(),
-        3 => (n % 2 == 0).into(),
-        4 => "界".repeat(40_000).into(),
-        5 => Value::Array(vec![]),
-        6 => Value::Object(Default::default()),
-        7 => match target.take() {
-            Value::Array(a) => Value::Array(a.iter().chain(a.iter()).cloned().collect()),
-            Value::String(s) => s.repeat(3).into(),
-            other => Value::Array(vec![other.clone(), other]),
-        },
-        8 => (n as f64 / 7.0).into(),
-        _ => text.into(),
-    };
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -656,8 +569,9 @@ proptest! {
         ),
     ) {
         let mut v: Value = serde_json::from_slice(base).unwrap();
+        let long_text = "界".repeat(40_000);
         for (pick, how, n, text) in &edits {
-            mutate(&mut v, *pick, *how, *n, text);
+            mutate_generated(&mut v, *pick, *how, *n, text, &long_text, 7.0);
         }
         let body = serde_json::to_vec(&v).unwrap();
         if let Ok(push) = parse_in(&body, "Asia/Shanghai") {

@@ -6,10 +6,13 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::Sha256;
-use waybill_core::{EventKind, ShipmentStatus as S, Timestamp, TrackingEvent};
+use waybill_core::{EventKind, ShipmentStatus as S, Timestamp};
 use waybill_providers::codes::{assert_documented, assert_unique};
 use waybill_providers::easypost::{self, REFINABLE, STATUS_DETAILS, STATUSES};
 use waybill_providers::{AuthError, Context, Inbound, Outcome, ParseError, Provider, Push};
+
+mod common;
+use common::{Seg, details, node, paths, remove};
 
 const CREATED: &str = include_str!("fixtures/easypost/tracker_created.json");
 const UPDATED: &str = include_str!("fixtures/easypost/tracker_updated.json");
@@ -54,10 +57,6 @@ fn utc() -> Context {
 fn parse(body: &str) -> Result<Push, ParseError> {
     let h = HeaderMap::new();
     easypost::parse(&inbound(&h, body.as_bytes(), NOW_SECONDS), &utc())
-}
-
-fn details(ev: &TrackingEvent) -> Value {
-    serde_json::from_str(ev.details.as_deref().unwrap()).unwrap()
 }
 
 /// HMAC-SHA256 hex, computed with the `hmac` crate directly, as EasyPost's libraries do.
@@ -560,47 +559,8 @@ fn replies() {
 
 // ---- fuzzing -------------------------------------------------------------------------
 
-/// Every path to a value in `v`.
-fn paths(v: &Value, here: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    out.push(here.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                here.push(Step::Key(k.clone()));
-                paths(child, here, out);
-                here.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                here.push(Step::Index(i));
-                paths(child, here, out);
-                here.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-#[derive(Clone, Debug)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn at_path<'a>(v: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for step in path {
-        cur = match step {
-            Step::Key(k) => cur.get_mut(k.as_str())?,
-            Step::Index(i) => cur.get_mut(*i)?,
-        };
-    }
-    Some(cur)
-}
-
-fn mutate(v: &mut Value, path: &[Step], how: u8, text: &str) {
-    let (Some(last), parent) = (path.last(), &path[..path.len().saturating_sub(1)]) else {
+fn mutate(v: &mut Value, path: &[Seg], how: u8, text: &str) {
+    if path.is_empty() {
         // The root itself.
         *v = match how % 3 {
             0 => Value::Null,
@@ -608,28 +568,12 @@ fn mutate(v: &mut Value, path: &[Step], how: u8, text: &str) {
             _ => json!([v.clone(), v.clone()]),
         };
         return;
-    };
-    let Some(parent) = at_path(v, parent) else {
+    }
+    if how.is_multiple_of(7) {
+        remove(v, path);
         return;
-    };
-    let target = match (last, &mut *parent) {
-        (Step::Key(k), Value::Object(m)) => {
-            if how.is_multiple_of(7) {
-                m.remove(k);
-                return;
-            }
-            m.get_mut(k)
-        }
-        (Step::Index(i), Value::Array(a)) => {
-            if how.is_multiple_of(7) && *i < a.len() {
-                a.remove(*i);
-                return;
-            }
-            a.get_mut(*i)
-        }
-        _ => None,
-    };
-    let Some(target) = target else { return };
+    }
+    let Some(target) = node(v, path) else { return };
     *target = match how % 7 {
         1 => Value::Null,
         2 => json!(text),
@@ -680,9 +624,7 @@ proptest! {
     ) {
         let mut v = fixtures().swap_remove(which);
         for (index, how, text) in edits {
-            let mut all = Vec::new();
-            paths(&v, &mut Vec::new(), &mut all);
-            let path = index.get(&all).clone();
+            let path = index.get(&paths(&v)).clone();
             mutate(&mut v, &path, how, &text);
         }
         let body = v.to_string();

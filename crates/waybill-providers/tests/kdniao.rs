@@ -6,10 +6,13 @@ use base64::Engine as _;
 use md5::{Digest as _, Md5};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use waybill_core::{EventKind, ShipmentStatus, Timestamp, TrackingEvent};
+use waybill_core::{EventKind, ShipmentStatus, Timestamp};
 use waybill_providers::codes::{assert_documented, assert_unique};
 use waybill_providers::kdniao::{self, TABLE};
 use waybill_providers::{AuthError, Context, Inbound, Outcome, ParseError, Provider, Push};
+
+mod common;
+use common::{details, form, ids, micros, mutate_fixed};
 
 const APP_KEY: &str = "56da2cf8-c8a2-44b2-b6fa-476cd7d1ba17";
 const DOC: &str = include_str!("../../../docs/providers/kdniao.md");
@@ -17,11 +20,7 @@ const DOC: &str = include_str!("../../../docs/providers/kdniao.md");
 const RECEIVED: Timestamp = Timestamp(1_795_745_120_000_000);
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/kdniao/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    common::fixture("kdniao", name)
 }
 
 /// DataSign as KDNiao documents it: base64 of the lowercase hex MD5 of the request
@@ -32,14 +31,6 @@ fn data_sign(request_data: &str, app_key: &str) -> String {
         .finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     base64::engine::general_purpose::STANDARD.encode(hex)
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish().into_bytes()
 }
 
 fn signed(request_data: &str, request_type: &str) -> Vec<u8> {
@@ -71,20 +62,8 @@ fn parse_data(request_data: &str) -> Result<Push, ParseError> {
     parse_body(&signed(request_data, "101"))
 }
 
-fn micros(rfc3339: &str) -> i64 {
-    rfc3339.parse::<jiff::Timestamp>().unwrap().as_microsecond()
-}
-
-fn details(ev: &TrackingEvent) -> Value {
-    serde_json::from_str(ev.details.as_deref().unwrap()).unwrap()
-}
-
 fn status(s: ShipmentStatus) -> EventKind {
     EventKind::Status(s)
-}
-
-fn ids(push: &Push) -> Vec<String> {
-    push.events.iter().map(|e| e.event_id.clone()).collect()
 }
 
 // ---------------------------------------------------------------- fixtures
@@ -543,77 +522,6 @@ fn the_answer_echoes_the_business_id_and_the_receipt_time() {
 
 // ---------------------------------------------------------------- fuzzing
 
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn paths(v: &Value, prefix: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
-    out.push(prefix.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                prefix.push(Seg::Key(k.clone()));
-                paths(c, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                prefix.push(Seg::Index(i));
-                paths(c, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn node<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
-    path.iter().try_fold(v, |v, seg| match seg {
-        Seg::Key(k) => v.get_mut(k.as_str()),
-        Seg::Index(i) => v.get_mut(*i),
-    })
-}
-
-/// One structural mutation at the `target`-th node (pre-order).
-fn mutate(root: &mut Value, target: usize, op: u8) {
-    let mut all = Vec::new();
-    paths(root, &mut Vec::new(), &mut all);
-    let path = &all[target % all.len()];
-    if op == 0
-        && let Some((last, parent)) = path.split_last()
-    {
-        match (node(root, parent), last) {
-            (Some(Value::Object(m)), Seg::Key(k)) => {
-                m.remove(k);
-            }
-            (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
-                a.remove(*i);
-            }
-            _ => {}
-        }
-        return;
-    }
-    let Some(n) = node(root, path) else { return };
-    *n = match op {
-        0 | 1 => Value::Null,
-        2 => json!(-1.5e300),
-        3 => Value::String("9".repeat(100_000)),
-        4 => json!(false),
-        5 => json!({}),
-        6 => json!([]),
-        7 => match n.take() {
-            Value::Array(a) => Value::Array(a.iter().chain(&a).chain(&a).cloned().collect()),
-            other => json!([other.clone(), other]),
-        },
-        8 => json!("2026-02-30 25:61:00"),
-        9 => Value::String("x".repeat(70)),
-        _ => json!(u64::MAX),
-    };
-}
-
 fn exercise(body: &[u8]) {
     let headers = http::HeaderMap::new();
     let req = inbound(&headers, body);
@@ -645,7 +553,7 @@ proptest! {
         let names = ["push_101.json", "push_no_traces.json"];
         let mut v: Value = serde_json::from_str(&fixture(names[fixture_index])).unwrap();
         for (target, op) in mutations {
-            mutate(&mut v, target, op);
+            mutate_fixed(&mut v, target, op, false, "2026-02-30 25:61:00");
         }
         let data = v.to_string();
         let body = signed(&data, "101");

@@ -4,21 +4,20 @@
 use md5::{Digest as _, Md5};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use waybill_core::{EventKind, ShipmentStatus, Timestamp, TrackingEvent};
+use waybill_core::{EventKind, ShipmentStatus, Timestamp};
 use waybill_providers::codes::{self, assert_documented, assert_unique};
 use waybill_providers::kuaidi100::{self, NAMES, TABLE};
 use waybill_providers::{AuthError, Context, Inbound, Outcome, ParseError, Provider, Push};
+
+mod common;
+use common::{details, form, ids, micros, mutate_fixed};
 
 const SALT: &str = "wb-test-salt-7Hq2";
 const DOC: &str = include_str!("../../../docs/providers/kuaidi100.md");
 const RECEIVED: Timestamp = Timestamp(1_795_745_000_000_000);
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/kuaidi100/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    common::fixture("kuaidi100", name)
 }
 
 /// `sign` as Kuaidi100 documents it: MD5 of `param` then the salt, 32 uppercase hex digits.
@@ -27,14 +26,6 @@ fn kuaidi100_sign(param: &str, salt: &str) -> String {
         .chain_update(salt.as_bytes())
         .finalize();
     digest.iter().map(|b| format!("{b:02X}")).collect()
-}
-
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        s.append_pair(k, v);
-    }
-    s.finish().into_bytes()
 }
 
 fn signed(param: &str) -> Vec<u8> {
@@ -60,20 +51,8 @@ fn parse_in(param: &str, ctx: &Context) -> Result<Push, ParseError> {
     Provider::Kuaidi100.parse_push(&inbound(&headers, &body), ctx)
 }
 
-fn micros(rfc3339: &str) -> i64 {
-    rfc3339.parse::<jiff::Timestamp>().unwrap().as_microsecond()
-}
-
-fn details(ev: &TrackingEvent) -> Value {
-    serde_json::from_str(ev.details.as_deref().unwrap()).unwrap()
-}
-
 fn status(s: ShipmentStatus) -> EventKind {
     EventKind::Status(s)
-}
-
-fn ids(push: &Push) -> Vec<String> {
-    push.events.iter().map(|e| e.event_id.clone()).collect()
 }
 
 // ---------------------------------------------------------------- fixtures
@@ -597,77 +576,6 @@ fn retry_is_a_503_in_kuaidi100_terms() {
 
 // ---------------------------------------------------------------- fuzzing
 
-#[derive(Debug, Clone)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-fn paths(v: &Value, prefix: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
-    out.push(prefix.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                prefix.push(Seg::Key(k.clone()));
-                paths(c, prefix, out);
-                prefix.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                prefix.push(Seg::Index(i));
-                paths(c, prefix, out);
-                prefix.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn node<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
-    path.iter().try_fold(v, |v, seg| match seg {
-        Seg::Key(k) => v.get_mut(k.as_str()),
-        Seg::Index(i) => v.get_mut(*i),
-    })
-}
-
-/// One structural mutation at the `target`-th node (pre-order).
-fn mutate(root: &mut Value, target: usize, op: u8) {
-    let mut all = Vec::new();
-    paths(root, &mut Vec::new(), &mut all);
-    let path = &all[target % all.len()];
-    if op == 0
-        && let Some((last, parent)) = path.split_last()
-    {
-        match (node(root, parent), last) {
-            (Some(Value::Object(m)), Seg::Key(k)) => {
-                m.remove(k);
-            }
-            (Some(Value::Array(a)), Seg::Index(i)) if *i < a.len() => {
-                a.remove(*i);
-            }
-            _ => {}
-        }
-        return;
-    }
-    let Some(n) = node(root, path) else { return };
-    *n = match op {
-        0 | 1 => Value::Null,
-        2 => json!(-1.5e300),
-        3 => Value::String("9".repeat(100_000)),
-        4 => json!(true),
-        5 => json!({}),
-        6 => json!([]),
-        7 => match n.take() {
-            Value::Array(a) => Value::Array(a.iter().chain(&a).chain(&a).cloned().collect()),
-            other => json!([other.clone(), other]),
-        },
-        8 => json!("2026-13-45 99:99:99"),
-        9 => Value::String("x".repeat(70)),
-        _ => json!(u64::MAX),
-    };
-}
-
 fn exercise(body: &[u8]) {
     let headers = http::HeaderMap::new();
     let req = inbound(&headers, body);
@@ -699,7 +607,7 @@ proptest! {
             "autocheck.json", "abort.json", "intercom.json"];
         let mut v: Value = serde_json::from_str(&fixture(names[fixture_index])).unwrap();
         for (target, op) in mutations {
-            mutate(&mut v, target, op);
+            mutate_fixed(&mut v, target, op, true, "2026-13-45 99:99:99");
         }
         let param = v.to_string();
         let body = signed(&param);

@@ -5,10 +5,13 @@ use http::{HeaderMap, HeaderValue};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use waybill_core::{EventKind, ShipmentStatus as S, Timestamp, TrackingEvent};
+use waybill_core::{EventKind, ShipmentStatus as S, Timestamp};
 use waybill_providers::codes::{assert_documented, assert_unique};
 use waybill_providers::seventeen_track::{self, STAGES, STATUSES, SUB_STATUSES};
 use waybill_providers::{AuthError, Context, Inbound, Outcome, ParseError, Provider, Push};
+
+mod common;
+use common::{Seg, details, node, paths, remove};
 
 const UPDATED: &str = include_str!("fixtures/17track/tracking_updated.json");
 const EARLIER: &str = include_str!("fixtures/17track/tracking_updated_earlier.json");
@@ -43,10 +46,6 @@ fn parse_in(body: &str, ctx: &Context) -> Result<Push, ParseError> {
 
 fn parse(body: &str) -> Result<Push, ParseError> {
     parse_in(body, &shanghai())
-}
-
-fn details(ev: &TrackingEvent) -> Value {
-    serde_json::from_str(ev.details.as_deref().unwrap()).unwrap()
 }
 
 /// 17TRACK's `sign`: SHA-256 of `body + "/" + key`, hex, computed here with `sha2` directly.
@@ -552,75 +551,21 @@ fn replies() {
 
 // ---- fuzzing -------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn paths(v: &Value, here: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
-    out.push(here.clone());
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                here.push(Step::Key(k.clone()));
-                paths(child, here, out);
-                here.pop();
-            }
-        }
-        Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                here.push(Step::Index(i));
-                paths(child, here, out);
-                here.pop();
-            }
-        }
-        _ => {}
-    }
-}
-
-fn at_path<'a>(v: &'a mut Value, path: &[Step]) -> Option<&'a mut Value> {
-    let mut cur = v;
-    for step in path {
-        cur = match step {
-            Step::Key(k) => cur.get_mut(k.as_str())?,
-            Step::Index(i) => cur.get_mut(*i)?,
-        };
-    }
-    Some(cur)
-}
-
 /// Removes, nulls, retypes, inflates or duplicates the value at `path`.
-fn mutate(v: &mut Value, path: &[Step], how: u8, text: &str) {
-    let Some(last) = path.last() else {
+fn mutate(v: &mut Value, path: &[Seg], how: u8, text: &str) {
+    if path.is_empty() {
         *v = match how % 3 {
             0 => Value::Null,
             1 => json!(text),
             _ => json!([v.clone(), v.clone()]),
         };
         return;
-    };
-    let Some(parent) = at_path(v, &path[..path.len() - 1]) else {
+    }
+    if how.is_multiple_of(8) {
+        remove(v, path);
         return;
-    };
-    let target = match (last, &mut *parent) {
-        (Step::Key(k), Value::Object(m)) => {
-            if how.is_multiple_of(8) {
-                m.remove(k);
-                return;
-            }
-            m.get_mut(k)
-        }
-        (Step::Index(i), Value::Array(a)) => {
-            if how.is_multiple_of(8) && *i < a.len() {
-                a.remove(*i);
-                return;
-            }
-            a.get_mut(*i)
-        }
-        _ => None,
-    };
-    let Some(target) = target else { return };
+    }
+    let Some(target) = node(v, path) else { return };
     *target = match how % 8 {
         1 => Value::Null,
         2 => json!(text),
@@ -659,9 +604,7 @@ proptest! {
     ) {
         let mut v: Value = serde_json::from_str([UPDATED, EARLIER, CROSSBORDER, STOPPED][which]).unwrap();
         for (index, how, text) in edits {
-            let mut all = Vec::new();
-            paths(&v, &mut Vec::new(), &mut all);
-            let path = index.get(&all).clone();
+            let path = index.get(&paths(&v)).clone();
             mutate(&mut v, &path, how, &text);
         }
         let body = v.to_string();

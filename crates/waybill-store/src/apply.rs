@@ -114,6 +114,9 @@ pub struct Applier {
     /// in this very transaction, or a catch-up after a crash would re-apply the old
     /// carrier's scans to a shipment that no longer has that name.
     must_flush: bool,
+    /// Whether any carrier correction left an alias; `None`: not known yet. Almost
+    /// always false, which spares every new parcel a lookup.
+    aliases_exist: Option<bool>,
 }
 
 impl Applier {
@@ -128,6 +131,7 @@ impl Applier {
             last_flush: std::time::Instant::now(),
             max_dirty: (cache_capacity / 4).max(1),
             must_flush: false,
+            aliases_exist: None,
         }
     }
 
@@ -237,6 +241,7 @@ impl Applier {
         self.touched.clear();
         self.next_seq = None;
         self.must_flush = false;
+        self.aliases_exist = None;
     }
 
     /// Applies one event (or link record) inside `tx`.
@@ -283,7 +288,11 @@ impl Applier {
         intake: Intake,
         sink: Sink,
     ) -> Result<Applied, StoreError> {
-        let tracked = ev.tracking.clone().map(ParcelKey::Tracked);
+        let tracked = match &ev.tracking {
+            Some(t) => Some(self.current_name(tx, t)?),
+            None => None,
+        };
+        // Cached by `current_name` when it exists: no second trip to the database.
         let (exists, owner) = match &tracked {
             Some(key) => match self.shipment(tx, key)? {
                 Some(s) => (true, s.order.clone()),
@@ -441,7 +450,7 @@ impl Applier {
                 order_id.clone(),
             )));
         };
-        let parcel = ParcelKey::Tracked(t.clone());
+        let parcel = self.current_name(tx, t)?;
         match self.shipment(tx, &parcel)?.map(|s| s.order.clone()) {
             Some(Some(owner)) if owner == *order_id => return Ok(ItemOutcome::Duplicate),
             Some(Some(owner)) => {
@@ -502,8 +511,62 @@ impl Applier {
             }
             self.touch(owner);
         }
+        // Earlier names of the parcel now lead to the new one; the new name is no
+        // longer an alias of anything.
+        let number = to.tracking_number.as_str();
+        tx.prepare_cached(
+            "UPDATE carrier_aliases SET now_carrier = ?3
+             WHERE tracking_number = ?1 AND now_carrier = ?2",
+        )?
+        .execute(params![number, from.as_str(), to.carrier.as_str()])?;
+        tx.prepare_cached(
+            "DELETE FROM carrier_aliases WHERE carrier = ?1 AND tracking_number = ?2",
+        )?
+        .execute(params![to.carrier.as_str(), number])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO carrier_aliases (carrier, tracking_number, now_carrier)
+             VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![from.as_str(), number, to.carrier.as_str()])?;
+        self.aliases_exist = Some(true);
         self.must_flush = true;
         Ok(ItemOutcome::Accepted)
+    }
+
+    /// The parcel's current name: its own, unless a carrier correction retired it (a
+    /// late push under the old name still reaches the parcel). Costs a lookup only for
+    /// a parcel not seen before.
+    fn current_name(&mut self, tx: &Connection, t: &Tracking) -> Result<ParcelKey, StoreError> {
+        let key = ParcelKey::Tracked(t.clone());
+        if self.shipment(tx, &key)?.is_some() {
+            return Ok(key);
+        }
+        if self.aliases_exist == Some(false) {
+            return Ok(key);
+        }
+        if self.aliases_exist.is_none() {
+            let any: bool =
+                tx.query_row("SELECT EXISTS (SELECT 1 FROM carrier_aliases)", [], |r| {
+                    r.get(0)
+                })?;
+            self.aliases_exist = Some(any);
+            if !any {
+                return Ok(key);
+            }
+        }
+        let renamed: Option<String> = tx
+            .prepare_cached(
+                "SELECT now_carrier FROM carrier_aliases WHERE carrier = ?1 AND tracking_number = ?2",
+            )?
+            .query_row(params![t.carrier.as_str(), t.tracking_number.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(match renamed.map(|c| Carrier::parse(&c)) {
+            Some(Ok(carrier)) => ParcelKey::Tracked(Tracking {
+                carrier,
+                tracking_number: t.tracking_number.clone(),
+            }),
+            _ => key,
+        })
     }
 
     fn create_order(
@@ -798,7 +861,7 @@ fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSl
 /// Returns the number of events replayed.
 pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch("DELETE FROM orders; DELETE FROM shipments;")?;
+    tx.execute_batch("DELETE FROM orders; DELETE FROM shipments; DELETE FROM carrier_aliases;")?;
     let mut applier = Applier::new(usize::MAX / 4);
     let mut n = 0u64;
     {

@@ -108,6 +108,14 @@ const MIGRATIONS: &[&str] = &[
         -- Set once a replay applied it.
         replayed_at INTEGER
     );
+
+    -- Names a carrier correction retired, and the carrier the parcel has now.
+    CREATE TABLE carrier_aliases (
+        carrier         TEXT NOT NULL,
+        tracking_number TEXT NOT NULL,
+        now_carrier     TEXT NOT NULL,
+        PRIMARY KEY (carrier, tracking_number)
+    ) WITHOUT ROWID;
     ",
 ];
 

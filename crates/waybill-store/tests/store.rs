@@ -805,6 +805,30 @@ async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
         assert_eq!(order.status, "out_for_delivery");
         assert_eq!(store.timeline("o1").unwrap().unwrap().len(), 3);
 
+        // A late push under the retired name still reaches the parcel: its old
+        // checkpoints are duplicates, a new one joins the same shipment.
+        let late = store
+            .submit(push(vec![
+                ev(None, old, st(InTransit), 2, "b"),
+                ev(None, old, st(InTransit), 3, "late"),
+            ]))
+            .await
+            .unwrap();
+        assert_eq!(late, [ItemOutcome::Duplicate, ItemOutcome::Accepted]);
+        let o1 = OrderId::parse("o1").unwrap();
+        let relink = TrackingEvent::link(o1, tracking("zto-express", "N1"), Timestamp(1_000_030));
+        assert_eq!(
+            store
+                .submit(Submission::Events(vec![relink]))
+                .await
+                .unwrap(),
+            [ItemOutcome::Duplicate],
+            "registering the old name finds the renamed parcel"
+        );
+        let order = store.order("o1").unwrap().unwrap();
+        assert_eq!(order.shipments.len(), 1);
+        assert_eq!(store.timeline("o1").unwrap().unwrap().len(), 4);
+
         // A correction onto a number the new carrier already has cannot merge them.
         store
             .submit(push(vec![ev(

@@ -5,4 +5,5 @@ mod ingest;
 mod linking;
 mod operations;
 mod orders;
+mod providers;
 mod webhooks;
