@@ -133,7 +133,7 @@ impl Tracker {
         unclaimed: Unclaimed,
     ) -> Result<Outcome, Rejection> {
         match ev.kind {
-            EventKind::Linked => self.link(ev),
+            EventKind::Linked => self.link(ev, unclaimed),
             EventKind::CarrierChanged => self.change_carrier(ev),
             _ => self.scan(ev, unclaimed),
         }
@@ -197,12 +197,23 @@ impl Tracker {
         self.renamed.get(&key).cloned().unwrap_or(key)
     }
 
-    fn link(&mut self, ev: &TrackingEvent) -> Result<Outcome, Rejection> {
+    fn link(&mut self, ev: &TrackingEvent, unclaimed: Unclaimed) -> Result<Outcome, Rejection> {
         let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
             return Err(Rejection::OrderRequired(String::new()));
         };
         if !self.orders.contains_key(order_id) {
-            return Err(Rejection::UnknownOrder(order_id.clone()));
+            // From the log, a link may name an order that a re-sent scan's claim
+            // created; elsewhere the order must exist.
+            if unclaimed == Unclaimed::Refuse {
+                return Err(Rejection::UnknownOrder(order_id.clone()));
+            }
+            self.orders.insert(
+                order_id.clone(),
+                OrderModel {
+                    created_at: ev.received_at,
+                    shipments: Vec::new(),
+                },
+            );
         }
         let parcel = self.current_name(ParcelKey::Tracked(t.clone()));
         match self.shipments.get(&parcel).and_then(|s| s.owner.as_ref()) {

@@ -109,6 +109,26 @@ pub fn slug(provider: Provider, code: CarrierCode<'_>) -> Result<Carrier, String
     Carrier::parse(&fallback).map_err(|_| format!("carrier code {code:?} makes no carrier slug"))
 }
 
+/// Waybill's slug for a carrier slug a merchant sent: a carrier in the table named by
+/// any of its codes (`zto`, `zhongtong`, `shunfeng`, `sf`, `ems`… in any case) gets the
+/// table's slug, so a merchant's registration and a provider's push meet on one parcel.
+/// Any other slug is kept as it is.
+pub fn canonical(carrier: Carrier) -> Carrier {
+    let c = carrier.as_str();
+    if CARRIERS.iter().any(|r| r.slug == c) {
+        return carrier;
+    }
+    let known = CARRIERS.iter().find(|r| {
+        [r.aftership, r.easypost, r.shippo, r.kuaidi100, r.kdniao]
+            .iter()
+            .any(|code| !code.is_empty() && code.eq_ignore_ascii_case(c))
+    });
+    match known {
+        Some(r) => Carrier::parse(r.slug).expect("table slugs are slugs"),
+        None => carrier,
+    }
+}
+
 /// Lowercase ASCII letters and digits, every other run turned into one `-`.
 fn normalize(code: &str) -> String {
     let mut out = String::with_capacity(code.len());
@@ -161,6 +181,24 @@ mod tests {
         );
         assert!(slug(Provider::Kuaidi100, CarrierCode::Text("顺丰")).is_err());
         assert!(slug(Provider::Kuaidi100, CarrierCode::Text("")).is_err());
+    }
+
+    #[test]
+    fn merchants_aliases_become_the_tables_slugs() {
+        let c = |s: &str| canonical(Carrier::parse(s).unwrap()).to_string();
+        assert_eq!(c("zto"), "zto-express");
+        assert_eq!(c("zhongtong"), "zto-express");
+        assert_eq!(c("shunfeng"), "sf-express");
+        assert_eq!(c("sf"), "sf-express");
+        assert_eq!(c("ems"), "china-ems");
+        assert_eq!(c("dhlexpress"), "dhl");
+        assert_eq!(c("sf-express"), "sf-express");
+        assert_eq!(c("jd"), "jd");
+        assert_eq!(c("some-local-courier"), "some-local-courier");
+        // A row's slug is never another row's code.
+        for r in CARRIERS {
+            assert_eq!(c(r.slug), r.slug);
+        }
     }
 
     #[test]

@@ -119,22 +119,27 @@ pub struct QuarantineView {
     /// The headers kept for a replay (content type, `ce-*`): never credentials.
     #[schema(value_type = Object)]
     pub headers: serde_json::Value,
-    /// The body as received (invalid UTF-8 replaced).
+    /// The body as received (invalid UTF-8 replaced); in a list, only its first 4 KiB.
     pub body: String,
+    /// The body's full length in bytes.
+    pub body_bytes: usize,
     /// When a replay applied it; absent while it waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed_at: Option<String>,
 }
 
 impl QuarantineView {
-    pub fn from_record(q: waybill_store::Quarantined) -> Self {
+    /// `preview`: show at most this many bytes of the body.
+    pub fn from_record(q: waybill_store::Quarantined, preview: Option<usize>) -> Self {
+        let shown = preview.map_or(q.body.len(), |n| n.min(q.body.len()));
         Self {
             id: q.id,
             provider: q.provider,
             received_at: utc(q.received_at.as_micros()),
             reason: q.reason,
             headers: serde_json::from_str(&q.headers).unwrap_or_default(),
-            body: String::from_utf8_lossy(&q.body).into_owned(),
+            body: String::from_utf8_lossy(&q.body[..shown]).into_owned(),
+            body_bytes: q.body.len(),
             replayed_at: q.replayed_at.map(|t| utc(t.as_micros())),
         }
     }

@@ -15,6 +15,8 @@ use waybill_core::{
     Carrier, EventKind, OrderId, ShipmentStatus, Timestamp, TrackingEvent, TrackingNumber,
 };
 
+use waybill_providers::carriers;
+
 use crate::problem::{ApiError, ItemError};
 
 /// Field limits, in bytes.
@@ -239,7 +241,7 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
         .map_err(|e| e.to_string())?;
     let tracking = match (&e.carrier, &e.tracking_number) {
         (Some(c), Some(t)) => Some(Tracking {
-            carrier: Carrier::parse(c).map_err(|e| e.to_string())?,
+            carrier: carriers::canonical(Carrier::parse(c).map_err(|e| e.to_string())?),
             tracking_number: TrackingNumber::parse(t).map_err(|e| e.to_string())?,
         }),
         (None, Some(_)) => return Err("carrier is required with tracking_number".into()),

@@ -383,18 +383,18 @@ impl Ev {
     /// The event the parser must produce, `details` aside (compared as JSON values).
     fn expected(&self, details: Option<String>) -> TrackingEvent {
         let order_id = self.order_id.as_deref().map(|o| OrderId::parse(o).unwrap());
+        // Carrier aliases (`zto`, `shunfeng`…) become the carrier table's slugs.
         let tracking = self.tracking.as_ref().map(|(c, t)| Tracking {
-            carrier: Carrier::parse(c).unwrap(),
+            carrier: waybill_providers::carriers::canonical(Carrier::parse(c).unwrap()),
             tracking_number: TrackingNumber::parse(t).unwrap(),
         });
         let event_id = match self.event_id.as_deref().filter(|i| !i.is_empty()) {
             Some(id) => id.to_owned(),
             None => derive_event_id(&IdentityParts {
                 order_id: self.order_id.as_deref(),
-                tracking: self
-                    .tracking
+                tracking: tracking
                     .as_ref()
-                    .map(|(c, t)| (c.as_str(), t.as_str())),
+                    .map(|t| (t.carrier.as_str(), t.tracking_number.as_str())),
                 kind: self.kind.expect,
                 occurred_at: self.occurred_at.as_ref().map(|i| Timestamp(i.utc_micros)),
                 location: self.location(),

@@ -87,12 +87,17 @@ pub enum Sink {
 pub struct Applied {
     pub outcome: ItemOutcome,
     pub append_as: Option<i64>,
+    /// What to append under `append_as` instead of the event itself: the link record
+    /// of a duplicate that claimed its parcel (the event is already in the log, the
+    /// claim is not).
+    pub record: Option<TrackingEvent>,
 }
 
 impl Applied {
     fn only(outcome: ItemOutcome) -> Self {
         Self {
             outcome,
+            record: None,
             append_as: None,
         }
     }
@@ -253,7 +258,7 @@ impl Applier {
         sink: Sink,
     ) -> Result<Applied, StoreError> {
         let outcome = match ev.kind {
-            EventKind::Linked => self.link(tx, ev)?,
+            EventKind::Linked => self.link(tx, ev, intake)?,
             EventKind::CarrierChanged => self.change_carrier(tx, ev)?,
             _ => return self.scan(tx, ev, intake, sink),
         };
@@ -264,6 +269,7 @@ impl Applier {
         Ok(Applied {
             outcome,
             append_as: matches!(sink, Sink::Append).then_some(seq),
+            record: None,
         })
     }
 
@@ -304,6 +310,8 @@ impl Applier {
             Ok(id) => id,
             Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
         };
+        // Whether this event makes an order claim an unlinked parcel.
+        let mut claims = false;
         let parcel = match &order_id {
             Some(order_id) => {
                 let oref = match self.order(tx, order_id)? {
@@ -326,6 +334,7 @@ impl Applier {
                 } else if owner.is_none() && matches!(parcel, ParcelKey::Tracked(_)) {
                     // A default shipment always has its order; a tracked one may not yet.
                     self.attach(tx, &parcel, oref, order_id)?;
+                    claims = true;
                 }
                 parcel
             }
@@ -343,7 +352,19 @@ impl Applier {
             .get_mut(&parcel)
             .expect("loaded or created above");
         if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
-            return Ok(Applied::only(ItemOutcome::Duplicate));
+            // A re-sent scan that names the order of a parcel pushed without one still
+            // claims it; the log must say so, or a replay would not.
+            let (Some(order_id), Some(t), true, Sink::Append) =
+                (order_id, &ev.tracking, claims, sink)
+            else {
+                return Ok(Applied::only(ItemOutcome::Duplicate));
+            };
+            let seq = self.take_seq(tx, sink)?;
+            return Ok(Applied {
+                outcome: ItemOutcome::Duplicate,
+                append_as: Some(seq),
+                record: Some(TrackingEvent::link(order_id, t.clone(), ev.received_at)),
+            });
         }
         let seq = self.take_seq(tx, sink)?;
         let slot = self.shipments.get_mut(&parcel).expect("still cached");
@@ -380,6 +401,7 @@ impl Applier {
         Ok(Applied {
             outcome: ItemOutcome::Accepted,
             append_as: matches!(sink, Sink::Append).then_some(seq),
+            record: None,
         })
     }
 
@@ -424,6 +446,9 @@ impl Applier {
         let (sref, status) = (slot.sref, slot.log.state().status);
         tx.prepare_cached("UPDATE shipments SET order_ref = ?1 WHERE ref = ?2")?
             .execute(params![oref, sref])?;
+        // Who owns the earlier scans changed: the rows catch up in this transaction, or a
+        // catch-up after a crash would re-apply those scans to the new owner.
+        self.must_flush = true;
         if let Some(o) = self.orders.get_mut(order_id) {
             // In row order, as readers of the rows list them.
             let at = o.shipments.partition_point(|s| s.0 < sref);
@@ -435,20 +460,29 @@ impl Applier {
 
     /// `POST /v1/orders/{id}/shipments`: the parcel joins the order, now or before any
     /// event names it.
+    /// From the log (`Intake::Provider`), a link to an order that does not exist yet
+    /// creates it: that is a re-sent scan's claim, which created the order live.
     fn link(
         &mut self,
         tx: &Transaction<'_>,
         ev: &TrackingEvent,
+        intake: Intake,
     ) -> Result<ItemOutcome, StoreError> {
         let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
             return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
                 String::new(),
             )));
         };
-        let Some(oref) = self.order(tx, order_id)?.map(|o| o.oref) else {
-            return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
-                order_id.clone(),
-            )));
+        let oref = match self.order(tx, order_id)?.map(|o| o.oref) {
+            Some(oref) => oref,
+            None if intake == Intake::Provider => {
+                self.create_order(tx, order_id, ev.received_at)?
+            }
+            None => {
+                return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
+                    order_id.clone(),
+                )));
+            }
         };
         let parcel = self.current_name(tx, t)?;
         match self.shipment(tx, &parcel)?.map(|s| s.order.clone()) {
@@ -467,6 +501,9 @@ impl Applier {
         slot.updated_at = slot.updated_at.max(ev.received_at);
         self.mark_dirty(&parcel);
         self.touch(order_id.clone());
+        // The link's time lives in rows that would otherwise wait; a catch-up would see
+        // the parcel already owned and skip it.
+        self.must_flush = true;
         Ok(ItemOutcome::Accepted)
     }
 

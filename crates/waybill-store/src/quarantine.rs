@@ -50,8 +50,11 @@ pub(crate) fn mark_replayed(
     id: i64,
     at: Timestamp,
 ) -> Result<(), StoreError> {
-    tx.prepare_cached("UPDATE quarantine SET replayed_at = ?2 WHERE id = ?1")?
-        .execute(params![id, at.as_micros()])?;
+    // A second replay racing the first must not move the first one's time.
+    tx.prepare_cached(
+        "UPDATE quarantine SET replayed_at = ?2 WHERE id = ?1 AND replayed_at IS NULL",
+    )?
+    .execute(params![id, at.as_micros()])?;
     Ok(())
 }
 

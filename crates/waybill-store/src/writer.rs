@@ -419,6 +419,8 @@ fn commit_batch(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
     let mut appended = Vec::new();
+    // Records the applier made up (owned here, appended with the events).
+    let mut records: Vec<(i64, TrackingEvent)> = Vec::new();
     for job in jobs {
         let (events, intake) = match &job.submission {
             Submission::Events(evs) => (evs.as_slice(), Intake::Canonical),
@@ -432,8 +434,10 @@ fn commit_batch(
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
             let applied = applier.apply(&tx, ev, intake, Sink::Append)?;
-            if let Some(seq) = applied.append_as {
-                appended.push((seq, ev));
+            match (applied.append_as, applied.record) {
+                (Some(seq), Some(record)) => records.push((seq, record)),
+                (Some(seq), None) => appended.push((seq, ev)),
+                _ => {}
             }
             out.push(applied.outcome);
         }
@@ -448,6 +452,7 @@ fn commit_batch(
         all.push(out);
     }
     let t_apply = Instant::now();
+    appended.extend(records.iter().map(|(seq, r)| (*seq, r)));
     log::append(&tx, &appended)?;
     let t_append = Instant::now();
     let projection = if applier.flush_due(options.flush_interval) {

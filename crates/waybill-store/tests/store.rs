@@ -517,8 +517,16 @@ fn workload() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<Vec<TrackingEven
                             e
                         })
                         .collect();
+                    // Re-sent copies: as first sent, or (every third) naming the order,
+                    // so that a duplicate may be what claims its parcel.
                     let mut all = sent.clone();
-                    all.extend(dups.iter().map(|&i| sent[i].clone()));
+                    all.extend(dups.iter().enumerate().map(|(k, &i)| {
+                        if k % 3 == 0 {
+                            events[i].clone()
+                        } else {
+                            sent[i].clone()
+                        }
+                    }));
                     (Just(events), Just(all).prop_shuffle(), Just(chunk))
                 })
                 .prop_map(|(events, all, chunk)| {
@@ -923,4 +931,112 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
     assert!(store.quarantine(0, 10, true).unwrap().is_empty());
     assert_eq!(store.quarantine(0, 10, false).unwrap().len(), 1);
     assert_eq!(store.quarantine(id, 10, false).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
+    for lagging_rows in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = WriterOptions {
+            flush_interval: if lagging_rows {
+                std::time::Duration::from_secs(3600)
+            } else {
+                std::time::Duration::ZERO
+            },
+            ..WriterOptions::default()
+        };
+        let store = Store::open(dir.path(), options.clone()).unwrap();
+        let p = Some(("ups", "1Z1"));
+        store
+            .submit(push(vec![ev(None, p, st(PickedUp), 1, "e1")]))
+            .await
+            .unwrap();
+        let again = store
+            .submit(Submission::Events(vec![ev(
+                Some("o1"),
+                p,
+                st(PickedUp),
+                1,
+                "e1",
+            )]))
+            .await
+            .unwrap();
+        assert_eq!(again, [ItemOutcome::Duplicate]);
+        assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
+        // Something that needs the order to exist, after it.
+        let link = TrackingEvent::link(
+            OrderId::parse("o1").unwrap(),
+            tracking("ups", "1Z2"),
+            Timestamp(1_000_009),
+        );
+        assert_eq!(
+            store.submit(Submission::Events(vec![link])).await.unwrap(),
+            [ItemOutcome::Accepted]
+        );
+        let live = dump(&store);
+        drop(store);
+        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()), live);
+        waybill_store::replay(dir.path()).unwrap();
+        assert_eq!(dump(&open(&dir)), live);
+    }
+}
+
+/// Copies the database as a power cut would leave it: what was committed, rows lagging.
+fn crash_copy(from: &tempfile::TempDir) -> tempfile::TempDir {
+    let to = tempfile::tempdir().unwrap();
+    for name in ["waybill.sqlite3", "waybill.sqlite3-wal"] {
+        let src = from.path().join(name);
+        if src.exists() {
+            std::fs::copy(&src, to.path().join(name)).unwrap();
+        }
+    }
+    to
+}
+
+#[tokio::test]
+async fn after_a_crash_claims_and_links_come_back_as_they_were() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = WriterOptions {
+        flush_interval: std::time::Duration::from_secs(3600),
+        // No checkpoint may move pages while the files are copied.
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        ..WriterOptions::default()
+    };
+    let store = Store::open(dir.path(), options.clone()).unwrap();
+    let p = Some(("ups", "1Z1"));
+    store
+        .submit(push(vec![ev(None, p, st(PickedUp), 1, "e1")]))
+        .await
+        .unwrap();
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            EventKind::OrderCreated,
+            5,
+            "c",
+        )]))
+        .await
+        .unwrap();
+    let link = |n: &str, at| {
+        Submission::Events(vec![TrackingEvent::link(
+            OrderId::parse("o1").unwrap(),
+            tracking("ups", n),
+            Timestamp(at),
+        )])
+    };
+    store.submit(link("1Z1", 1_000_050)).await.unwrap();
+    store.submit(link("1Z9", 1_000_060)).await.unwrap();
+    store
+        .submit(push(vec![ev(None, p, st(InTransit), 7, "e2")]))
+        .await
+        .unwrap();
+    let live = dump(&store);
+    let copy = crash_copy(&dir);
+    drop(store);
+    let reopened = Store::open(copy.path(), options).unwrap();
+    assert_eq!(dump(&reopened), live, "catch-up from the watermark");
+    drop(reopened);
+    waybill_store::replay(copy.path()).unwrap();
+    assert_eq!(dump(&open(&copy)), live, "replay");
 }

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use waybill_core::event::Tracking;
 use waybill_core::tracker::Rejection;
 use waybill_core::{Carrier, EventKind, OrderId, OrderStatus, TrackingEvent, TrackingNumber};
+use waybill_providers::carriers;
 use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
@@ -270,7 +271,12 @@ async fn list_orders(
         .map_err(ApiError::BadQuery)?;
     let filter = ListFilter {
         status: q.status,
-        carrier: q.carrier,
+        // The same names as events: `zto` finds `zto-express`.
+        carrier: q.carrier.map(|c| {
+            Carrier::parse(&c)
+                .map(carriers::canonical)
+                .map_or(c, |c| c.to_string())
+        }),
         updated_since,
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
@@ -323,7 +329,9 @@ async fn register_shipment(
         _ => invalid(e.to_string()),
     })?;
     let tracking = Tracking {
-        carrier: Carrier::parse(&req.carrier).map_err(|e| invalid(e.to_string()))?,
+        carrier: carriers::canonical(
+            Carrier::parse(&req.carrier).map_err(|e| invalid(e.to_string()))?,
+        ),
         tracking_number: TrackingNumber::parse(&req.tracking_number)
             .map_err(|e| invalid(e.to_string()))?,
     };

@@ -3,6 +3,7 @@
 //! the `admin` role: the payloads may carry addresses and names.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use serde::Deserialize;
@@ -22,6 +23,7 @@ use crate::{AppState, Role, cloudevents, wire};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_quarantine))
+        .routes(routes!(get_quarantined))
         .routes(routes!(replay))
 }
 
@@ -68,9 +70,45 @@ async fn list_quarantine(
         rows.last().map_or(after, |r| r.id)
     });
     Ok(Json(QuarantineList {
-        items: rows.into_iter().map(QuarantineView::from_record).collect(),
+        items: rows
+            .into_iter()
+            .map(|r| QuarantineView::from_record(r, Some(PREVIEW_BYTES)))
+            .collect(),
         next,
     }))
+}
+
+/// How much of each body the list shows; `GET /v1/quarantine/{id}` shows it whole.
+const PREVIEW_BYTES: usize = 4096;
+
+/// The id in the path, or 404: a path that names no kept push is not a bad request.
+fn path_id(p: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
+    let raw = p.map(|Path(id)| id).unwrap_or_default();
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("no quarantined push {raw:?}")))
+}
+
+/// One kept push, with its whole body.
+#[utoipa::path(get, path = "/v1/quarantine/{id}", tag = "quarantine",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The kept push's id")),
+    responses(
+        (status = 200, body = QuarantineView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_quarantined(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<QuarantineView>, ApiError> {
+    state.keys.authorize(&headers, Role::Admin)?;
+    let id = path_id(path)?;
+    let kept = read_store(&state, move |s| s.quarantined(id))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no quarantined push {id}")))?;
+    Ok(Json(QuarantineView::from_record(kept, None)))
 }
 
 /// Run a kept push again (after a fix, or once its conflict is resolved).
@@ -93,9 +131,10 @@ async fn list_quarantine(
 async fn replay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ReplayReport>, ApiError> {
     state.keys.authorize(&headers, Role::Admin)?;
+    let id = path_id(path)?;
     let kept = read_store(&state, move |s| s.quarantined(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no quarantined push {id}")))?;
@@ -116,6 +155,8 @@ async fn replay(
         }
     }
     let now = wire::now();
+    // The events were received when the push was, not when it is replayed.
+    let received_at = kept.received_at;
     let still = |detail: String| ApiError::Invalid {
         detail,
         errors: Vec::new(),
@@ -123,7 +164,7 @@ async fn replay(
     let events = if kept.provider == CLOUDEVENTS {
         let mode = cloudevents::detect(&kept_headers)
             .ok_or_else(|| still("the kept headers name no CloudEvents mode".into()))?;
-        let batch = cloudevents::parse(mode, &kept_headers, &kept.body, now, usize::MAX)
+        let batch = cloudevents::parse(mode, &kept_headers, &kept.body, received_at, usize::MAX)
             .map_err(|e| still(e.to_string()))?;
         batch
             .items
@@ -141,12 +182,12 @@ async fn replay(
             headers: &kept_headers,
             body: &kept.body,
             path: "",
-            received_at: now,
+            received_at,
         };
         let push = provider
             .parse_push(&inbound, &settings.context)
             .map_err(|e| still(e.to_string()))?;
-        push_events(push, now)
+        push_events(push, received_at)
     };
     let outcomes = state
         .store

@@ -172,6 +172,22 @@ async fn an_unreadable_push_is_quarantined_acknowledged_and_replayable() {
         .await;
     assert_problem(&missing, 404, "999");
     assert_eq!(app.get(ADMIN, "/v1/quarantine?limit=0").await.status, 400);
+    let one = app.get(ADMIN, &format!("/v1/quarantine/{id}")).await;
+    assert_eq!(
+        one.json["body_bytes"],
+        one.json["body"].as_str().unwrap().len()
+    );
+    let anonymous = app
+        .send(
+            app.client
+                .post(format!("{}/v1/quarantine/abc/replay", app.base)),
+        )
+        .await;
+    assert_problem(&anonymous, 401, "");
+    let not_a_number = app
+        .post_json(ADMIN, "/v1/quarantine/abc/replay", &json!({}))
+        .await;
+    assert_problem(&not_a_number, 404, "abc");
 }
 
 #[tokio::test]
