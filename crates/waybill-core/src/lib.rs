@@ -7,11 +7,13 @@
 //!
 //! - [`status`]: the canonical shipment statuses and the derived order statuses.
 //! - [`machine`]: the state machine, as a table.
+//! - [`change`]: the domain events announced when state changes (the outbox's rows).
 //! - [`event`]: the tracking event, its identity (`event_id` and the derived key) and ids.
 //! - [`timeline`]: one shipment's ordered events and the fold that turns them into state.
 //! - [`order`]: how an order's status follows from its shipments.
 //! - [`tracker`]: an in-memory reference engine, the model the stores are tested against.
 
+pub mod change;
 pub mod event;
 pub mod ids;
 pub mod machine;

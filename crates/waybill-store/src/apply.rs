@@ -8,6 +8,7 @@
 //! writer and [`replay`], which is what makes a replayed projection equal the live one.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use waybill_core::change::{Change, ChangeKind, order_change, shipment_changes};
 use waybill_core::event::Tracking;
 use waybill_core::timeline::Inserted;
 use waybill_core::tracker::{Rejection, Unclaimed, entry_of, resolve_order};
@@ -17,6 +18,26 @@ use waybill_core::{
 };
 
 use crate::StoreError;
+
+/// A domain event caused by `ev`.
+fn change(
+    kind: ChangeKind,
+    order_id: &OrderId,
+    parcel: Option<Tracking>,
+    status: &'static str,
+    previous: Option<&'static str>,
+    ev: &TrackingEvent,
+) -> Change {
+    Change {
+        kind,
+        order_id: order_id.clone(),
+        parcel,
+        status,
+        previous,
+        at: ev.received_at,
+        cause: ev.event_id.clone(),
+    }
+}
 use crate::cache::TwoGen;
 use crate::log::{decode_seqs, encode_seqs, event_from_row, next_seq};
 use crate::overlay::PendingOrder;
@@ -28,6 +49,8 @@ struct OrderSlot {
     created_at: Timestamp,
     /// The status the row holds; the row is rewritten only when the derived one differs.
     stored_status: OrderStatus,
+    /// The status after the last applied event: announced when it moves.
+    live_status: OrderStatus,
     /// The order's details (customer, metadata), from its first `created` event whose
     /// details are a JSON object.
     details: Option<String>,
@@ -40,6 +63,22 @@ struct OrderSlot {
     /// Changed by the batch in progress: its state is published to the overlay.
     touched: bool,
     dirty: bool,
+}
+
+impl OrderSlot {
+    /// The order's status from its shipments' (CONTRACT §2).
+    fn derived_status(&self) -> OrderStatus {
+        order_status_with_default(
+            self.shipments
+                .iter()
+                .filter(|s| Some(s.0) != self.default_ref)
+                .map(|s| s.1),
+            self.shipments
+                .iter()
+                .find(|s| Some(s.0) == self.default_ref)
+                .and_then(|s| s.1),
+        )
+    }
 }
 
 struct ShipmentSlot {
@@ -122,6 +161,11 @@ pub struct Applier {
     /// Whether any carrier correction left an alias; `None`: not known yet. Almost
     /// always false, which spares every new parcel a lookup.
     aliases_exist: Option<bool>,
+    /// Whether live changes are announced (domain events for the outbox). Off for a
+    /// bulk load of history, which should notify nobody.
+    announce: bool,
+    /// Domain events of the batch in progress, for the outbox.
+    changes: Vec<Change>,
 }
 
 impl Applier {
@@ -137,6 +181,8 @@ impl Applier {
             max_dirty: (cache_capacity / 4).max(1),
             must_flush: false,
             aliases_exist: None,
+            announce: true,
+            changes: Vec::new(),
         }
     }
 
@@ -247,6 +293,34 @@ impl Applier {
         self.next_seq = None;
         self.must_flush = false;
         self.aliases_exist = None;
+        self.changes.clear();
+    }
+
+    /// Announce live changes (the default), or not (a bulk load of history).
+    pub fn set_announce(&mut self, on: bool) {
+        self.announce = on;
+    }
+
+    /// The batch's domain events, in the order they happened.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Re-derives an order's status after a change to its shipments; announces the
+    /// move when `emit`. The live status is kept current either way.
+    fn note_order_status(&mut self, order_id: &OrderId, ev: &TrackingEvent, emit: bool) {
+        let Some(o) = self.orders.get_mut(order_id) else {
+            return;
+        };
+        let now = o.derived_status();
+        let before = std::mem::replace(&mut o.live_status, now);
+        if emit
+            && let Some(c) = order_change(before, now, |kind, status, previous| {
+                change(kind, order_id, None, status, previous, ev)
+            })
+        {
+            self.changes.push(c);
+        }
     }
 
     /// Applies one event (or link record) inside `tx`.
@@ -258,7 +332,7 @@ impl Applier {
         sink: Sink,
     ) -> Result<Applied, StoreError> {
         let outcome = match ev.kind {
-            EventKind::Linked => self.link(tx, ev, intake)?,
+            EventKind::Linked => self.link(tx, ev, intake, sink)?,
             EventKind::CarrierChanged => self.change_carrier(tx, ev)?,
             _ => return self.scan(tx, ev, intake, sink),
         };
@@ -312,6 +386,7 @@ impl Applier {
         };
         // Whether this event makes an order claim an unlinked parcel.
         let mut claims = false;
+        let emit = self.announce && matches!(sink, Sink::Append);
         let parcel = match &order_id {
             Some(order_id) => {
                 let oref = match self.order(tx, order_id)? {
@@ -321,7 +396,20 @@ impl Applier {
                         return Ok(Applied::only(ItemOutcome::OrderExists));
                     }
                     Some(o) => o.oref,
-                    None => self.create_order(tx, order_id, ev.received_at)?,
+                    None => {
+                        let oref = self.create_order(tx, order_id, ev.received_at)?;
+                        if emit {
+                            self.changes.push(change(
+                                ChangeKind::OrderCreated,
+                                order_id,
+                                None,
+                                OrderStatus::Created.as_str(),
+                                None,
+                                ev,
+                            ));
+                        }
+                        oref
+                    }
                 };
                 let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
                 // A tracked parcel was looked up above.
@@ -351,6 +439,7 @@ impl Applier {
             .shipments
             .get_mut(&parcel)
             .expect("loaded or created above");
+        let before = slot.log.state().status;
         if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
             // A re-sent scan that names the order of a parcel pushed without one still
             // claims it; the log must say so, or a replay would not.
@@ -359,6 +448,7 @@ impl Applier {
             else {
                 return Ok(Applied::only(ItemOutcome::Duplicate));
             };
+            self.note_order_status(&order_id, ev, emit);
             let seq = self.take_seq(tx, sink)?;
             return Ok(Applied {
                 outcome: ItemOutcome::Duplicate,
@@ -371,6 +461,7 @@ impl Applier {
         slot.seqs.push(seq);
         slot.updated_at = slot.updated_at.max(ev.received_at);
         let (sref, status) = (slot.sref, slot.log.state().status);
+        let parcel_key = parcel.clone();
         if !slot.dirty {
             slot.dirty = true;
             self.dirty_shipments.push(parcel);
@@ -396,6 +487,17 @@ impl Applier {
                 order.row_stale = true;
                 order.details.clone_from(&ev.details);
             }
+            if emit {
+                let tracking = match &parcel_key {
+                    ParcelKey::Tracked(t) => Some(t.clone()),
+                    ParcelKey::OrderDefault(_) => None,
+                };
+                let moved = shipment_changes(before, status, |kind, now, previous| {
+                    change(kind, &order_id, tracking.clone(), now, previous, ev)
+                });
+                self.changes.extend(moved);
+            }
+            self.note_order_status(&order_id, ev, emit);
             self.touch(order_id);
         }
         Ok(Applied {
@@ -467,6 +569,7 @@ impl Applier {
         tx: &Transaction<'_>,
         ev: &TrackingEvent,
         intake: Intake,
+        sink: Sink,
     ) -> Result<ItemOutcome, StoreError> {
         let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
             return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
@@ -500,6 +603,7 @@ impl Applier {
         let slot = self.shipments.get_mut(&parcel).expect("linked above");
         slot.updated_at = slot.updated_at.max(ev.received_at);
         self.mark_dirty(&parcel);
+        self.note_order_status(order_id, ev, self.announce && matches!(sink, Sink::Append));
         self.touch(order_id.clone());
         // The link's time lives in rows that would otherwise wait; a catch-up would see
         // the parcel already owned and skip it.
@@ -623,6 +727,7 @@ impl Applier {
                 oref,
                 created_at: at,
                 stored_status: OrderStatus::Created,
+                live_status: OrderStatus::Created,
                 row_stale: false,
                 details: None,
                 touched: false,
@@ -704,16 +809,7 @@ impl Applier {
                 continue;
             };
             o.dirty = false;
-            let status = order_status_with_default(
-                o.shipments
-                    .iter()
-                    .filter(|s| Some(s.0) != o.default_ref)
-                    .map(|s| s.1),
-                o.shipments
-                    .iter()
-                    .find(|s| Some(s.0) == o.default_ref)
-                    .and_then(|s| s.1),
-            );
+            let status = o.derived_status();
             if status == o.stored_status && !o.row_stale {
                 continue;
             }
@@ -822,6 +918,8 @@ fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, Stor
         oref,
         created_at: Timestamp(created),
         stored_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
+        // The cache only loads rows that are current.
+        live_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
         details,
         row_stale: false,
         shipments,

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod cache;
 pub mod log;
+pub mod outbox;
 pub mod overlay;
 pub mod quarantine;
 pub mod read;
@@ -24,6 +25,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use outbox::OutboxRecord;
 pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
 pub use writer::{ItemOutcome, Pending, Submission, WriterOptions};
@@ -155,6 +157,11 @@ impl Store {
     /// One page of the order search.
     pub fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
         self.read(|c| read::list_orders(c, &self.overlay, filter))
+    }
+
+    /// Domain events with an id above `after`, oldest first (blocking).
+    pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.read(|c| outbox::after(c, after, limit))
     }
 
     /// One kept push (blocking).

@@ -117,6 +117,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (carrier, tracking_number)
     ) WITHOUT ROWID;
     ",
+    // 4: the outbox of domain events, written in the transaction of the change that
+    // caused them. Its ids are the stable ids of deliveries and stream messages.
+    "
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        type            TEXT    NOT NULL,
+        order_id        TEXT    NOT NULL,
+        carrier         TEXT,
+        tracking_number TEXT,
+        status          TEXT    NOT NULL,
+        previous_status TEXT,
+        -- When Waybill received the event that caused it (µs), and that event's id.
+        at              INTEGER NOT NULL,
+        cause           TEXT    NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -26,6 +26,7 @@ use waybill_core::tracker::Rejection;
 use waybill_core::{Timestamp, TrackingEvent};
 
 use crate::apply::{Applier, Intake, Sink};
+use crate::outbox;
 use crate::overlay::{Overlay, PendingOrder};
 use crate::quarantine::{self, NewQuarantine};
 use crate::{StoreError, Synchronous, log};
@@ -93,6 +94,9 @@ pub struct WriterOptions {
     /// store that nobody reads while it writes (a bulk `ingest`): its reads would lag
     /// the writes by up to `flush_interval`.
     pub overlay: bool,
+    /// Write domain events to the outbox (webhooks, streams, e-mail read them there).
+    /// Off only for a bulk load of history, which should notify nobody.
+    pub announce: bool,
     /// How often a background thread copies the WAL back into the database. The writer
     /// itself never checkpoints, so commits do not stall behind that I/O, and a page
     /// rewritten many times between two checkpoints is copied once.
@@ -109,6 +113,7 @@ impl Default for WriterOptions {
             cache_capacity: 200_000,
             flush_interval: Duration::from_millis(1000),
             overlay: true,
+            announce: true,
             checkpoint_interval: Duration::from_millis(1000),
         }
     }
@@ -319,6 +324,7 @@ fn run(
     broken: &AtomicBool,
 ) {
     let mut applier = Applier::new(options.cache_capacity);
+    applier.set_announce(options.announce);
     // The loop ends when every handle is dropped: the store is closed.
     while let Ok(first) = rx.recv() {
         if broken.load(Ordering::SeqCst) {
@@ -454,6 +460,7 @@ fn commit_batch(
     let t_apply = Instant::now();
     appended.extend(records.iter().map(|(seq, r)| (*seq, r)));
     log::append(&tx, &appended)?;
+    outbox::append(&tx, &applier.take_changes())?;
     let t_append = Instant::now();
     let projection = if applier.flush_due(options.flush_interval) {
         applier.flush(&tx)?;

@@ -597,6 +597,25 @@ proptest! {
             }
         }
         prop_assert_eq!(live.len(), model.order_ids().count());
+        // Each order is announced once, and its status moves form an unbroken chain
+        // from `created` to where it ended.
+        let mut chains: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for r in store.outbox_after(0, 1_000_000).unwrap() {
+            let entry = chains.entry(r.order_id.clone()).or_insert((0, "created".into()));
+            match r.kind.as_str() {
+                "order.created" => entry.0 += 1,
+                "order.status_changed" => {
+                    prop_assert_eq!(r.previous_status.as_deref(), Some(entry.1.as_str()));
+                    entry.1 = r.status.clone();
+                }
+                _ => {}
+            }
+        }
+        for (id, (rec, _)) in &live {
+            let (created, last) = &chains[id];
+            prop_assert_eq!(*created, 1);
+            prop_assert_eq!(last, &rec.status);
+        }
         drop(store);
         waybill_store::replay(dir.path()).unwrap();
         prop_assert_eq!(dump(&open(&dir)), live);
@@ -1039,4 +1058,167 @@ async fn after_a_crash_claims_and_links_come_back_as_they_were() {
     drop(reopened);
     waybill_store::replay(copy.path()).unwrap();
     assert_eq!(dump(&open(&copy)), live, "replay");
+}
+
+/// An outbox row as `(type, order, parcel number, status, previous)`.
+type Announced = (String, String, Option<String>, String, Option<String>);
+
+fn announced(store: &Store) -> Vec<Announced> {
+    store
+        .outbox_after(0, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.kind,
+                r.order_id,
+                r.tracking_number,
+                r.status,
+                r.previous_status,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_is_announced_once_in_the_same_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let seed: Vec<_> = [
+        EventKind::OrderCreated,
+        st(InfoReceived),
+        st(PickedUp),
+        st(Delivered),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, k)| ev(Some("o1"), None, *k, i as i64, &format!("s{i}")))
+    .collect();
+    store
+        .submit(Submission::Events(seed.clone()))
+        .await
+        .unwrap();
+    let s = |x: &str| x.to_owned();
+    let o = |x: Option<&str>| x.map(str::to_owned);
+    let expected = vec![
+        (s("order.created"), s("o1"), None, s("created"), None),
+        (
+            s("shipment.status_changed"),
+            s("o1"),
+            None,
+            s("info_received"),
+            None,
+        ),
+        (
+            s("order.status_changed"),
+            s("o1"),
+            None,
+            s("shipped"),
+            o(Some("created")),
+        ),
+        (
+            s("shipment.status_changed"),
+            s("o1"),
+            None,
+            s("picked_up"),
+            o(Some("info_received")),
+        ),
+        (
+            s("order.status_changed"),
+            s("o1"),
+            None,
+            s("picked_up"),
+            o(Some("shipped")),
+        ),
+        (
+            s("shipment.status_changed"),
+            s("o1"),
+            None,
+            s("delivered"),
+            o(Some("picked_up")),
+        ),
+        (
+            s("shipment.delivered"),
+            s("o1"),
+            None,
+            s("delivered"),
+            o(Some("picked_up")),
+        ),
+        (
+            s("order.status_changed"),
+            s("o1"),
+            None,
+            s("delivered"),
+            o(Some("picked_up")),
+        ),
+    ];
+    assert_eq!(announced(&store), expected);
+    let rows = store.outbox_after(0, 100).unwrap();
+    assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
+    assert_eq!(rows[1].cause, "s1");
+    assert_eq!(store.outbox_after(rows[6].id, 100).unwrap().len(), 1);
+
+    // Re-sent: duplicates, nothing announced.
+    store.submit(Submission::Events(seed)).await.unwrap();
+    assert_eq!(announced(&store).len(), expected.len());
+    // A pushed parcel announces nothing until an order claims it.
+    let z = Some(("zto-express", "Z1"));
+    store
+        .submit(push(vec![ev(None, z, st(Exception), 9, "x1")]))
+        .await
+        .unwrap();
+    assert_eq!(announced(&store).len(), expected.len());
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            z,
+            st(Exception),
+            10,
+            "x2",
+        )]))
+        .await
+        .unwrap();
+    let tail = announced(&store).split_off(expected.len());
+    assert_eq!(
+        tail,
+        vec![(
+            s("order.status_changed"),
+            s("o1"),
+            None,
+            s("exception"),
+            o(Some("delivered"))
+        ),],
+        "the claim moves the order; the parcel's own status did not move"
+    );
+
+    // Neither replay nor a reopen announces anything again.
+    let before = announced(&store);
+    drop(store);
+    waybill_store::replay(dir.path()).unwrap();
+    assert_eq!(announced(&open(&dir)), before);
+}
+
+#[tokio::test]
+async fn a_bulk_load_announces_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        WriterOptions {
+            announce: false,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            st(PickedUp),
+            1,
+            "a",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
+    assert!(announced(&store).is_empty());
 }

@@ -280,6 +280,8 @@ pub fn bulk_options(base: WriterOptions) -> WriterOptions {
         cache_capacity: base.cache_capacity.max(1_000_000),
         flush_interval: std::time::Duration::from_secs(5),
         overlay: false,
+        // Loading history notifies nobody: no domain events, no webhooks.
+        announce: false,
         ..base
     }
 }

@@ -1,0 +1,69 @@
+//! The outbox: domain events, appended in the same transaction as the state change that
+//! caused them, read back in id order by whatever announces them (webhooks, streams,
+//! e-mail). An id is never reused, so it is the stable identity of a message on every
+//! retry, and the resume point of a stream.
+
+use rusqlite::{Connection, Transaction, params};
+use waybill_core::Timestamp;
+use waybill_core::change::Change;
+
+use crate::StoreError;
+
+/// A domain event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub kind: String,
+    pub order_id: String,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub status: String,
+    pub previous_status: Option<String>,
+    pub at: Timestamp,
+    pub cause: String,
+}
+
+pub(crate) fn append(tx: &Transaction<'_>, changes: &[Change]) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO outbox (type, order_id, carrier, tracking_number, status, previous_status, at, cause)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for c in changes {
+        stmt.execute(params![
+            c.kind.as_str(),
+            c.order_id.as_str(),
+            c.parcel.as_ref().map(|t| t.carrier.as_str()),
+            c.parcel.as_ref().map(|t| t.tracking_number.as_str()),
+            c.status,
+            c.previous,
+            c.at.as_micros(),
+            c.cause,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Domain events with an id above `after`, oldest first.
+pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, type, order_id, carrier, tracking_number, status, previous_status, at, cause
+         FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit as i64], |r| {
+        Ok(OutboxRecord {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            order_id: r.get(2)?,
+            carrier: r.get(3)?,
+            tracking_number: r.get(4)?,
+            status: r.get(5)?,
+            previous_status: r.get(6)?,
+            at: Timestamp(r.get(7)?),
+            cause: r.get(8)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
