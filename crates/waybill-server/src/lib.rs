@@ -14,6 +14,7 @@ pub mod cloudevents;
 pub mod intake;
 pub mod problem;
 pub mod routes;
+pub mod streams;
 pub mod telemetry;
 pub mod views;
 pub mod wire;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Provider webhook secrets and zones.
     pub webhooks: Arc<intake::Webhooks>,
+    /// The broadcast of domain events that streams follow.
+    pub hub: streams::Hub,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.
@@ -90,6 +93,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::orders::router())
         .merge(routes::webhooks::router())
         .merge(routes::quarantine::router())
+        .merge(routes::stream::router())
         .merge(routes::health::router())
 }
 

@@ -78,6 +78,8 @@ pub struct Store {
     writer: Arc<writer::WriterHandle>,
     readers: Arc<read::ReadPool>,
     overlay: Arc<overlay::Overlay>,
+    /// How far the outbox is durable.
+    announced: Arc<tokio::sync::watch::Sender<i64>>,
 }
 
 impl Store {
@@ -97,6 +99,7 @@ impl Store {
             tracing::info!(events = caught_up, "projections caught up with the log");
         }
         let overlay = Arc::new(overlay::Overlay::default());
+        let announced = Arc::new(tokio::sync::watch::Sender::new(outbox::last_id(&conn)?));
         let checkpointer = schema::open(&path, Synchronous::Normal)?;
         let wal = dir.join("waybill.sqlite3-wal");
         let writer = Arc::new(writer::spawn(
@@ -105,10 +108,12 @@ impl Store {
             wal,
             lock,
             overlay.clone(),
+            announced.clone(),
             options,
         )?);
         Ok(Self {
             writer,
+            announced,
             readers: Arc::new(read::ReadPool::new(path)),
             overlay,
         })
@@ -159,6 +164,18 @@ impl Store {
         self.read(|c| read::list_orders(c, &self.overlay, filter))
     }
 
+    /// Read access alone: it does not keep the store (and its writer) open.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            readers: self.readers.clone(),
+        }
+    }
+
+    /// Follows the last durable outbox id: wakes whoever announces domain events.
+    pub fn announced(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.announced.subscribe()
+    }
+
     /// Domain events with an id above `after`, oldest first (blocking).
     pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         self.read(|c| outbox::after(c, after, limit))
@@ -190,6 +207,32 @@ impl Store {
             && self
                 .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
                 .is_ok()
+    }
+}
+
+/// Read access to a store that does not keep it open: for long-lived readers, such as
+/// the stream hub, which must not outlive the store they follow.
+#[derive(Clone)]
+pub struct Reader {
+    readers: Arc<read::ReadPool>,
+}
+
+impl Reader {
+    /// Domain events with an id above `after`, oldest first (blocking).
+    pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.readers.with(|c| outbox::after(c, after, limit))
+    }
+
+    /// One order's domain events with an id in `(after, through]` (blocking).
+    pub fn outbox_for_order(
+        &self,
+        order_id: &str,
+        after: i64,
+        through: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.readers
+            .with(|c| outbox::for_order(c, order_id, after, through, limit))
     }
 }
 

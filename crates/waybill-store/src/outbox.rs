@@ -23,9 +23,10 @@ pub struct OutboxRecord {
     pub cause: String,
 }
 
-pub(crate) fn append(tx: &Transaction<'_>, changes: &[Change]) -> Result<(), StoreError> {
+/// Appends the batch's domain events; returns the last id written, if any.
+pub(crate) fn append(tx: &Transaction<'_>, changes: &[Change]) -> Result<Option<i64>, StoreError> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO outbox (type, order_id, carrier, tracking_number, status, previous_status, at, cause)
@@ -43,27 +44,52 @@ pub(crate) fn append(tx: &Transaction<'_>, changes: &[Change]) -> Result<(), Sto
             c.cause,
         ])?;
     }
-    Ok(())
+    Ok(Some(tx.last_insert_rowid()))
 }
+
+/// The last id in the outbox (0 when empty).
+pub fn last_id(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT coalesce(max(id), 0) FROM outbox", [], |r| r.get(0))?)
+}
+
+const COLUMNS: &str =
+    "id, type, order_id, carrier, tracking_number, status, previous_status, at, cause";
 
 /// Domain events with an id above `after`, oldest first.
 pub fn after(conn: &Connection, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, type, order_id, carrier, tracking_number, status, previous_status, at, cause
-         FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit as i64], |r| {
-        Ok(OutboxRecord {
-            id: r.get(0)?,
-            kind: r.get(1)?,
-            order_id: r.get(2)?,
-            carrier: r.get(3)?,
-            tracking_number: r.get(4)?,
-            status: r.get(5)?,
-            previous_status: r.get(6)?,
-            at: Timestamp(r.get(7)?),
-            cause: r.get(8)?,
-        })
-    })?;
+    let sql = format!("SELECT {COLUMNS} FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?2");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![after, limit as i64], record)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// One order's domain events with an id in `(after, through]`, oldest first.
+pub fn for_order(
+    conn: &Connection,
+    order_id: &str,
+    after: i64,
+    through: i64,
+    limit: usize,
+) -> Result<Vec<OutboxRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM outbox WHERE order_id = ?1 AND id > ?2 AND id <= ?3
+         ORDER BY id LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![order_id, after, through, limit as i64], record)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRecord> {
+    Ok(OutboxRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        order_id: r.get(2)?,
+        carrier: r.get(3)?,
+        tracking_number: r.get(4)?,
+        status: r.get(5)?,
+        previous_status: r.get(6)?,
+        at: Timestamp(r.get(7)?),
+        cause: r.get(8)?,
+    })
 }

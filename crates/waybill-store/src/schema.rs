@@ -132,6 +132,8 @@ const MIGRATIONS: &[&str] = &[
         at              INTEGER NOT NULL,
         cause           TEXT    NOT NULL
     );
+    -- An order's stream resumes from here.
+    CREATE INDEX outbox_by_order ON outbox (order_id, id);
     ",
 ];
 

@@ -21,7 +21,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use waybill_core::tracker::Rejection;
 use waybill_core::{Timestamp, TrackingEvent};
 
@@ -189,6 +189,7 @@ pub fn spawn(
     wal: PathBuf,
     lock: File,
     overlay: Arc<Overlay>,
+    announced: Arc<watch::Sender<i64>>,
     options: WriterOptions,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = sync_channel(options.queue_depth);
@@ -206,8 +207,9 @@ pub fn spawn(
     let broken = Arc::new(AtomicBool::new(false));
     let syncer = match options.synchronous {
         Synchronous::Full => {
-            let (to_sync, synced) = std::sync::mpsc::channel::<Vec<Answer>>();
+            let (to_sync, synced) = std::sync::mpsc::channel::<Synced>();
             let broken = broken.clone();
+            let announced = announced.clone();
             std::thread::Builder::new()
                 .name("waybill-syncer".into())
                 .spawn(move || {
@@ -218,7 +220,7 @@ pub fn spawn(
                         }
                         file.as_ref().map_or(Ok(()), File::sync_data)
                     };
-                    sync_loop(&synced, &broken, fsync);
+                    sync_loop(&synced, &broken, &announced, fsync);
                 })?;
             Some(to_sync)
         }
@@ -236,6 +238,7 @@ pub fn spawn(
             run(
                 conn,
                 &overlay,
+                &announced,
                 rx,
                 &writer_queued,
                 &options,
@@ -275,6 +278,20 @@ fn checkpoint_loop(conn: &Connection, stop: &Receiver<()>, interval: Duration) {
 
 type Answer = (Reply, Result<Vec<ItemOutcome>, StoreError>);
 
+/// A committed batch for the syncer: its answers, and the last outbox id it wrote.
+type Synced = (Vec<Answer>, Option<i64>);
+
+/// Tells the outbox's readers (streams, deliveries) how far it is durable.
+fn announce(announced: &watch::Sender<i64>, through: Option<i64>) {
+    if let Some(id) = through {
+        announced.send_if_modified(|cur| {
+            let moved = id > *cur;
+            *cur = (*cur).max(id);
+            moved
+        });
+    }
+}
+
 struct ClearOnDrop(Arc<AtomicBool>);
 
 impl Drop for ClearOnDrop {
@@ -291,18 +308,24 @@ impl Drop for ClearOnDrop {
 /// every caller from then on is refused until the process restarts and SQLite recovers
 /// the WAL.
 fn sync_loop(
-    queue: &Receiver<Vec<Answer>>,
+    queue: &Receiver<Synced>,
     broken: &AtomicBool,
+    announced: &watch::Sender<i64>,
     mut fsync: impl FnMut() -> std::io::Result<()>,
 ) {
-    while let Ok(mut answers) = queue.recv() {
-        while let Ok(more) = queue.try_recv() {
+    while let Ok((mut answers, mut through)) = queue.recv() {
+        while let Ok((more, later)) = queue.try_recv() {
             answers.extend(more);
+            through = later.or(through);
         }
         let synced = fsync();
-        if let Err(e) = &synced {
-            tracing::error!(error = %e, "fsync of the WAL failed: the store stops");
-            broken.store(true, Ordering::SeqCst);
+        match &synced {
+            Err(e) => {
+                tracing::error!(error = %e, "fsync of the WAL failed: the store stops");
+                broken.store(true, Ordering::SeqCst);
+            }
+            // Only what is on disk is announced.
+            Ok(()) => announce(announced, through),
         }
         for (reply, out) in answers {
             let out = match &synced {
@@ -314,13 +337,15 @@ fn sync_loop(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the writer thread's whole world, passed once
 fn run(
     mut conn: Connection,
     overlay: &Overlay,
+    announced: &watch::Sender<i64>,
     rx: Receiver<Job>,
     queued: &AtomicUsize,
     options: &WriterOptions,
-    syncer: Option<&Sender<Vec<Answer>>>,
+    syncer: Option<&Sender<Synced>>,
     broken: &AtomicBool,
 ) {
     let mut applier = Applier::new(options.cache_capacity);
@@ -347,7 +372,11 @@ fn run(
         queued.fetch_sub(events, Ordering::SeqCst);
         let started = Instant::now();
         match commit_batch(&mut conn, &mut applier, &jobs, options) {
-            Ok((outcomes, projection)) => {
+            Ok(Committed {
+                outcomes,
+                projection,
+                through,
+            }) => {
                 // Before anyone is answered, readers must see what the batch did.
                 let flushed = match projection {
                     Projection::Flushed => {
@@ -368,13 +397,14 @@ fn run(
                     .collect();
                 match syncer {
                     Some(s) => {
-                        if let Err(unsent) = s.send(answers) {
-                            for (reply, _) in unsent.0 {
+                        if let Err(unsent) = s.send((answers, through)) {
+                            for (reply, _) in unsent.0.0 {
                                 let _ = reply.send(Err(StoreError::WriterGone));
                             }
                         }
                     }
                     None => {
+                        announce(announced, through);
                         for (reply, out) in answers {
                             let _ = reply.send(out);
                         }
@@ -408,6 +438,14 @@ fn run(
     }
 }
 
+/// What a committed batch leaves: its answers, the overlay's part, and the last outbox
+/// id it wrote.
+struct Committed {
+    outcomes: Vec<Vec<ItemOutcome>>,
+    projection: Projection,
+    through: Option<i64>,
+}
+
 /// What a committed batch leaves for the overlay.
 enum Projection {
     /// The rows were written: the overlay can be emptied.
@@ -421,7 +459,7 @@ fn commit_batch(
     applier: &mut Applier,
     jobs: &[Job],
     options: &WriterOptions,
-) -> Result<(Vec<Vec<ItemOutcome>>, Projection), StoreError> {
+) -> Result<Committed, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
     let mut appended = Vec::new();
@@ -460,7 +498,7 @@ fn commit_batch(
     let t_apply = Instant::now();
     appended.extend(records.iter().map(|(seq, r)| (*seq, r)));
     log::append(&tx, &appended)?;
-    outbox::append(&tx, &applier.take_changes())?;
+    let through = outbox::append(&tx, &applier.take_changes())?;
     let t_append = Instant::now();
     let projection = if applier.flush_due(options.flush_interval) {
         applier.flush(&tx)?;
@@ -480,7 +518,11 @@ fn commit_batch(
         commit = ?t_flush.elapsed(),
         "batch phases"
     );
-    Ok((all, projection))
+    Ok(Committed {
+        outcomes: all,
+        projection,
+        through,
+    })
 }
 
 /// Brings the projection rows up to the log: applies every event past the watermark
@@ -523,13 +565,15 @@ mod tests {
     /// Answers leave the syncer only after the fsync that covers them has returned.
     #[test]
     fn nobody_is_answered_before_the_fsync_returns() {
-        let (to_sync, queue) = std::sync::mpsc::channel::<Vec<Answer>>();
+        let (to_sync, queue) = std::sync::mpsc::channel::<Synced>();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let (entered, in_fsync) = std::sync::mpsc::channel::<()>();
         let broken = Arc::new(AtomicBool::new(false));
         let flag = broken.clone();
+        let announced = Arc::new(watch::Sender::new(0i64));
+        let seen = announced.subscribe();
         let syncer = std::thread::spawn(move || {
-            sync_loop(&queue, &flag, move || {
+            sync_loop(&queue, &flag, &announced, move || {
                 entered.send(()).unwrap();
                 released.recv().unwrap();
                 Ok(())
@@ -537,18 +581,20 @@ mod tests {
         });
         let (reply, mut answer) = oneshot::channel();
         to_sync
-            .send(vec![(reply, Ok(vec![ItemOutcome::Accepted]))])
+            .send((vec![(reply, Ok(vec![ItemOutcome::Accepted]))], Some(7)))
             .unwrap();
         in_fsync.recv().unwrap();
         assert!(
             answer.try_recv().is_err(),
             "answered while the fsync was running"
         );
+        assert_eq!(*seen.borrow(), 0, "announced before it was on disk");
         release.send(()).unwrap();
         assert_eq!(
             answer.blocking_recv().unwrap().unwrap(),
             [ItemOutcome::Accepted]
         );
+        assert_eq!(*seen.borrow(), 7);
         drop(to_sync);
         syncer.join().unwrap();
         assert!(!broken.load(Ordering::SeqCst));
@@ -557,14 +603,18 @@ mod tests {
     /// A failed fsync answers with an error and stops the store.
     #[test]
     fn a_failed_fsync_is_an_error_and_final() {
-        let (to_sync, queue) = std::sync::mpsc::channel::<Vec<Answer>>();
+        let (to_sync, queue) = std::sync::mpsc::channel::<Synced>();
         let broken = AtomicBool::new(false);
         let (reply, answer) = oneshot::channel();
         to_sync
-            .send(vec![(reply, Ok(vec![ItemOutcome::Accepted]))])
+            .send((vec![(reply, Ok(vec![ItemOutcome::Accepted]))], Some(3)))
             .unwrap();
         drop(to_sync);
-        sync_loop(&queue, &broken, || Err(std::io::Error::other("disk gone")));
+        let announced = watch::Sender::new(0i64);
+        sync_loop(&queue, &broken, &announced, || {
+            Err(std::io::Error::other("disk gone"))
+        });
+        assert_eq!(*announced.borrow(), 0, "nothing lost may be announced");
         assert!(matches!(
             answer.blocking_recv().unwrap(),
             Err(StoreError::BatchFailed(m)) if m.contains("disk gone")

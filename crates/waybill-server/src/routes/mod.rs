@@ -4,6 +4,7 @@ pub mod events;
 pub mod health;
 pub mod orders;
 pub mod quarantine;
+pub mod stream;
 pub mod webhooks;
 
 use utoipa::Modify;
@@ -24,6 +25,7 @@ use crate::problem::ApiError;
     tags(
         (name = "events", description = "Ingest tracking events"),
         (name = "orders", description = "Orders, shipments and timelines"),
+        (name = "streams", description = "Live updates as server-sent events"),
         (name = "quarantine", description = "Provider pushes that could not be read, kept for replay"),
         (name = "operations", description = "Health, readiness, metrics")
     )

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use waybill_server::intake::{Webhooks, names};
+use waybill_server::streams::StreamSettings;
 use waybill_server::{ApiKeys, AppState, Limits};
 use waybill_store::{Store, WriterOptions};
 
@@ -43,12 +44,21 @@ pub async fn spawn_app_with(limits: Limits) -> TestApp {
 }
 
 pub async fn spawn_app_full(limits: Limits, webhooks: Webhooks) -> TestApp {
+    spawn_app_streams(limits, webhooks, StreamSettings::default()).await
+}
+
+pub async fn spawn_app_streams(
+    limits: Limits,
+    webhooks: Webhooks,
+    streams: StreamSettings,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
     let keys = ApiKeys::parse(&format!("admin:{ADMIN},ingest:{INGEST},read:{READ}")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
+        hub: waybill_server::streams::Hub::start(&store, streams),
         store,
         keys: Arc::new(keys),
         public_url: base.clone().into(),

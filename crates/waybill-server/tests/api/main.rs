@@ -6,4 +6,5 @@ mod linking;
 mod operations;
 mod orders;
 mod providers;
+mod streams;
 mod webhooks;

@@ -268,6 +268,7 @@ async fn http_ingest(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state = AppState {
+        hub: waybill_server::streams::Hub::start(&store, Default::default()),
         store,
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
         public_url: format!("http://{addr}").into(),

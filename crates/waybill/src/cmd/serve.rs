@@ -37,6 +37,7 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         public_url: public_url.trim_end_matches('/').into(),
         limits: settings.limits.clone(),
         webhooks: Arc::new(settings.webhooks.clone()),
+        hub: waybill_server::streams::Hub::start(&store, Default::default()),
     };
     tracing::info!(%local, data = %settings.data.display(), "waybill is listening");
     if demo {
