@@ -132,8 +132,8 @@ const MIGRATIONS: &[&str] = &[
         at              INTEGER NOT NULL,
         cause           TEXT    NOT NULL
     );
-    -- An order's stream resumes from here.
-    CREATE INDEX outbox_by_order ON outbox (order_id, id);
+    -- No secondary index: like the log, the outbox is only ever appended at its right
+    -- edge, and an order's stream resumes by scanning ids from its last one.
     ",
 ];
 
