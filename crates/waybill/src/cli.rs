@@ -95,10 +95,13 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients (group commit grows with them).
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
-    /// Which parts to run, comma-separated: parse, providers, bulk, naive, http.
+    /// Streams opened by the `sse` phase.
+    #[arg(long, default_value_t = 1000)]
+    pub sse_clients: usize,
+    /// Which parts to run, comma-separated: parse, providers, bulk, naive, http, sse.
     #[arg(
         long,
-        default_value = "parse,providers,bulk,naive,http",
+        default_value = "parse,providers,bulk,naive,http,sse",
         value_delimiter = ','
     )]
     pub phases: Vec<String>,

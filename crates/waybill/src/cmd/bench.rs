@@ -23,8 +23,8 @@ use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
-use crate::cmd::bench_push;
 use crate::cmd::ingest::bulk_options;
+use crate::cmd::{bench_push, bench_sse};
 use crate::loadgen::{LoadgenOptions, events};
 
 const HTTP_BATCH: usize = 100;
@@ -123,6 +123,28 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             percentile(&http.latencies, 0.50),
             percentile(&http.latencies, 0.99),
             percentile(&http.latencies, 1.0),
+        );
+    }
+    if on("sse") {
+        let clients = args.sse_clients;
+        let burst = bench_sse::run(&dir.join("sse-burst"), clients, 2_000, None).await?;
+        row(
+            &format!("SSE fan-out, {clients} clients, 2000 changes at once"),
+            burst.messages,
+            burst.elapsed,
+        );
+        println!(
+            "  (messages delivered, all clients together; clients cut off: {})",
+            burst.cut_off
+        );
+        let pace = Duration::from_millis(10);
+        let steady = bench_sse::run(&dir.join("sse-steady"), clients, 200, Some(pace)).await?;
+        println!(
+            "SSE latency, {clients} clients, one change every {pace:?}: receipt → client p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (cut off: {})",
+            percentile(&steady.latencies, 0.50),
+            percentile(&steady.latencies, 0.99),
+            percentile(&steady.latencies, 1.0),
+            steady.cut_off
         );
     }
     println!();

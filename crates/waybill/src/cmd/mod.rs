@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_push;
+pub mod bench_sse;
 pub mod demo;
 pub mod ingest;
 pub mod order;
