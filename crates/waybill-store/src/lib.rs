@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod cache;
+pub mod hooks;
 pub mod log;
 pub mod outbox;
 pub mod overlay;
@@ -25,6 +26,9 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use waybill_core::Timestamp;
+
+pub use hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
 pub use outbox::OutboxRecord;
 pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
@@ -179,6 +183,42 @@ impl Store {
     /// Domain events with an id above `after`, oldest first (blocking).
     pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         self.read(|c| outbox::after(c, after, limit))
+    }
+
+    /// Every subscription (blocking).
+    pub fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        self.read(hooks::subscriptions)
+    }
+
+    pub fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        self.read(|c| hooks::subscription(c, id))
+    }
+
+    /// Pending deliveries due by `now` (blocking).
+    pub fn due_deliveries(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.read(|c| hooks::due(c, now, limit))
+    }
+
+    /// A subscription's deliveries, newest first, ids below `before` (blocking).
+    pub fn deliveries(
+        &self,
+        subscription: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.read(|c| hooks::of_subscription(c, subscription, before, limit))
+    }
+
+    /// One outbox record (blocking).
+    pub fn outbox_record(&self, id: i64) -> Result<Option<OutboxRecord>, StoreError> {
+        Ok(self
+            .read(|c| outbox::after(c, id - 1, 1))?
+            .into_iter()
+            .find(|r| r.id == id))
     }
 
     /// One kept push (blocking).

@@ -135,6 +135,36 @@ const MIGRATIONS: &[&str] = &[
     -- No secondary index: like the log, the outbox is only ever appended at its right
     -- edge, and an order's stream resumes by scanning ids from its last one.
     ",
+    // 5: outbound webhooks: subscriptions, each following the outbox with its own
+    // cursor, and one delivery per subscription and domain event.
+    "
+    CREATE TABLE subscriptions (
+        id              TEXT    PRIMARY KEY,
+        url             TEXT    NOT NULL,
+        event_types     TEXT    NOT NULL,
+        description     TEXT,
+        secret          TEXT    NOT NULL,
+        created_at      INTEGER NOT NULL,
+        cursor          INTEGER NOT NULL,
+        disabled_at     INTEGER,
+        disabled_reason TEXT
+    );
+    CREATE TABLE deliveries (
+        id              INTEGER PRIMARY KEY,
+        subscription_id TEXT    NOT NULL,
+        outbox_id       INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        -- pending, delivered, failed
+        state           TEXT    NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        last_status     INTEGER,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        created_at      INTEGER NOT NULL,
+        UNIQUE (subscription_id, outbox_id)
+    );
+    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -26,6 +26,7 @@ use waybill_core::tracker::Rejection;
 use waybill_core::{Timestamp, TrackingEvent};
 
 use crate::apply::{Applier, Intake, Sink};
+use crate::hooks::{self, HookOp};
 use crate::outbox;
 use crate::overlay::{Overlay, PendingOrder};
 use crate::quarantine::{self, NewQuarantine};
@@ -44,6 +45,10 @@ pub enum ItemOutcome {
     OrderExists,
     /// `Submission::Quarantine` kept the push under this id.
     Quarantined(i64),
+    /// `Submission::Hook` did what it said.
+    Done,
+    /// `Submission::Hook` named a subscription or delivery that does not exist.
+    Missing,
 }
 
 /// A unit of work for the writer.
@@ -63,13 +68,15 @@ pub enum Submission {
     },
     /// Keep a push that could not be read.
     Quarantine(NewQuarantine),
+    /// A write to subscriptions or deliveries.
+    Hook(HookOp),
 }
 
 impl Submission {
     fn len(&self) -> usize {
         match self {
             Self::Events(v) | Self::Push { events: v, .. } => v.len(),
-            Self::NewOrder(_) | Self::Quarantine(_) => 1,
+            Self::NewOrder(_) | Self::Quarantine(_) | Self::Hook(_) => 1,
         }
     }
 }
@@ -472,6 +479,14 @@ fn commit_batch(
             Submission::Push { events, .. } => (events.as_slice(), Intake::Provider),
             Submission::Quarantine(q) => {
                 all.push(vec![ItemOutcome::Quarantined(quarantine::insert(&tx, q)?)]);
+                continue;
+            }
+            Submission::Hook(op) => {
+                all.push(vec![if hooks::apply(&tx, op)? {
+                    ItemOutcome::Done
+                } else {
+                    ItemOutcome::Missing
+                }]);
                 continue;
             }
         };

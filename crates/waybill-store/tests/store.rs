@@ -1222,3 +1222,144 @@ async fn a_bulk_load_announces_nothing() {
     assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
     assert!(announced(&store).is_empty());
 }
+
+#[tokio::test]
+async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
+    use waybill_store::{Attempt, HookOp, NewSubscription};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    // What happened before a subscription exists is not its business.
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("old"),
+            None,
+            st(PickedUp),
+            1,
+            "a",
+        )]))
+        .await
+        .unwrap();
+    let hook = |op| Submission::Hook(op);
+    let new = NewSubscription {
+        id: "sub_1".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        event_types: "shipment.*".into(),
+        description: Some("erp".into()),
+        secret: "whsec_AAAA".into(),
+        created_at: Timestamp(10),
+    };
+    assert_eq!(
+        store.submit(hook(HookOp::Create(new))).await.unwrap(),
+        [ItemOutcome::Done]
+    );
+    let sub = store.subscription("sub_1").unwrap().unwrap();
+    let end = store.outbox_after(0, 1000).unwrap().last().unwrap().id;
+    assert_eq!(sub.cursor, end);
+
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            st(PickedUp),
+            2,
+            "b",
+        )]))
+        .await
+        .unwrap();
+    let fresh = store.outbox_after(sub.cursor, 1000).unwrap();
+    let ids: Vec<i64> = fresh.iter().map(|r| r.id).collect();
+    let enqueue = || {
+        hook(HookOp::Enqueue {
+            subscription: "sub_1".into(),
+            outbox_ids: ids.clone(),
+            cursor: *ids.last().unwrap(),
+            at: Timestamp(20),
+        })
+    };
+    store.submit(enqueue()).await.unwrap();
+    store.submit(enqueue()).await.unwrap(); // idempotent
+    assert_eq!(
+        store.subscription("sub_1").unwrap().unwrap().cursor,
+        *ids.last().unwrap()
+    );
+    let due = store.due_deliveries(Timestamp(20), 100).unwrap();
+    assert_eq!(due.len(), ids.len());
+    assert!(store.due_deliveries(Timestamp(19), 100).unwrap().is_empty());
+
+    let first = due[0].id;
+    let retry = Attempt::Retry {
+        status: Some(503),
+        error: "busy".into(),
+        next_at: Timestamp(50),
+    };
+    store
+        .submit(hook(HookOp::Attempted {
+            delivery: first,
+            attempt: retry,
+        }))
+        .await
+        .unwrap();
+    let later = store.due_deliveries(Timestamp(49), 100).unwrap();
+    assert!(later.iter().all(|d| d.id != first));
+    let ok = Attempt::Delivered {
+        status: 200,
+        at: Timestamp(51),
+    };
+    store
+        .submit(hook(HookOp::Attempted {
+            delivery: first,
+            attempt: ok,
+        }))
+        .await
+        .unwrap();
+    let log = store.deliveries("sub_1", i64::MAX, 100).unwrap();
+    let d = log.iter().find(|d| d.id == first).unwrap();
+    assert_eq!(
+        (d.state.as_str(), d.attempts, d.last_status),
+        ("delivered", 2, Some(200))
+    );
+
+    // A disabled subscription has nothing due; redelivering enables it again.
+    store
+        .submit(hook(HookOp::Disable {
+            subscription: "sub_1".into(),
+            reason: "410 Gone".into(),
+            at: Timestamp(60),
+        }))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_deliveries(Timestamp(1000), 100)
+            .unwrap()
+            .is_empty()
+    );
+    let again = HookOp::Redeliver {
+        subscription: "sub_1".into(),
+        delivery: Some(first),
+        since: None,
+        at: Timestamp(70),
+    };
+    assert_eq!(
+        store.submit(hook(again)).await.unwrap(),
+        [ItemOutcome::Done]
+    );
+    let due = store.due_deliveries(Timestamp(70), 100).unwrap();
+    assert!(due.iter().any(|d| d.id == first && d.state == "pending"));
+
+    assert_eq!(
+        store
+            .submit(hook(HookOp::Delete("sub_1".into())))
+            .await
+            .unwrap(),
+        [ItemOutcome::Done]
+    );
+    assert_eq!(
+        store
+            .submit(hook(HookOp::Delete("sub_1".into())))
+            .await
+            .unwrap(),
+        [ItemOutcome::Missing]
+    );
+    assert!(store.deliveries("sub_1", i64::MAX, 10).unwrap().is_empty());
+}

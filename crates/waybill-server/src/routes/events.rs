@@ -91,9 +91,13 @@ pub async fn store_events(
         let outcomes = state.store.submit(submission(events)).await?;
         for (i, out) in indices.into_iter().zip(outcomes) {
             match out {
-                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) => accepted += 1,
+                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) | ItemOutcome::Done => {
+                    accepted += 1
+                }
                 // An existing order is to a create what a duplicate is to an event.
-                ItemOutcome::Duplicate | ItemOutcome::OrderExists => duplicates += 1,
+                ItemOutcome::Duplicate | ItemOutcome::OrderExists | ItemOutcome::Missing => {
+                    duplicates += 1
+                }
                 ItemOutcome::Rejected(r) => rejected.push(ItemError {
                     index: i,
                     error: r.to_string(),

@@ -152,8 +152,12 @@ pub fn tally(outcomes: &[ItemOutcome]) -> (usize, usize, Vec<String>) {
     let (mut accepted, mut duplicates, mut refused) = (0, 0, Vec::new());
     for o in outcomes {
         match o {
-            ItemOutcome::Accepted | ItemOutcome::Quarantined(_) => accepted += 1,
-            ItemOutcome::Duplicate | ItemOutcome::OrderExists => duplicates += 1,
+            ItemOutcome::Accepted | ItemOutcome::Quarantined(_) | ItemOutcome::Done => {
+                accepted += 1
+            }
+            ItemOutcome::Duplicate | ItemOutcome::OrderExists | ItemOutcome::Missing => {
+                duplicates += 1
+            }
             ItemOutcome::Rejected(r) => refused.push(r.to_string()),
         }
     }

@@ -104,8 +104,12 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
         let outcomes = p.blocking_recv().context("the writer stopped")??;
         for (out, n) in outcomes.into_iter().zip(numbers) {
             match out {
-                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) => totals.accepted += 1,
-                ItemOutcome::Duplicate | ItemOutcome::OrderExists => totals.duplicates += 1,
+                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) | ItemOutcome::Done => {
+                    totals.accepted += 1
+                }
+                ItemOutcome::Duplicate | ItemOutcome::OrderExists | ItemOutcome::Missing => {
+                    totals.duplicates += 1
+                }
                 ItemOutcome::Rejected(r) => {
                     totals.rejected += 1;
                     bar.suspend(|| eprintln!("{}: item {n}: {r}", path.display()));

@@ -1,0 +1,290 @@
+//! Subscriptions (outbound webhooks to merchant systems) and their deliveries.
+//!
+//! A subscription follows the outbox with its own cursor: the delivery engine reads
+//! domain events past it, enqueues one delivery per wanted event (idempotently: one
+//! per subscription and outbox id) and moves the cursor, in one transaction. Each
+//! delivery keeps its attempts, its next attempt time and its last answer. All writes
+//! go through the writer thread, like every other write.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use waybill_core::Timestamp;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub id: String,
+    pub url: String,
+    /// Comma-separated type patterns (`shipment.*`, `order.created`, `*`).
+    pub event_types: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub url: String,
+    pub event_types: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+    /// Domain events up to here have been considered (enqueued or not wanted).
+    pub cursor: i64,
+    pub disabled_at: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+}
+
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+        at: Timestamp,
+    },
+    /// Try again at `next_at`.
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_at: Timestamp,
+    },
+    /// No more attempts (the schedule ran out, or the endpoint is gone).
+    GaveUp {
+        status: Option<u16>,
+        error: String,
+        at: Timestamp,
+    },
+}
+
+/// A write to the subscriptions' tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookOp {
+    /// Starts after the outbox's current end: a new subscription gets what happens next.
+    Create(NewSubscription),
+    Delete(String),
+    Rotate {
+        id: String,
+        secret: String,
+    },
+    Enqueue {
+        subscription: String,
+        outbox_ids: Vec<i64>,
+        cursor: i64,
+        at: Timestamp,
+    },
+    Attempted {
+        delivery: i64,
+        attempt: Attempt,
+    },
+    Disable {
+        subscription: String,
+        reason: String,
+        at: Timestamp,
+    },
+    /// Attempt again now: one delivery, or every delivery of events since a time.
+    Redeliver {
+        subscription: String,
+        delivery: Option<i64>,
+        since: Option<Timestamp>,
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub subscription_id: String,
+    pub outbox_id: i64,
+    pub kind: String,
+    pub attempts: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub next_attempt_at: Timestamp,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// Applies one op; `false` when it named nothing that exists.
+pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
+    let changed = match op {
+        HookOp::Create(s) => tx.execute(
+            "INSERT INTO subscriptions (id, url, event_types, description, secret, created_at, cursor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(id), 0) FROM outbox))",
+            params![s.id, s.url, s.event_types, s.description, s.secret, s.created_at.as_micros()],
+        )?,
+        HookOp::Delete(id) => {
+            tx.execute("DELETE FROM deliveries WHERE subscription_id = ?1", [id])?;
+            tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id])?
+        }
+        HookOp::Rotate { id, secret } => tx.execute(
+            "UPDATE subscriptions SET secret = ?2 WHERE id = ?1",
+            params![id, secret],
+        )?,
+        HookOp::Enqueue {
+            subscription,
+            outbox_ids,
+            cursor,
+            at,
+        } => {
+            let n = tx.execute(
+                "UPDATE subscriptions SET cursor = max(cursor, ?2) WHERE id = ?1",
+                params![subscription, cursor],
+            )?;
+            if n > 0 {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO deliveries
+                         (subscription_id, outbox_id, state, next_attempt_at, created_at)
+                     VALUES (?1, ?2, 'pending', ?3, ?3)",
+                )?;
+                for id in outbox_ids {
+                    stmt.execute(params![subscription, id, at.as_micros()])?;
+                }
+            }
+            n
+        }
+        HookOp::Attempted { delivery, attempt } => match attempt {
+            Attempt::Delivered { status, at } => tx.execute(
+                "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
+                     last_status = ?2, last_error = NULL, delivered_at = ?3
+                 WHERE id = ?1",
+                params![delivery, status, at.as_micros()],
+            )?,
+            Attempt::Retry {
+                status,
+                error,
+                next_at,
+            } => tx.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_status = ?2,
+                     last_error = ?3, next_attempt_at = ?4
+                 WHERE id = ?1 AND state = 'pending'",
+                params![delivery, status, error, next_at.as_micros()],
+            )?,
+            Attempt::GaveUp { status, error, at } => tx.execute(
+                "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
+                     last_status = ?2, last_error = ?3, next_attempt_at = ?4
+                 WHERE id = ?1",
+                params![delivery, status, error, at.as_micros()],
+            )?,
+        },
+        HookOp::Disable {
+            subscription,
+            reason,
+            at,
+        } => tx.execute(
+            "UPDATE subscriptions SET disabled_at = ?2, disabled_reason = ?3 WHERE id = ?1",
+            params![subscription, at.as_micros(), reason],
+        )?,
+        HookOp::Redeliver {
+            subscription,
+            delivery,
+            since,
+            at,
+        } => {
+            let exists: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM subscriptions WHERE id = ?1)",
+                [subscription],
+                |r| r.get(0),
+            )?;
+            if exists {
+                tx.execute(
+                    "UPDATE subscriptions SET disabled_at = NULL, disabled_reason = NULL
+                     WHERE id = ?1",
+                    [subscription],
+                )?;
+                tx.execute(
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2
+                     WHERE subscription_id = ?1
+                       AND (?3 IS NULL OR id = ?3)
+                       AND (?4 IS NULL OR created_at >= ?4)",
+                    params![subscription, at.as_micros(), delivery, since.map(Timestamp::as_micros)],
+                )?;
+            }
+            usize::from(exists)
+        }
+    };
+    Ok(changed > 0)
+}
+
+fn subscription_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
+    Ok(Subscription {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        event_types: r.get(2)?,
+        description: r.get(3)?,
+        secret: r.get(4)?,
+        created_at: Timestamp(r.get(5)?),
+        cursor: r.get(6)?,
+        disabled_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+        disabled_reason: r.get(8)?,
+    })
+}
+
+const SUBSCRIPTION: &str = "id, url, event_types, description, secret, created_at, cursor,
+    disabled_at, disabled_reason";
+
+pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {SUBSCRIPTION} FROM subscriptions ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], subscription_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn subscription(conn: &Connection, id: &str) -> Result<Option<Subscription>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {SUBSCRIPTION} FROM subscriptions WHERE id = ?1"
+        ))?
+        .query_row([id], subscription_row)
+        .optional()?)
+}
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    Ok(Delivery {
+        id: r.get(0)?,
+        subscription_id: r.get(1)?,
+        outbox_id: r.get(2)?,
+        kind: r.get(3)?,
+        attempts: r.get(4)?,
+        state: r.get(5)?,
+        next_attempt_at: Timestamp(r.get(6)?),
+        last_status: r.get(7)?,
+        last_error: r.get(8)?,
+        delivered_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        created_at: Timestamp(r.get(10)?),
+    })
+}
+
+const DELIVERY: &str = "d.id, d.subscription_id, d.outbox_id, o.type, d.attempts, d.state,
+    d.next_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at";
+
+/// Pending deliveries due by `now`, oldest due first, of subscriptions still enabled.
+pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY} FROM deliveries d
+         JOIN outbox o ON o.id = d.outbox_id
+         JOIN subscriptions s ON s.id = d.subscription_id
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND s.disabled_at IS NULL
+         ORDER BY d.next_attempt_at, d.id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![now.as_micros(), limit as i64], delivery_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A subscription's deliveries, newest first, with ids below `before`.
+pub fn of_subscription(
+    conn: &Connection,
+    subscription: &str,
+    before: i64,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DELIVERY} FROM deliveries d JOIN outbox o ON o.id = d.outbox_id
+         WHERE d.subscription_id = ?1 AND d.id < ?2 ORDER BY d.id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![subscription, before, limit as i64], delivery_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
