@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cloudevents;
+pub mod delivery;
 pub mod intake;
 pub mod problem;
 pub mod routes;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub webhooks: Arc<intake::Webhooks>,
     /// The broadcast of domain events that streams follow.
     pub hub: streams::Hub,
+    /// The outbound webhook engine.
+    pub deliveries: delivery::Dispatcher,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.
@@ -94,6 +97,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::webhooks::router())
         .merge(routes::quarantine::router())
         .merge(routes::stream::router())
+        .merge(routes::subscriptions::router())
         .merge(routes::health::router())
 }
 

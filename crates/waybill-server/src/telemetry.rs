@@ -65,3 +65,8 @@ pub fn unknown_codes(provider: &str, n: usize) {
             .increment(n as u64);
     }
 }
+
+/// Counts webhook delivery attempts by result: `delivered`, `retry`, `failed`.
+pub fn delivery(result: &'static str) {
+    metrics::counter!("waybill_webhook_deliveries_total", "result" => result).increment(1);
+}

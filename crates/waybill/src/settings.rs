@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+use waybill_server::delivery::DeliverySettings;
 use waybill_server::intake::{Webhooks, names};
 use waybill_server::{ApiKeys, Limits};
 use waybill_store::{Synchronous, WriterOptions};
@@ -22,6 +23,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_batch_items: Option<usize>,
     pub cache_capacity: Option<usize>,
+    /// Deliver outbound webhooks to loopback and private addresses.
+    pub webhook_allow_private: Option<bool>,
     /// `[webhooks.<provider>]` tables: `secret` and `zone`.
     #[serde(default)]
     pub webhooks: std::collections::BTreeMap<String, WebhookFileConfig>,
@@ -59,6 +62,7 @@ pub struct Settings {
     pub writer: WriterOptions,
     pub limits: Limits,
     pub webhooks: Webhooks,
+    pub deliveries: DeliverySettings,
 }
 
 /// Provider secrets and zones: `WAYBILL_WEBHOOK_SECRET_<PROVIDER>` and
@@ -141,8 +145,23 @@ impl Settings {
             ..WriterOptions::default()
         };
         let webhooks = webhooks(&file.webhooks, env)?;
+        let allow_private = match env("WAYBILL_WEBHOOK_ALLOW_PRIVATE")
+            .or(file.webhook_allow_private.map(|b| b.to_string()))
+            .as_deref()
+        {
+            None | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(other) => {
+                bail!("WAYBILL_WEBHOOK_ALLOW_PRIVATE must be true or false, not {other:?}")
+            }
+        };
+        let deliveries = DeliverySettings {
+            allow_private,
+            ..DeliverySettings::default()
+        };
         Ok(Self {
             webhooks,
+            deliveries,
             data: data
                 .or(file.data)
                 .unwrap_or_else(|| PathBuf::from("waybill-data")),

@@ -5,6 +5,7 @@ pub mod health;
 pub mod orders;
 pub mod quarantine;
 pub mod stream;
+pub mod subscriptions;
 pub mod webhooks;
 
 use utoipa::Modify;
@@ -26,6 +27,7 @@ use crate::problem::ApiError;
         (name = "events", description = "Ingest tracking events"),
         (name = "orders", description = "Orders, shipments and timelines"),
         (name = "streams", description = "Live updates as server-sent events"),
+        (name = "subscriptions", description = "Outbound webhooks to merchant systems, signed per Standard Webhooks"),
         (name = "quarantine", description = "Provider pushes that could not be read, kept for replay"),
         (name = "operations", description = "Health, readiness, metrics")
     )

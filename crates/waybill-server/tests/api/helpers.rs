@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use waybill_server::delivery::DeliverySettings;
 use waybill_server::intake::{Webhooks, names};
 use waybill_server::streams::StreamSettings;
 use waybill_server::{ApiKeys, AppState, Limits};
@@ -52,6 +53,29 @@ pub async fn spawn_app_streams(
     webhooks: Webhooks,
     streams: StreamSettings,
 ) -> TestApp {
+    spawn_app_config(limits, webhooks, streams, test_deliveries()).await
+}
+
+/// Deliveries as tests want them: loopback allowed (the receivers run here), retries
+/// in milliseconds.
+pub fn test_deliveries() -> DeliverySettings {
+    DeliverySettings {
+        allow_private: true,
+        timeout: std::time::Duration::from_secs(2),
+        per_endpoint: 4,
+        schedule: [50, 100, 200]
+            .map(std::time::Duration::from_millis)
+            .to_vec(),
+        poll: std::time::Duration::from_millis(50),
+    }
+}
+
+pub async fn spawn_app_config(
+    limits: Limits,
+    webhooks: Webhooks,
+    streams: StreamSettings,
+    deliveries: DeliverySettings,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
     let keys = ApiKeys::parse(&format!("admin:{ADMIN},ingest:{INGEST},read:{READ}")).unwrap();
@@ -59,6 +83,7 @@ pub async fn spawn_app_streams(
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
         hub: waybill_server::streams::Hub::start(&store, streams),
+        deliveries: waybill_server::delivery::Dispatcher::start(&store, deliveries),
         store,
         keys: Arc::new(keys),
         public_url: base.clone().into(),

@@ -7,4 +7,5 @@ mod operations;
 mod orders;
 mod providers;
 mod streams;
+mod subscriptions;
 mod webhooks;

@@ -291,6 +291,7 @@ async fn http_ingest(
     let addr = listener.local_addr()?;
     let state = AppState {
         hub: waybill_server::streams::Hub::start(&store, Default::default()),
+        deliveries: waybill_server::delivery::Dispatcher::start(&store, Default::default()),
         store,
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
         public_url: format!("http://{addr}").into(),

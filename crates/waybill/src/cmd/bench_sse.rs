@@ -77,6 +77,7 @@ pub async fn run(
     };
     let state = AppState {
         hub: Hub::start(&store, settings),
+        deliveries: waybill_server::delivery::Dispatcher::start(&store, Default::default()),
         store,
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
         public_url: format!("http://{addr}").into(),

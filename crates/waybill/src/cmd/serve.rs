@@ -38,6 +38,10 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
         limits: settings.limits.clone(),
         webhooks: Arc::new(settings.webhooks.clone()),
         hub: waybill_server::streams::Hub::start(&store, Default::default()),
+        deliveries: waybill_server::delivery::Dispatcher::start(
+            &store,
+            settings.deliveries.clone(),
+        ),
     };
     tracing::info!(%local, data = %settings.data.display(), "waybill is listening");
     if demo {

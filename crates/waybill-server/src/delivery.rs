@@ -1,0 +1,507 @@
+//! Outbound webhooks: the engine that delivers domain events to subscriptions.
+//!
+//! One task follows the outbox. For each enabled subscription it enqueues a delivery
+//! per wanted domain event (in one transaction with the subscription's cursor, so a
+//! crash neither loses nor doubles one), then sends what is due. Each send is its own
+//! task with a timeout, and a subscription has at most `per_endpoint` sends in flight,
+//! so a dead or slow endpoint never delays the others. Messages are signed per the
+//! Standard Webhooks spec; `webhook-id` is the outbox id, the same on every retry.
+//! Failures are retried on a schedule of about three days (with jitter, and never
+//! sooner than a `Retry-After` asks); `410 Gone` disables the subscription; redirects
+//! are not followed; private and loopback destinations are refused unless allowed.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use waybill_core::Timestamp;
+use waybill_providers::standard_webhooks;
+use waybill_store::{Attempt, Delivery, HookOp, OutboxRecord, Store, Submission, Subscription};
+
+use crate::streams::{DomainEventView, TypeFilter};
+use crate::wire;
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    /// Deliver to loopback and private addresses (`WAYBILL_WEBHOOK_ALLOW_PRIVATE`).
+    pub allow_private: bool,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Sends in flight per subscription.
+    pub per_endpoint: usize,
+    /// The pause before each retry; after the last, the delivery fails for good.
+    pub schedule: Vec<Duration>,
+    /// How often due retries are looked for when nothing new happens.
+    pub poll: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(60 * n);
+        Self {
+            allow_private: false,
+            timeout: Duration::from_secs(10),
+            per_endpoint: 4,
+            // About three days in all.
+            schedule: vec![
+                Duration::from_secs(5),
+                m(5),
+                m(30),
+                m(120),
+                m(300),
+                m(600),
+                m(840),
+                m(1200),
+                m(1200),
+            ],
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a destination is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Destination {
+    #[error("the URL is not valid: {0}")]
+    Invalid(String),
+    #[error("only http and https URLs can receive webhooks")]
+    Scheme,
+    #[error(
+        "{0} is a loopback, private or link-local address; set WAYBILL_WEBHOOK_ALLOW_PRIVATE=true to allow it"
+    )]
+    Private(String),
+    #[error("{0} does not resolve")]
+    Unresolved(String),
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // 100.64/10
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// Checks a webhook URL: its scheme, and (unless allowed) that every address it
+/// resolves to is public.
+pub async fn check_destination(url: &str, allow_private: bool) -> Result<url::Url, Destination> {
+    let parsed = url::Url::parse(url).map_err(|e| Destination::Invalid(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Destination::Scheme);
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| Destination::Invalid("no host".into()))?
+        .trim_matches(['[', ']'])
+        .to_owned();
+    if allow_private {
+        return Ok(parsed);
+    }
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![ip],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|_| Destination::Unresolved(host.clone()))?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(Destination::Unresolved(host));
+    }
+    if let Some(ip) = addrs.into_iter().find(|ip| is_private(*ip)) {
+        return Err(Destination::Private(ip.to_string()));
+    }
+    Ok(parsed)
+}
+
+/// The body every delivery carries: the domain event.
+pub fn body(record: &OutboxRecord) -> String {
+    serde_json::to_string(&DomainEventView::from_record(record)).unwrap_or_default()
+}
+
+/// What one HTTP attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+/// Posts one signed message.
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    message_id: &str,
+    body: String,
+    settings: &DeliverySettings,
+) -> Sent {
+    if let Err(e) = check_destination(url, settings.allow_private).await {
+        return Sent {
+            status: None,
+            error: Some(e.to_string()),
+            retry_after: None,
+        };
+    }
+    let now = wire::now().as_micros() / 1_000_000;
+    let signature = standard_webhooks::sign(secret.as_bytes(), message_id, now, body.as_bytes());
+    let result = client
+        .post(url)
+        .timeout(settings.timeout)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("waybill/", env!("CARGO_PKG_VERSION")))
+        .header("webhook-id", message_id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            Sent {
+                status: Some(status),
+                error: (!(200..300).contains(&status)).then(|| format!("answered {status}")),
+                retry_after,
+            }
+        }
+        Err(e) => Sent {
+            status: None,
+            error: Some(if e.is_timeout() {
+                "timed out".into()
+            } else {
+                format!("could not deliver: {e}")
+            }),
+            retry_after: None,
+        },
+    }
+}
+
+/// What to record after an attempt. `attempts` counts the earlier ones.
+pub fn judge(sent: &Sent, attempts: usize, settings: &DeliverySettings, now: Timestamp) -> Attempt {
+    if let (Some(status @ 200..=299), None) = (sent.status, &sent.error) {
+        return Attempt::Delivered { status, at: now };
+    }
+    let error = sent.error.clone().unwrap_or_default();
+    if sent.status == Some(410) {
+        return Attempt::GaveUp {
+            status: sent.status,
+            error: "410 Gone: the endpoint is disabled".into(),
+            at: now,
+        };
+    }
+    let Some(pause) = settings.schedule.get(attempts) else {
+        return Attempt::GaveUp {
+            status: sent.status,
+            error,
+            at: now,
+        };
+    };
+    // ±20% so that many failed deliveries do not come back at once.
+    let jitter = rand::rng().random_range(0.8..1.2);
+    let mut wait = pause.mul_f64(jitter);
+    if let Some(asked) = sent.retry_after {
+        wait = wait.max(asked.min(Duration::from_secs(24 * 3600)));
+    }
+    Attempt::Retry {
+        status: sent.status,
+        error,
+        next_at: Timestamp(now.as_micros() + wait.as_micros() as i64),
+    }
+}
+
+/// The engine's handle: nothing to do with it but keep it, and its task runs.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub settings: Arc<DeliverySettings>,
+    pub client: reqwest::Client,
+}
+
+impl Dispatcher {
+    /// Starts delivering. Must run inside a tokio runtime.
+    pub fn start(store: &Store, settings: DeliverySettings) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.timeout)
+            .build()
+            .expect("a TLS backend is compiled in");
+        let d = Self {
+            settings: Arc::new(settings),
+            client,
+        };
+        tokio::spawn(run(store.clone(), d.clone()));
+        d
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Store,
+    f: impl FnOnce(&Store) -> Result<T, waybill_store::StoreError> + Send + 'static,
+) -> Option<T> {
+    let s = store.clone();
+    match tokio::task::spawn_blocking(move || f(&s)).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "delivery engine could not read the store");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Which deliveries are being sent. A finished send is forgotten only at the start of
+/// the next round, before `due` is read again: by then its result is committed, so a
+/// `due` read that began before the result landed can never send it twice.
+#[derive(Default)]
+struct Flights {
+    sending: HashSet<i64>,
+    per_sub: HashMap<String, usize>,
+    finished: Vec<(i64, String)>,
+}
+
+async fn run(store: Store, d: Dispatcher) {
+    let mut announced = store.announced();
+    let flights: Arc<Mutex<Flights>> = Arc::default();
+    // A finished send starts a new round at once: its slot is free.
+    let wake = Arc::new(tokio::sync::Notify::new());
+    loop {
+        tokio::select! {
+            changed = announced.changed() => if changed.is_err() { return },
+            () = wake.notified() => {}
+            () = tokio::time::sleep(d.settings.poll) => {}
+        }
+        {
+            let mut f = flights.lock().expect("not poisoned");
+            for (id, sub) in std::mem::take(&mut f.finished) {
+                f.sending.remove(&id);
+                if let Some(n) = f.per_sub.get_mut(&sub) {
+                    *n = n.saturating_sub(1);
+                }
+            }
+        }
+        let Some(subs) = blocking(&store, Store::subscriptions).await else {
+            continue;
+        };
+        let through = *announced.borrow_and_update();
+        for sub in subs
+            .iter()
+            .filter(|s| s.disabled_at.is_none() && s.cursor < through)
+        {
+            enqueue(&store, sub).await;
+        }
+        let now = wire::now();
+        let Some(due) = blocking(&store, move |s| s.due_deliveries(now, 500)).await else {
+            continue;
+        };
+        let subs: HashMap<String, Subscription> =
+            subs.into_iter().map(|s| (s.id.clone(), s)).collect();
+        for delivery in due {
+            let Some(sub) = subs.get(&delivery.subscription_id).cloned() else {
+                continue;
+            };
+            {
+                let mut f = flights.lock().expect("not poisoned");
+                let busy = f.per_sub.get(&sub.id).copied().unwrap_or(0);
+                if busy >= d.settings.per_endpoint || f.sending.contains(&delivery.id) {
+                    continue;
+                }
+                f.sending.insert(delivery.id);
+                *f.per_sub.entry(sub.id.clone()).or_default() += 1;
+            }
+            let (store, d, flights, wake) =
+                (store.clone(), d.clone(), flights.clone(), wake.clone());
+            tokio::spawn(async move {
+                attempt(&store, &d, &sub, &delivery).await;
+                flights
+                    .lock()
+                    .expect("not poisoned")
+                    .finished
+                    .push((delivery.id, sub.id));
+                wake.notify_one();
+            });
+        }
+    }
+}
+
+/// Enqueues a subscription's wanted domain events past its cursor, a page at a time.
+async fn enqueue(store: &Store, sub: &Subscription) {
+    let Ok(types) = TypeFilter::parse(&sub.event_types) else {
+        return;
+    };
+    let after = sub.cursor;
+    let Some(page) = blocking(store, move |s| s.outbox_after(after, 1000)).await else {
+        return;
+    };
+    let Some(last) = page.last().map(|r| r.id) else {
+        return;
+    };
+    let outbox_ids = page
+        .iter()
+        .filter(|r| types.matches(&r.kind))
+        .map(|r| r.id)
+        .collect();
+    let op = HookOp::Enqueue {
+        subscription: sub.id.clone(),
+        outbox_ids,
+        cursor: last,
+        at: wire::now(),
+    };
+    if let Err(e) = store.submit(Submission::Hook(op)).await {
+        tracing::warn!(subscription = %sub.id, error = %e, "could not enqueue deliveries");
+    }
+}
+
+async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &Delivery) {
+    let id = delivery.outbox_id;
+    let Some(Some(record)) = blocking(store, move |s| s.outbox_record(id)).await else {
+        return;
+    };
+    let sent = send(
+        &d.client,
+        &sub.url,
+        &sub.secret,
+        &format!("msg_{}", record.id),
+        body(&record),
+        &d.settings,
+    )
+    .await;
+    let now = wire::now();
+    let outcome = judge(&sent, delivery.attempts as usize, &d.settings, now);
+    crate::telemetry::delivery(match &outcome {
+        Attempt::Delivered { .. } => "delivered",
+        Attempt::Retry { .. } => "retry",
+        Attempt::GaveUp { .. } => "failed",
+    });
+    let mut ops = vec![HookOp::Attempted {
+        delivery: delivery.id,
+        attempt: outcome,
+    }];
+    if sent.status == Some(410) {
+        ops.push(HookOp::Disable {
+            subscription: sub.id.clone(),
+            reason: "the endpoint answered 410 Gone".into(),
+            at: now,
+        });
+    }
+    for op in ops {
+        if let Err(e) = store.submit(Submission::Hook(op)).await {
+            tracing::warn!(subscription = %sub.id, error = %e, "could not record a delivery attempt");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(status: Option<u16>, retry_after: Option<u64>) -> Sent {
+        Sent {
+            status,
+            error: status
+                .filter(|s| !(200..300).contains(s))
+                .map(|s| format!("answered {s}"))
+                .or(status.is_none().then(|| "refused".to_owned())),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn answers_decide_what_comes_next() {
+        let s = DeliverySettings::default();
+        let now = Timestamp(1_000_000_000);
+        assert!(matches!(
+            judge(&sent(Some(204), None), 0, &s, now),
+            Attempt::Delivered { status: 204, .. }
+        ));
+        assert!(matches!(
+            judge(&sent(Some(410), None), 0, &s, now),
+            Attempt::GaveUp { .. }
+        ));
+        let Attempt::Retry { next_at, .. } = judge(&sent(Some(500), None), 0, &s, now) else {
+            panic!()
+        };
+        let wait = next_at.as_micros() - now.as_micros();
+        assert!((4_000_000..=6_000_000).contains(&wait), "{wait}");
+        let Attempt::Retry { next_at, .. } = judge(&sent(Some(429), Some(600)), 0, &s, now) else {
+            panic!()
+        };
+        assert!(
+            next_at.as_micros() - now.as_micros() >= 600_000_000,
+            "Retry-After respected"
+        );
+        assert!(matches!(
+            judge(&sent(None, None), s.schedule.len(), &s, now),
+            Attempt::GaveUp { .. }
+        ));
+        let total: Duration = s.schedule.iter().sum();
+        assert!(total > Duration::from_secs(60 * 3600) && total < Duration::from_secs(80 * 3600));
+    }
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "100.64.0.1",
+            "0.0.0.0",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn destinations_are_checked() {
+        assert_eq!(
+            check_destination("ftp://x.example/", false).await,
+            Err(Destination::Scheme)
+        );
+        assert!(matches!(
+            check_destination("not a url", false).await,
+            Err(Destination::Invalid(_))
+        ));
+        assert!(matches!(
+            check_destination("http://127.0.0.1:8080/hook", false).await,
+            Err(Destination::Private(_))
+        ));
+        assert!(matches!(
+            check_destination("http://[::1]/hook", false).await,
+            Err(Destination::Private(_))
+        ));
+        assert!(
+            check_destination("http://127.0.0.1:8080/hook", true)
+                .await
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,328 @@
+//! Outbound webhooks to a real HTTP receiver: signatures, retries with one webhook-id,
+//! `410 Gone`, the delivery log, redelivery, secret rotation, test sends.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use waybill_providers::{Inbound, standard_webhooks};
+use waybill_server::Limits;
+use waybill_server::delivery::DeliverySettings;
+use waybill_server::streams::StreamSettings;
+
+use crate::helpers::{
+    ADMIN, INGEST, READ, TestApp, assert_problem, spawn_app, spawn_app_config, test_webhooks,
+};
+
+#[derive(Debug, Clone)]
+struct Received {
+    headers: HeaderMap,
+    body: String,
+}
+
+/// A webhook endpoint: records what it gets, answers with the scripted statuses (then 200).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> (Self, String) {
+        let r = Self::default();
+        r.script.lock().unwrap().extend(script);
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    state.got.lock().unwrap().push(Received { headers, body });
+                    let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<Received> {
+        for _ in 0..200 {
+            let got = self.got();
+            if got.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the receiver got {} of {n} requests", self.got().len());
+    }
+}
+
+fn verify(secret: &str, r: &Received) -> bool {
+    let inbound = Inbound {
+        headers: &r.headers,
+        body: r.body.as_bytes(),
+        path: "/hook",
+        received_at: waybill_server::wire::now(),
+    };
+    standard_webhooks::verify(secret.as_bytes(), &inbound).is_ok()
+}
+
+async fn subscribe(app: &TestApp, url: &str, types: &[&str]) -> Value {
+    let a = app
+        .post_json(
+            ADMIN,
+            "/v1/subscriptions",
+            &json!({"url": url, "event_types": types, "description": "erp"}),
+        )
+        .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    a.json
+}
+
+async fn wait_until(app: &TestApp, path: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let a = app.get(ADMIN, path).await;
+        if pred(&a.json) {
+            return a.json;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "{path} never reached the expected state: {}",
+        app.get(ADMIN, path).await.json
+    );
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_filtered_and_logged() {
+    let app = spawn_app().await;
+    let (rx, url) = Receiver::start(&[]).await;
+    let sub = subscribe(&app, &url, &["shipment.*"]).await;
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let listed = app.get(ADMIN, "/v1/subscriptions").await;
+    assert_eq!(listed.json["subscriptions"][0]["id"], id.as_str());
+    assert!(
+        listed.json["subscriptions"][0].get("secret").is_none(),
+        "secrets are not listed"
+    );
+    assert!(
+        app.get(ADMIN, &format!("/v1/subscriptions/{id}"))
+            .await
+            .json
+            .get("secret")
+            .is_none()
+    );
+
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "ship", "order_id": "o1", "details": ""}),
+    )
+    .await;
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "delivered", "order_id": "o1", "details": ""}),
+    )
+    .await;
+    let got = rx.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.got().len(), 3, "order.* events are not wanted");
+    // Up to four sends run at once per endpoint: the order of arrival is not promised.
+    let mut types: Vec<String> = got
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "shipment.delivered",
+            "shipment.status_changed",
+            "shipment.status_changed"
+        ]
+    );
+    for r in &got {
+        assert!(verify(&secret, r), "signature of {}", r.body);
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(
+            r.headers["webhook-id"],
+            format!("msg_{}", body["id"]).as_str()
+        );
+        assert_eq!(body["data"]["order_id"], "o1");
+    }
+    let log = wait_until(&app, &format!("/v1/subscriptions/{id}/deliveries"), |j| {
+        j["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.len() == 3 && d.iter().all(|x| x["state"] == "delivered"))
+    })
+    .await;
+    assert_eq!(log["deliveries"][0]["attempts"], 1);
+    assert_eq!(log["deliveries"][0]["last_status"], 200);
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_the_same_webhook_id_and_410_disables() {
+    let app = spawn_app().await;
+    let (rx, url) = Receiver::start(&[503, 500]).await;
+    let sub = subscribe(&app, &url, &["order.status_changed"]).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "ship", "order_id": "r1", "details": ""}),
+    )
+    .await;
+    let got = rx.wait_for(3).await;
+    let ids: Vec<_> = got
+        .iter()
+        .map(|r| r.headers["webhook-id"].clone())
+        .collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    let log = wait_until(&app, &format!("/v1/subscriptions/{id}/deliveries"), |j| {
+        j["deliveries"][0]["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(log["deliveries"][0]["attempts"], 3);
+
+    // 410 Gone: the subscription stops.
+    rx.script.lock().unwrap().push_back(410);
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "received", "order_id": "r1", "details": ""}),
+    )
+    .await;
+    let sub = wait_until(&app, &format!("/v1/subscriptions/{id}"), |j| {
+        j["disabled_at"].is_string()
+    })
+    .await;
+    assert!(sub["disabled_reason"].as_str().unwrap().contains("410"));
+    let before = rx.got().len();
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "delivered", "order_id": "r1", "details": ""}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rx.got().len(),
+        before,
+        "nothing goes to a disabled endpoint"
+    );
+
+    // Redelivering everything since the start re-enables it and sends what waited.
+    let again = app
+        .post_json(
+            ADMIN,
+            &format!("/v1/subscriptions/{id}/redeliver"),
+            &json!({"since": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(again.status, 202, "{}", again.json);
+    rx.wait_for(before + 2).await;
+    let sub = app.get(ADMIN, &format!("/v1/subscriptions/{id}")).await;
+    assert!(sub.json.get("disabled_at").is_none());
+}
+
+#[tokio::test]
+async fn subscriptions_are_validated_rotated_tested_and_deleted() {
+    let strict = DeliverySettings {
+        allow_private: false,
+        ..crate::helpers::test_deliveries()
+    };
+    let app = spawn_app_config(
+        Limits::default(),
+        test_webhooks(),
+        StreamSettings::default(),
+        strict,
+    )
+    .await;
+    let make = |url: &str, types: Value| json!({"url": url, "event_types": types});
+    for (body, needle) in [
+        (make("http://127.0.0.1:9/hook", json!(["*"])), "loopback"),
+        (make("http://10.0.0.8/hook", json!(["*"])), "private"),
+        (make("ftp://example.com/x", json!(["*"])), "http"),
+        (
+            make("https://93.184.216.34/x", json!(["parcel.*"])),
+            "parcel.*",
+        ),
+        (make("https://93.184.216.34/x", json!([])), "at least one"),
+    ] {
+        assert_problem(
+            &app.post_json(ADMIN, "/v1/subscriptions", &body).await,
+            422,
+            needle,
+        );
+    }
+    assert_eq!(
+        app.post_json(
+            READ,
+            "/v1/subscriptions",
+            &make("https://93.184.216.34/x", json!(["*"]))
+        )
+        .await
+        .status,
+        403
+    );
+
+    let app = spawn_app().await;
+    let (rx, url) = Receiver::start(&[]).await;
+    let sub = subscribe(&app, &url, &["*"]).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let rotated = app
+        .post_json(
+            ADMIN,
+            &format!("/v1/subscriptions/{id}/rotate-secret"),
+            &json!({}),
+        )
+        .await;
+    let new_secret = rotated.json["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, sub["secret"].as_str().unwrap());
+    let test = app
+        .post_json(ADMIN, &format!("/v1/subscriptions/{id}/test"), &json!({}))
+        .await;
+    assert_eq!(test.json["delivered"], true, "{}", test.json);
+    let got = rx.wait_for(1).await;
+    assert!(verify(&new_secret, &got[0]));
+    assert!(
+        !verify(sub["secret"].as_str().unwrap(), &got[0]),
+        "the old secret no longer signs"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&got[0].body).unwrap()["type"],
+        "webhook.test"
+    );
+
+    let del = app
+        .send(
+            app.client
+                .delete(format!("{}/v1/subscriptions/{id}", app.base))
+                .bearer_auth(ADMIN),
+        )
+        .await;
+    assert_eq!(del.status, 204);
+    assert_problem(
+        &app.get(ADMIN, &format!("/v1/subscriptions/{id}")).await,
+        404,
+        &id,
+    );
+}
