@@ -15,9 +15,14 @@ const KEY: &str = "durability-admin-key-0001";
 
 /// Starts `waybill serve` on a free port and waits until it says where it listens.
 async fn start(data: &Path) -> (Child, String) {
+    start_with(data, &[]).await
+}
+
+async fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waybill"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
+        .envs(env.iter().copied())
         .env("WAYBILL_API_KEYS", format!("admin:{KEY}"))
         .env("WAYBILL_LOG", "info")
         .env("NO_COLOR", "1")
@@ -138,4 +143,116 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
         &lost[..lost.len().min(5)]
     );
     assert!(doubled.is_empty(), "events stored twice: {doubled:?}");
+}
+
+/// A webhook endpoint that records each request's `webhook-id` and answers with the
+/// status it is told to.
+#[derive(Clone, Default)]
+struct Endpoint {
+    answer: Arc<std::sync::atomic::AtomicU16>,
+    got: Arc<Mutex<Vec<(String, u16, axum::http::HeaderMap, String)>>>,
+}
+
+impl Endpoint {
+    async fn start(answer: u16) -> (Self, String) {
+        let e = Self::default();
+        e.answer.store(answer, std::sync::atomic::Ordering::SeqCst);
+        let state = e.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let status = state.answer.load(std::sync::atomic::Ordering::SeqCst);
+                    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                    state.got.lock().unwrap().push((id, status, headers, body));
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (e, url)
+    }
+
+    async fn wait(
+        &self,
+        what: &str,
+        pred: impl Fn(&[(String, u16, axum::http::HeaderMap, String)]) -> bool,
+    ) {
+        for _ in 0..600 {
+            if pred(&self.got.lock().unwrap()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the endpoint never {what}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_pending_at_a_crash_arrives_after_restart_with_its_webhook_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (endpoint, url) = Endpoint::start(503).await;
+    // The endpoint is on loopback: the server must be told that is allowed.
+    let (mut child, base) =
+        start_with(dir.path(), &[("WAYBILL_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    let http = reqwest::Client::new();
+    let sub: Value = http
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(KEY)
+        .json(&json!({"url": url, "event_types": ["order.status_changed"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    let resp = http
+        .post(format!("{base}/v1/events"))
+        .bearer_auth(KEY)
+        .json(&json!({"event_type": "ship", "order_id": "crash-1", "details": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    endpoint
+        .wait("got a first attempt", |got| !got.is_empty())
+        .await;
+    child.kill().await.unwrap(); // SIGKILL, with the delivery pending a retry
+    endpoint
+        .answer
+        .store(200, std::sync::atomic::Ordering::SeqCst);
+
+    let (_child, _base) =
+        start_with(dir.path(), &[("WAYBILL_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+    endpoint
+        .wait("got the retry after the restart", |got| {
+            got.iter().any(|g| g.1 == 200)
+        })
+        .await;
+    let got = endpoint.got.lock().unwrap().clone();
+    assert!(
+        got.iter().all(|g| g.0 == got[0].0),
+        "one webhook-id throughout"
+    );
+    let (_, _, headers, body) = got.iter().find(|g| g.1 == 200).unwrap();
+    let inbound = waybill_providers::Inbound {
+        headers,
+        body: body.as_bytes(),
+        path: "/hook",
+        received_at: waybill_core::Timestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as i64,
+        ),
+    };
+    assert!(waybill_providers::standard_webhooks::verify(secret.as_bytes(), &inbound).is_ok());
+    assert_eq!(
+        serde_json::from_str::<Value>(body).unwrap()["data"]["order_id"],
+        "crash-1"
+    );
 }

@@ -326,3 +326,68 @@ async fn subscriptions_are_validated_rotated_tested_and_deleted() {
         &id,
     );
 }
+
+/// The Standard Webhooks reference library (PyPI `standardwebhooks`) verifies what we
+/// send. `.ci/run` installs it and sets `WAYBILL_STANDARDWEBHOOKS_PYTHON`; without that
+/// variable (a machine without the package) the test says so and checks only our own
+/// verifier.
+#[tokio::test]
+async fn reference_implementation_verifies_our_signatures() {
+    let app = spawn_app().await;
+    let (rx, url) = Receiver::start(&[]).await;
+    let sub = subscribe(&app, &url, &["*"]).await;
+    let secret = sub["secret"].as_str().unwrap().to_owned();
+    for t in ["ship", "received", "delivered"] {
+        app.post_json(
+            INGEST,
+            "/v1/events",
+            &json!({"event_type": t, "order_id": "ref-1", "details": ""}),
+        )
+        .await;
+    }
+    let got = rx.wait_for(6).await;
+    let captured: Vec<Value> = got
+        .iter()
+        .map(|r| {
+            assert!(verify(&secret, r));
+            let headers: serde_json::Map<String, Value> =
+                ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                    .iter()
+                    .map(|h| {
+                        (
+                            (*h).to_owned(),
+                            Value::from(r.headers[*h].to_str().unwrap()),
+                        )
+                    })
+                    .collect();
+            json!({"secret": secret, "headers": headers, "body": r.body})
+        })
+        .collect();
+    let Ok(python) = std::env::var("WAYBILL_STANDARDWEBHOOKS_PYTHON") else {
+        eprintln!("skipped the reference check: WAYBILL_STANDARDWEBHOOKS_PYTHON is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deliveries.json");
+    std::fs::write(&file, serde_json::to_vec(&captured).unwrap()).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/verify_standard_webhooks.py"
+    );
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!("verified {} deliveries", captured.len())),
+        "{said}"
+    );
+    println!("{said}");
+}
