@@ -145,12 +145,15 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     assert!(doubled.is_empty(), "events stored twice: {doubled:?}");
 }
 
+/// One request the endpoint got: its `webhook-id`, the status answered, headers, body.
+type Hit = (String, u16, axum::http::HeaderMap, String);
+
 /// A webhook endpoint that records each request's `webhook-id` and answers with the
 /// status it is told to.
 #[derive(Clone, Default)]
 struct Endpoint {
     answer: Arc<std::sync::atomic::AtomicU16>,
-    got: Arc<Mutex<Vec<(String, u16, axum::http::HeaderMap, String)>>>,
+    got: Arc<Mutex<Vec<Hit>>>,
 }
 
 impl Endpoint {
@@ -176,11 +179,7 @@ impl Endpoint {
         (e, url)
     }
 
-    async fn wait(
-        &self,
-        what: &str,
-        pred: impl Fn(&[(String, u16, axum::http::HeaderMap, String)]) -> bool,
-    ) {
+    async fn wait(&self, what: &str, pred: impl Fn(&[Hit]) -> bool) {
         for _ in 0..600 {
             if pred(&self.got.lock().unwrap()) {
                 return;
