@@ -10,7 +10,25 @@ use waybill_store::Store;
 
 use crate::settings::Settings;
 
-pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<()> {
+/// The Kuaidi100 salt `--demo` uses when none is configured, so the README's tour can
+/// sign a push.
+pub const DEMO_KUAIDI100_SALT: &str = "demo-salt";
+
+pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
+    if demo {
+        // A local playground: webhooks may go to a receiver on this machine, and the
+        // tour's Kuaidi100 push has a salt to sign with. Never use --demo in production.
+        settings.deliveries.allow_private = true;
+        if settings
+            .webhooks
+            .get("kuaidi100")
+            .is_some_and(|p| p.secret.is_none())
+        {
+            settings
+                .webhooks
+                .set_secret("kuaidi100", DEMO_KUAIDI100_SALT)?;
+        }
+    }
     let store = Store::open(&settings.data, settings.writer.clone())
         .with_context(|| format!("opening the store in {}", settings.data.display()))?;
     let keys = if settings.api_keys.is_empty() {
