@@ -20,6 +20,7 @@ use waybill_core::Timestamp;
 use waybill_providers::standard_webhooks;
 use waybill_store::{Attempt, Delivery, HookOp, OutboxRecord, Store, Submission, Subscription};
 
+use crate::mail;
 use crate::streams::{DomainEventView, TypeFilter};
 use crate::wire;
 
@@ -35,6 +36,8 @@ pub struct DeliverySettings {
     pub schedule: Vec<Duration>,
     /// How often due retries are looked for when nothing new happens.
     pub poll: Duration,
+    /// Customer e-mail, when an SMTP server is configured.
+    pub mail: Option<mail::MailSettings>,
 }
 
 impl Default for DeliverySettings {
@@ -57,6 +60,7 @@ impl Default for DeliverySettings {
                 m(1200),
             ],
             poll: Duration::from_secs(1),
+            mail: None,
         }
     }
 }
@@ -280,7 +284,27 @@ struct Flights {
     finished: Vec<(i64, String)>,
 }
 
+/// Creates the built-in e-mail channel when mail is configured (from now on: no old
+/// news mailed), and removes it when not (so nothing piles up for later).
+async fn email_channel(store: &Store, d: &Dispatcher) {
+    let op = match &d.settings.mail {
+        Some(_) => HookOp::Create(waybill_store::NewSubscription {
+            id: mail::SUBSCRIPTION_ID.into(),
+            url: mail::CHANNEL_URL.into(),
+            event_types: "order.status_changed".into(),
+            description: Some("customer e-mail".into()),
+            secret: "-".into(),
+            created_at: wire::now(),
+        }),
+        None => HookOp::Delete(mail::SUBSCRIPTION_ID.into()),
+    };
+    if let Err(e) = store.submit(Submission::Hook(op)).await {
+        tracing::warn!(error = %e, "could not set up the e-mail channel");
+    }
+}
+
 async fn run(store: Store, d: Dispatcher) {
+    email_channel(&store, &d).await;
     let mut announced = store.announced();
     let flights: Arc<Mutex<Flights>> = Arc::default();
     // A finished send starts a new round at once: its slot is free.
@@ -356,9 +380,10 @@ async fn enqueue(store: &Store, sub: &Subscription) {
     let Some(last) = page.last().map(|r| r.id) else {
         return;
     };
+    let email = sub.url == mail::CHANNEL_URL;
     let outbox_ids = page
         .iter()
-        .filter(|r| types.matches(&r.kind))
+        .filter(|r| types.matches(&r.kind) && (!email || mail::notifies(&r.status)))
         .map(|r| r.id)
         .collect();
     let op = HookOp::Enqueue {
@@ -377,21 +402,59 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
     let Some(Some(record)) = blocking(store, move |s| s.outbox_record(id)).await else {
         return;
     };
-    let sent = send(
-        &d.client,
-        &sub.url,
-        &sub.secret,
-        &format!("msg_{}", record.id),
-        body(&record),
-        &d.settings,
-    )
-    .await;
-    let now = wire::now();
-    let outcome = judge(&sent, delivery.attempts as usize, &d.settings, now);
+    let now;
+    let sent;
+    let outcome = if sub.url == mail::CHANNEL_URL {
+        let Some(settings) = &d.settings.mail else {
+            return;
+        };
+        let order = record.order_id.clone();
+        let details = blocking(store, move |s| s.order(&order))
+            .await
+            .flatten()
+            .and_then(|o| o.details);
+        let mailed = mail::send(settings, &record, details.as_deref()).await;
+        now = wire::now();
+        sent = Sent {
+            status: None,
+            error: None,
+            retry_after: None,
+        };
+        match mailed {
+            mail::Mailed::Sent => Attempt::Delivered {
+                status: 250,
+                at: now,
+            },
+            mail::Mailed::Skipped(reason) => Attempt::Skipped { reason, at: now },
+            mail::Mailed::Failed(error) => judge(
+                &Sent {
+                    status: None,
+                    error: Some(error),
+                    retry_after: None,
+                },
+                delivery.attempts as usize,
+                &d.settings,
+                now,
+            ),
+        }
+    } else {
+        sent = send(
+            &d.client,
+            &sub.url,
+            &sub.secret,
+            &format!("msg_{}", record.id),
+            body(&record),
+            &d.settings,
+        )
+        .await;
+        now = wire::now();
+        judge(&sent, delivery.attempts as usize, &d.settings, now)
+    };
     crate::telemetry::delivery(match &outcome {
         Attempt::Delivered { .. } => "delivered",
         Attempt::Retry { .. } => "retry",
         Attempt::GaveUp { .. } => "failed",
+        Attempt::Skipped { .. } => "skipped",
     });
     let mut ops = vec![HookOp::Attempted {
         delivery: delivery.id,

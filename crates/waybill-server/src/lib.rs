@@ -13,6 +13,7 @@ pub mod auth;
 pub mod cloudevents;
 pub mod delivery;
 pub mod intake;
+pub mod mail;
 pub mod problem;
 pub mod routes;
 pub mod streams;

@@ -55,6 +55,11 @@ pub enum Attempt {
         error: String,
         at: Timestamp,
     },
+    /// Nothing to send, for a reason (an order without a customer e-mail).
+    Skipped {
+        reason: String,
+        at: Timestamp,
+    },
 }
 
 /// A write to the subscriptions' tables.
@@ -98,7 +103,7 @@ pub struct Delivery {
     pub outbox_id: i64,
     pub kind: String,
     pub attempts: i64,
-    /// `pending`, `delivered` or `failed`.
+    /// `pending`, `delivered`, `failed` or `skipped`.
     pub state: String,
     pub next_attempt_at: Timestamp,
     pub last_status: Option<u16>,
@@ -110,8 +115,9 @@ pub struct Delivery {
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
     let changed = match op {
+        // OR IGNORE: the built-in e-mail channel is created at every start.
         HookOp::Create(s) => tx.execute(
-            "INSERT INTO subscriptions (id, url, event_types, description, secret, created_at, cursor)
+            "INSERT OR IGNORE INTO subscriptions (id, url, event_types, description, secret, created_at, cursor)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(id), 0) FROM outbox))",
             params![s.id, s.url, s.event_types, s.description, s.secret, s.created_at.as_micros()],
         )?,
@@ -161,6 +167,11 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
                      last_error = ?3, next_attempt_at = ?4
                  WHERE id = ?1 AND state = 'pending'",
                 params![delivery, status, error, next_at.as_micros()],
+            )?,
+            Attempt::Skipped { reason, at } => tx.execute(
+                "UPDATE deliveries SET state = 'skipped', last_error = ?2, next_attempt_at = ?3
+                 WHERE id = ?1",
+                params![delivery, reason, at.as_micros()],
             )?,
             Attempt::GaveUp { status, error, at } => tx.execute(
                 "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,

@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use waybill_server::delivery::DeliverySettings;
 use waybill_server::intake::{Webhooks, names};
+use waybill_server::mail::{Locale, MailSettings};
 use waybill_server::{ApiKeys, Limits};
 use waybill_store::{Synchronous, WriterOptions};
 
@@ -23,6 +24,11 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_batch_items: Option<usize>,
     pub cache_capacity: Option<usize>,
+    /// Customer e-mail: the SMTP server (`smtp://host:port`), the sender, the default
+    /// language (`zh` or `en`).
+    pub smtp_url: Option<String>,
+    pub email_from: Option<String>,
+    pub email_locale: Option<String>,
     /// Deliver outbound webhooks to loopback and private addresses.
     pub webhook_allow_private: Option<bool>,
     /// `[webhooks.<provider>]` tables: `secret` and `zone`.
@@ -155,8 +161,30 @@ impl Settings {
                 bail!("WAYBILL_WEBHOOK_ALLOW_PRIVATE must be true or false, not {other:?}")
             }
         };
+        let mail = match env("WAYBILL_SMTP_URL").or(file.smtp_url) {
+            None => None,
+            Some(smtp_url) => {
+                let from = env("WAYBILL_EMAIL_FROM")
+                    .or(file.email_from)
+                    .context("WAYBILL_SMTP_URL needs WAYBILL_EMAIL_FROM (the sender address)")?;
+                let locale = env("WAYBILL_EMAIL_LOCALE")
+                    .or(file.email_locale)
+                    .unwrap_or_else(|| "zh".into());
+                let default_locale = Locale::parse(&locale).with_context(|| {
+                    format!("WAYBILL_EMAIL_LOCALE must be zh or en, not {locale:?}")
+                })?;
+                Some(MailSettings {
+                    smtp_url,
+                    from,
+                    default_locale,
+                    // Known once the server has bound its address (see `serve`).
+                    public_url: String::new(),
+                })
+            }
+        };
         let deliveries = DeliverySettings {
             allow_private,
+            mail,
             ..DeliverySettings::default()
         };
         Ok(Self {

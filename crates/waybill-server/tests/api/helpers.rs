@@ -67,6 +67,7 @@ pub fn test_deliveries() -> DeliverySettings {
             .map(std::time::Duration::from_millis)
             .to_vec(),
         poll: std::time::Duration::from_millis(50),
+        mail: None,
     }
 }
 

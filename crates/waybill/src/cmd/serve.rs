@@ -49,6 +49,9 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
+    if let Some(mail) = &mut settings.deliveries.mail {
+        mail.public_url = public_url.trim_end_matches('/').to_owned();
+    }
     let state = AppState {
         store: store.clone(),
         keys: Arc::new(keys),

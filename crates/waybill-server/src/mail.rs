@@ -1,0 +1,206 @@
+//! Customer e-mail: a message to the order's customer when the order ships, goes out
+//! for delivery, is delivered, or runs into an exception.
+//!
+//! It is a built-in subscription (`sub_email`, to `order.status_changed`) sent by the
+//! same delivery engine as webhooks: enqueued from the outbox in one transaction with
+//! its cursor, retried on the same schedule. So a crash loses no e-mail; one that lands
+//! between the SMTP server's acceptance and our record of it sends it again with the
+//! same `Message-ID` (`<msg_<event id>@waybill>`), which mail clients treat as one.
+//! Opt-in: only when an SMTP server is configured.
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, Message};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use serde_json::Value;
+use waybill_store::OutboxRecord;
+
+/// The id of the built-in e-mail subscription, and the URL it is stored with.
+pub const SUBSCRIPTION_ID: &str = "sub_email";
+pub const CHANNEL_URL: &str = "email:customer";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Zh,
+    En,
+}
+
+impl Locale {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_lowercase();
+        if s.starts_with("zh") {
+            Some(Self::Zh)
+        } else if s.starts_with("en") {
+            Some(Self::En)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `smtp://host:port` (plain), `smtp://…?tls=required` (STARTTLS) or `smtps://…`
+    /// (TLS), with `user:password@` if the server wants it.
+    pub smtp_url: String,
+    pub from: String,
+    /// For customers whose order says nothing (`metadata.locale` or `customer.locale`).
+    pub default_locale: Locale,
+    /// Base of the tracking link, as in `tracking_url`.
+    pub public_url: String,
+}
+
+/// Which order statuses a customer hears about.
+pub fn notifies(status: &str) -> bool {
+    matches!(
+        status,
+        "shipped" | "out_for_delivery" | "delivered" | "exception"
+    )
+}
+
+/// Subject and body for `status` in `locale`.
+pub fn render(
+    locale: Locale,
+    status: &str,
+    order_id: &str,
+    link: &str,
+) -> Option<(String, String)> {
+    let (subject, line) = match (locale, status) {
+        (Locale::Zh, "shipped") => (
+            format!("您的订单 {order_id} 已发货"),
+            "您的订单已发货，包裹正等待快递揽收。",
+        ),
+        (Locale::Zh, "out_for_delivery") => (
+            format!("您的订单 {order_id} 正在派送"),
+            "快递员正在为您派送包裹，请保持电话畅通。",
+        ),
+        (Locale::Zh, "delivered") => (
+            format!("您的订单 {order_id} 已签收"),
+            "您的包裹已签收。感谢您的购买！",
+        ),
+        (Locale::Zh, "exception") => (
+            format!("您的订单 {order_id} 物流异常"),
+            "您的包裹在运输中遇到问题，我们正在跟进处理。",
+        ),
+        (Locale::En, "shipped") => (
+            format!("Your order {order_id} has shipped"),
+            "Your order has shipped; the carrier will pick the parcel up shortly.",
+        ),
+        (Locale::En, "out_for_delivery") => (
+            format!("Your order {order_id} is out for delivery"),
+            "The courier is on the way with your parcel.",
+        ),
+        (Locale::En, "delivered") => (
+            format!("Your order {order_id} has been delivered"),
+            "Your parcel has been delivered. Thank you for your order!",
+        ),
+        (Locale::En, "exception") => (
+            format!("A problem with the delivery of your order {order_id}"),
+            "Your parcel ran into a problem on its way; we are looking into it.",
+        ),
+        _ => return None,
+    };
+    let track = match locale {
+        Locale::Zh => "查看物流",
+        Locale::En => "Track your parcel",
+    };
+    Some((subject, format!("{line}\n\n{track}: {link}\n")))
+}
+
+/// The customer's address and language, from the order's details.
+pub fn recipient(details: Option<&str>, default: Locale) -> (Option<String>, Locale) {
+    let v: Value = details
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null);
+    let email = v["customer"]["email"].as_str().map(str::to_owned);
+    let locale = [&v["metadata"]["locale"], &v["customer"]["locale"]]
+        .into_iter()
+        .find_map(|l| l.as_str().and_then(Locale::parse))
+        .unwrap_or(default);
+    (email, locale)
+}
+
+/// What a send came to.
+pub enum Mailed {
+    Sent,
+    Skipped(String),
+    Failed(String),
+}
+
+/// Sends the e-mail for one domain event, if it calls for one.
+pub async fn send(
+    settings: &MailSettings,
+    record: &OutboxRecord,
+    order_details: Option<&str>,
+) -> Mailed {
+    if record.kind != "order.status_changed" || !notifies(&record.status) {
+        return Mailed::Skipped(format!("{} {} is not mailed", record.kind, record.status));
+    }
+    let (Some(to), locale) = recipient(order_details, settings.default_locale) else {
+        return Mailed::Skipped("the order has no customer e-mail".into());
+    };
+    let link = format!(
+        "{}/track/{}",
+        settings.public_url,
+        crate::views::percent_encode(&record.order_id)
+    );
+    let Some((subject, body)) = render(locale, &record.status, &record.order_id, &link) else {
+        return Mailed::Skipped(format!("no template for {}", record.status));
+    };
+    let (Ok(from), Ok(to)) = (settings.from.parse::<Mailbox>(), to.parse::<Mailbox>()) else {
+        return Mailed::Skipped(format!("{to:?} is not an e-mail address"));
+    };
+    let message = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<msg_{}@waybill>", record.id)))
+        .header(ContentType::TEXT_PLAIN)
+        .body(body);
+    let message = match message {
+        Ok(m) => m,
+        Err(e) => return Mailed::Skipped(format!("could not build the message: {e}")),
+    };
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&settings.smtp_url) {
+        Ok(t) => t.build(),
+        Err(e) => return Mailed::Failed(format!("SMTP URL: {e}")),
+    };
+    match transport.send(message).await {
+        Ok(_) => Mailed::Sent,
+        Err(e) => Mailed::Failed(format!("SMTP: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_exist_for_every_mailed_status_in_both_languages() {
+        for status in ["shipped", "out_for_delivery", "delivered", "exception"] {
+            for locale in [Locale::Zh, Locale::En] {
+                let (subject, body) = render(locale, status, "A1", "https://x/track/A1").unwrap();
+                assert!(subject.contains("A1"));
+                assert!(body.contains("https://x/track/A1"));
+            }
+        }
+        assert!(render(Locale::En, "picked_up", "A1", "l").is_none());
+        assert!(
+            render(Locale::Zh, "delivered", "A1", "l")
+                .unwrap()
+                .0
+                .contains("已签收")
+        );
+    }
+
+    #[test]
+    fn the_order_says_who_and_in_which_language() {
+        let d = r#"{"customer":{"email":"li@example.com"},"metadata":{"locale":"en-GB"}}"#;
+        assert_eq!(
+            recipient(Some(d), Locale::Zh),
+            (Some("li@example.com".into()), Locale::En)
+        );
+        assert_eq!(recipient(None, Locale::Zh), (None, Locale::Zh));
+        let d = r#"{"customer":{"email":"a@b.c","locale":"zh-CN"}}"#;
+        assert_eq!(recipient(Some(d), Locale::En).1, Locale::Zh);
+    }
+}
