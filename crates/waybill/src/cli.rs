@@ -98,10 +98,11 @@ pub struct BenchArgs {
     /// Streams opened by the `sse` phase.
     #[arg(long, default_value_t = 1000)]
     pub sse_clients: usize,
-    /// Which parts to run, comma-separated: parse, providers, bulk, naive, http, sse.
+    /// Which parts to run, comma-separated: parse, providers, bulk, naive, http,
+    /// webhooks, sse.
     #[arg(
         long,
-        default_value = "parse,providers,bulk,naive,http,sse",
+        default_value = "parse,providers,bulk,naive,http,webhooks,sse",
         value_delimiter = ','
     )]
     pub phases: Vec<String>,

@@ -24,7 +24,7 @@ use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
 use crate::cmd::ingest::bulk_options;
-use crate::cmd::{bench_push, bench_sse};
+use crate::cmd::{bench_hooks, bench_push, bench_sse};
 use crate::loadgen::{LoadgenOptions, events};
 
 const HTTP_BATCH: usize = 100;
@@ -123,6 +123,23 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             percentile(&http.latencies, 0.50),
             percentile(&http.latencies, 0.99),
             percentile(&http.latencies, 1.0),
+        );
+    }
+    if on("webhooks") {
+        let burst = bench_hooks::run(&dir.join("hooks-burst"), 5_000, None).await?;
+        row(
+            "webhooks to a local receiver, 5000 changes at once",
+            burst.deliveries,
+            burst.elapsed,
+        );
+        println!("  (deliveries per second, one subscription, four sends in flight)");
+        let pace = Duration::from_millis(10);
+        let steady = bench_hooks::run(&dir.join("hooks-steady"), 200, Some(pace)).await?;
+        println!(
+            "webhook latency, one change every {pace:?}: receipt → receiver p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(&steady.latencies, 0.50),
+            percentile(&steady.latencies, 0.99),
+            percentile(&steady.latencies, 1.0),
         );
     }
     if on("sse") {

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod bench;
+pub mod bench_hooks;
 pub mod bench_push;
 pub mod bench_sse;
 pub mod demo;

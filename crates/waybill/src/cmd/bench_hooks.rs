@@ -1,0 +1,147 @@
+//! The webhook part of `waybill bench`: deliveries to a fast local receiver.
+//!
+//! A receiver in this process answers 204 at once and notes when each message
+//! arrives. One subscription (`order.status_changed`) points at it. Measured: how fast
+//! a burst of changes is delivered (deliveries per second), and, at a steady rate, the
+//! latency from Waybill receiving the event to the webhook arriving.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use waybill_server::delivery::{DeliverySettings, Dispatcher};
+use waybill_server::streams::Hub;
+use waybill_server::{ApiKeys, AppState, Limits, Role};
+use waybill_store::{Store, WriterOptions};
+
+const KEY: &str = "bench-hooks-admin-key-0001";
+
+pub struct Hooks {
+    pub deliveries: usize,
+    pub elapsed: Duration,
+    /// Milliseconds, sorted.
+    pub latencies: Vec<f64>,
+}
+
+/// `pace`: `None` posts `orders` changes in batches of 100 at once; `Some(p)` one at a
+/// time, `p` apart.
+pub async fn run(
+    dir: &std::path::Path,
+    orders: usize,
+    pace: Option<Duration>,
+) -> anyhow::Result<Hooks> {
+    let arrivals: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
+    let seen = arrivals.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let seen = seen.clone();
+            async move {
+                // Latency: Waybill's receipt of the causing event (in the body) → now.
+                let lag = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| {
+                        v["timestamp"]
+                            .as_str()
+                            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    })
+                    .and_then(|t| {
+                        (jiff::Timestamp::now() - t)
+                            .total(jiff::Unit::Millisecond)
+                            .ok()
+                    })
+                    .unwrap_or(f64::NAN);
+                seen.lock()
+                    .expect("not poisoned")
+                    .push((Instant::now(), lag));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let hook_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook_url = format!("http://{}/hook", hook_listener.local_addr()?);
+    let receiver_task = tokio::spawn(async move { axum::serve(hook_listener, receiver).await });
+
+    let store = Store::open(dir, WriterOptions::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let settings = DeliverySettings {
+        allow_private: true,
+        ..DeliverySettings::default()
+    };
+    let state = AppState {
+        hub: Hub::start(&store, Default::default()),
+        deliveries: Dispatcher::start(&store, settings),
+        store,
+        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
+        public_url: format!("http://{addr}").into(),
+        limits: Limits::default(),
+        webhooks: Default::default(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(waybill_server::run(listener, state, async {
+        let _ = stop_rx.await;
+    }));
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let resp = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({"url": hook_url, "event_types": ["order.status_changed"]}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status() == 201,
+        "subscribing answered {}",
+        resp.status()
+    );
+
+    let started = Instant::now();
+    let batch = if pace.is_some() { 1 } else { 100 };
+    for chunk in (0..orders).collect::<Vec<_>>().chunks(batch) {
+        if let Some(p) = pace {
+            tokio::time::sleep(p).await;
+        }
+        let body: String = chunk
+            .iter()
+            .map(|i| {
+                format!("{{\"event_type\":\"ship\",\"order_id\":\"hook-{i}\",\"details\":\"\"}}\n")
+            })
+            .collect();
+        let resp = client
+            .post(format!("{base}/v1/events"))
+            .bearer_auth(KEY)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status() == 200,
+            "POST /v1/events answered {}",
+            resp.status()
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while arrivals.lock().expect("not poisoned").len() < orders {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "deliveries did not all arrive in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = arrivals.lock().expect("not poisoned").clone();
+    let last = got.iter().map(|(t, _)| *t).max().unwrap_or(started);
+    let mut latencies: Vec<f64> = got
+        .iter()
+        .map(|(_, l)| *l)
+        .filter(|l| l.is_finite())
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let _ = stop_tx.send(());
+    server.abort();
+    receiver_task.abort();
+    Ok(Hooks {
+        deliveries: got.len(),
+        elapsed: last - started,
+        latencies,
+    })
+}
