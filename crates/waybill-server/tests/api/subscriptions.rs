@@ -31,6 +31,11 @@ struct Receiver {
 
 impl Receiver {
     async fn start(script: &[u16]) -> (Self, String) {
+        Self::start_after(script, Duration::ZERO).await
+    }
+
+    /// A receiver that takes `delay` to answer each request.
+    async fn start_after(script: &[u16], delay: Duration) -> (Self, String) {
         let r = Self::default();
         r.script.lock().unwrap().extend(script);
         let state = r.clone();
@@ -39,6 +44,7 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: String| {
                 let state = state.clone();
                 async move {
+                    tokio::time::sleep(delay).await;
                     state.got.lock().unwrap().push(Received { headers, body });
                     let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
                     axum::http::StatusCode::from_u16(status).unwrap()
@@ -390,4 +396,36 @@ async fn reference_implementation_verifies_our_signatures() {
         "{said}"
     );
     println!("{said}");
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_the_others() {
+    // Attempts may take a minute: if the hanging endpoint could hold up the other, the
+    // other's deliveries would wait that long, far past `wait_for`'s patience.
+    let patient = DeliverySettings {
+        timeout: Duration::from_secs(60),
+        ..crate::helpers::test_deliveries()
+    };
+    let app = spawn_app_config(
+        Limits::default(),
+        test_webhooks(),
+        StreamSettings::default(),
+        patient,
+    )
+    .await;
+    let (slow, slow_url) = Receiver::start_after(&[], Duration::from_secs(3600)).await;
+    let (fast, fast_url) = Receiver::start(&[]).await;
+    subscribe(&app, &slow_url, &["*"]).await;
+    subscribe(&app, &fast_url, &["*"]).await;
+    for i in 0..10 {
+        app.post_json(
+            INGEST,
+            "/v1/events",
+            &json!({"event_type": "ship", "order_id": format!("s{i}"), "details": ""}),
+        )
+        .await;
+    }
+    // 10 orders × 3 domain events, while the hanging endpoint holds its four slots.
+    fast.wait_for(30).await;
+    assert!(slow.got().is_empty());
 }
