@@ -228,3 +228,64 @@ async fn customers_hear_about_shipping_delivery_and_problems_in_their_language()
         .any(|d| d["attempts"].as_i64().unwrap() > 1);
     assert!(retried, "the first message met a 451 and was sent again");
 }
+
+/// The same mail through aiosmtpd (PyPI), an independent RFC 5321 server, writing to a
+/// Maildir. `.ci/run` installs it and sets `WAYBILL_AIOSMTPD_PYTHON`; without that
+/// variable the test says so and stops.
+#[tokio::test]
+async fn mail_goes_through_a_reference_smtp_server() {
+    let Ok(python) = std::env::var("WAYBILL_AIOSMTPD_PYTHON") else {
+        eprintln!("skipped: WAYBILL_AIOSMTPD_PYTHON is not set");
+        return;
+    };
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let maildir = tempfile::tempdir().unwrap();
+    let _server = tokio::process::Command::new(python)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(maildir.path().join("box"))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = app_with_mail(format!("smtp://127.0.0.1:{port}")).await;
+    app.post_json(
+        INGEST,
+        "/v1/orders",
+        &json!({"order_id": "ref-mail", "customer": {"email": "wang@example.com"}, "metadata": {"locale": "en"}}),
+    )
+    .await;
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"event_type": "ship", "order_id": "ref-mail", "details": ""}),
+    )
+    .await;
+    let new = maildir.path().join("box").join("new");
+    let mut message = None;
+    for _ in 0..200 {
+        if let Some(entry) = std::fs::read_dir(&new).ok().and_then(|mut d| d.next()) {
+            message = Some(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let message = message.expect("aiosmtpd stored the message");
+    assert!(
+        message.contains("Subject: Your order ref-mail has shipped"),
+        "{message}"
+    );
+    assert!(message.contains("To: wang@example.com"), "{message}");
+    assert!(message.contains("Message-ID: <msg_"), "{message}");
+}
