@@ -14,6 +14,7 @@ pub mod cloudevents;
 pub mod delivery;
 pub mod intake;
 pub mod mail;
+pub mod pages;
 pub mod problem;
 pub mod routes;
 pub mod streams;
@@ -53,8 +54,8 @@ impl Default for Limits {
 pub struct AppState {
     pub store: Store,
     pub keys: Arc<ApiKeys>,
-    /// Base of the links the API hands out (`tracking_url`), without a trailing slash.
-    pub public_url: Arc<str>,
+    /// Signed tracking links (`tracking_url`), and the base URL they start with.
+    pub links: Arc<pages::Links>,
     pub limits: Limits,
     /// Provider webhook secrets and zones.
     pub webhooks: Arc<intake::Webhooks>,
@@ -76,6 +77,7 @@ pub fn app(state: AppState) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(routes::track::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(telemetry::track_requests))

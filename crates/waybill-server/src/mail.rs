@@ -45,8 +45,8 @@ pub struct MailSettings {
     pub from: String,
     /// For customers whose order says nothing (`metadata.locale` or `customer.locale`).
     pub default_locale: Locale,
-    /// Base of the tracking link, as in `tracking_url`.
-    pub public_url: String,
+    /// The signed tracking links, as in `tracking_url`.
+    pub links: crate::pages::Links,
 }
 
 /// Which order statuses a customer hears about.
@@ -138,11 +138,7 @@ pub async fn send(
     let (Some(to), locale) = recipient(order_details, settings.default_locale) else {
         return Mailed::Skipped("the order has no customer e-mail".into());
     };
-    let link = format!(
-        "{}/track/{}",
-        settings.public_url,
-        crate::views::percent_encode(&record.order_id)
-    );
+    let link = settings.links.url(&record.order_id, crate::wire::now());
     let Some((subject, body)) = render(locale, &record.status, &record.order_id, &link) else {
         return Mailed::Skipped(format!("no template for {}", record.status));
     };

@@ -183,7 +183,7 @@ impl ShipmentView {
 }
 
 impl OrderView {
-    pub fn from_record(o: OrderRecord, public_url: &str) -> Self {
+    pub fn from_record(o: OrderRecord, links: &crate::pages::Links) -> Self {
         let details: Option<serde_json::Value> = o
             .details
             .as_deref()
@@ -196,7 +196,7 @@ impl OrderView {
                 .cloned()
         };
         Self {
-            tracking_url: format!("{public_url}/track/{}", percent_encode(&o.order_id)),
+            tracking_url: links.url(&o.order_id, crate::wire::now()),
             customer: field("customer"),
             metadata: field("metadata"),
             order_id: o.order_id,

@@ -69,6 +69,8 @@ pub struct Settings {
     pub limits: Limits,
     pub webhooks: Webhooks,
     pub deliveries: DeliverySettings,
+    /// How long a tracking link handed out stays good.
+    pub tracking_link_ttl: std::time::Duration,
 }
 
 /// Provider secrets and zones: `WAYBILL_WEBHOOK_SECRET_<PROVIDER>` and
@@ -178,7 +180,7 @@ impl Settings {
                     from,
                     default_locale,
                     // Known once the server has bound its address (see `serve`).
-                    public_url: String::new(),
+                    links: waybill_server::pages::Links::new("", b"", std::time::Duration::ZERO),
                 })
             }
         };
@@ -187,9 +189,14 @@ impl Settings {
             mail,
             ..DeliverySettings::default()
         };
+        let days = parse_env("WAYBILL_TRACKING_LINK_DAYS")?.unwrap_or(90);
+        if days == 0 {
+            bail!("WAYBILL_TRACKING_LINK_DAYS must be at least 1");
+        }
         Ok(Self {
             webhooks,
             deliveries,
+            tracking_link_ttl: std::time::Duration::from_secs(days as u64 * 86_400),
             data: data
                 .or(file.data)
                 .unwrap_or_else(|| PathBuf::from("waybill-data")),

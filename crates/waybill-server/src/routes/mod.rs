@@ -6,6 +6,7 @@ pub mod orders;
 pub mod quarantine;
 pub mod stream;
 pub mod subscriptions;
+pub mod track;
 pub mod webhooks;
 
 use utoipa::Modify;

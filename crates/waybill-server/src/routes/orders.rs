@@ -140,7 +140,7 @@ async fn create_order(
     let rec = read_store(&state, move |store| store.order(&id))
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
-    let view = OrderView::from_record(rec, &state.public_url);
+    let view = OrderView::from_record(rec, &state.links);
     let mut h = HeaderMap::new();
     if let Ok(loc) = format!(
         "/v1/orders/{}",
@@ -174,7 +174,7 @@ async fn get_order(
     let rec = read_store(&state, move |store| store.order(&id))
         .await?
         .ok_or_else(|| not_found(&order_id))?;
-    Ok(Json(OrderView::from_record(rec, &state.public_url)))
+    Ok(Json(OrderView::from_record(rec, &state.links)))
 }
 
 /// The order's timeline: every event of every shipment, ordered by `occurred_at`.
@@ -286,7 +286,7 @@ async fn list_orders(
         orders: page
             .orders
             .into_iter()
-            .map(|o| OrderView::from_record(o, &state.public_url))
+            .map(|o| OrderView::from_record(o, &state.links))
             .collect(),
         next_cursor: page.next.map(|n| format!("o{n:x}")),
     }))
@@ -354,5 +354,5 @@ async fn register_shipment(
     let rec = read_store(&state, move |store| store.order(&id))
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
-    Ok((status, Json(OrderView::from_record(rec, &state.public_url))))
+    Ok((status, Json(OrderView::from_record(rec, &state.links))))
 }

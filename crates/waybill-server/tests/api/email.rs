@@ -108,7 +108,7 @@ async fn app_with_mail(smtp_url: String) -> TestApp {
             smtp_url,
             from: "Waybill <noreply@shop.example>".into(),
             default_locale: Locale::Zh,
-            public_url: "https://track.example".into(),
+            links: crate::helpers::test_links("https://track.example"),
         }),
         ..test_deliveries()
     };

@@ -25,6 +25,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Limits::default()).await
 }
 
+/// The key tests sign tracking links with.
+pub const TRACKING_KEY: &[u8] = b"test-tracking-key";
+
+pub fn test_links(base: &str) -> waybill_server::pages::Links {
+    waybill_server::pages::Links::new(base, TRACKING_KEY, std::time::Duration::from_secs(3600))
+}
+
 /// The webhook secret the test server holds for `provider`.
 pub fn secret(provider: &str) -> String {
     format!("test-secret-{provider}")
@@ -87,7 +94,7 @@ pub async fn spawn_app_config(
         deliveries: waybill_server::delivery::Dispatcher::start(&store, deliveries),
         store,
         keys: Arc::new(keys),
-        public_url: base.clone().into(),
+        links: Arc::new(test_links(&base)),
         limits,
         webhooks: Arc::new(webhooks),
     };

@@ -9,4 +9,5 @@ mod orders;
 mod providers;
 mod streams;
 mod subscriptions;
+mod track;
 mod webhooks;

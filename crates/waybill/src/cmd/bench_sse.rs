@@ -80,7 +80,11 @@ pub async fn run(
         deliveries: waybill_server::delivery::Dispatcher::start(&store, Default::default()),
         store,
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
-        public_url: format!("http://{addr}").into(),
+        links: Arc::new(waybill_server::pages::Links::new(
+            &format!("http://{addr}"),
+            b"bench-tracking-key",
+            Duration::from_secs(3600),
+        )),
         limits: Limits::default(),
         webhooks: Default::default(),
     };

@@ -49,13 +49,18 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
+    let links = waybill_server::pages::Links::new(
+        &public_url,
+        tracking_key(&settings.data)?.as_bytes(),
+        settings.tracking_link_ttl,
+    );
     if let Some(mail) = &mut settings.deliveries.mail {
-        mail.public_url = public_url.trim_end_matches('/').to_owned();
+        mail.links = links.clone();
     }
     let state = AppState {
         store: store.clone(),
         keys: Arc::new(keys),
-        public_url: public_url.trim_end_matches('/').into(),
+        links: Arc::new(links),
         limits: settings.limits.clone(),
         webhooks: Arc::new(settings.webhooks.clone()),
         hub: waybill_server::streams::Hub::start(&store, Default::default()),
@@ -87,6 +92,32 @@ fn admin_key(data: &Path) -> anyhow::Result<String> {
         }
     }
     let key = format!("wb_admin_{}", random_hex(24));
+    std::fs::write(&path, format!("{key}\n"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+/// The key that signs tracking links: `WAYBILL_TRACKING_KEY`, or one generated on
+/// first start and kept in the data directory (so links survive restarts).
+fn tracking_key(data: &Path) -> anyhow::Result<String> {
+    if let Some(k) = std::env::var("WAYBILL_TRACKING_KEY")
+        .ok()
+        .filter(|k| k.len() >= 16)
+    {
+        return Ok(k);
+    }
+    let path = data.join("tracking.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim().to_owned();
+        if k.len() >= 16 {
+            return Ok(k);
+        }
+    }
+    let key = random_hex(32);
     std::fs::write(&path, format!("{key}\n"))?;
     #[cfg(unix)]
     {

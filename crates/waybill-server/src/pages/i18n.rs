@@ -1,0 +1,153 @@
+//! The tracking page's words, in Chinese and English.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Zh => "zh-CN",
+            Self::En => "en",
+        }
+    }
+
+    /// `?lang=` first, then the first of `Accept-Language` we speak; Chinese otherwise.
+    pub fn choose(query: Option<&str>, accept_language: Option<&str>) -> Self {
+        let pick = |s: &str| {
+            let s = s.trim().to_ascii_lowercase();
+            if s.starts_with("zh") {
+                Some(Self::Zh)
+            } else if s.starts_with("en") {
+                Some(Self::En)
+            } else {
+                None
+            }
+        };
+        query
+            .and_then(pick)
+            .or_else(|| {
+                accept_language.and_then(|a| {
+                    a.split(',')
+                        .find_map(|t| pick(t.split(';').next().unwrap_or("")))
+                })
+            })
+            .unwrap_or(Self::Zh)
+    }
+
+    /// The words for an order or shipment status.
+    pub fn status(self, status: &str) -> &'static str {
+        match (self, status) {
+            (Self::Zh, "created") => "已下单",
+            (Self::Zh, "shipped" | "info_received") => "已发货",
+            (Self::Zh, "picked_up") => "已揽收",
+            (Self::Zh, "in_transit") => "运输中",
+            (Self::Zh, "out_for_delivery") => "派送中",
+            (Self::Zh, "available_for_pickup") => "待取件",
+            (Self::Zh, "failed_attempt") => "投递失败",
+            (Self::Zh, "partially_delivered") => "部分签收",
+            (Self::Zh, "delivered") => "已签收",
+            (Self::Zh, "exception") => "异常",
+            (Self::Zh, "returning") => "退回中",
+            (Self::Zh, "returned") => "已退回",
+            (Self::Zh, "cancelled") => "已取消",
+            (Self::Zh, _) => "物流更新",
+            (Self::En, "created") => "Order placed",
+            (Self::En, "shipped" | "info_received") => "Shipped",
+            (Self::En, "picked_up") => "Picked up",
+            (Self::En, "in_transit") => "In transit",
+            (Self::En, "out_for_delivery") => "Out for delivery",
+            (Self::En, "available_for_pickup") => "Ready for pickup",
+            (Self::En, "failed_attempt") => "Delivery attempt failed",
+            (Self::En, "partially_delivered") => "Partly delivered",
+            (Self::En, "delivered") => "Delivered",
+            (Self::En, "exception") => "Problem in transit",
+            (Self::En, "returning") => "Returning to sender",
+            (Self::En, "returned") => "Returned to sender",
+            (Self::En, "cancelled") => "Cancelled",
+            (Self::En, _) => "Update",
+        }
+    }
+
+    /// What the customer should know when something went wrong.
+    pub fn explain(self, status: &str) -> Option<&'static str> {
+        Some(match (self, status) {
+            (Self::Zh, "exception") => {
+                "包裹在运输中遇到问题（如地址不详、海关查验或破损）。商家已收到通知并在跟进处理。"
+            }
+            (Self::Zh, "failed_attempt") => {
+                "快递员尝试派送未成功，通常会再次派送，请留意电话或短信。"
+            }
+            (Self::Zh, "returning") => "包裹正在退回寄件人。如有疑问请联系商家。",
+            (Self::Zh, "returned") => "包裹已退回寄件人。请联系商家了解后续安排。",
+            (Self::Zh, "cancelled") => "该运单已取消。",
+            (Self::Zh, "available_for_pickup") => "包裹已到达自提点或快递柜，请及时取件。",
+            (Self::En, "exception") => {
+                "Your parcel ran into a problem on its way (an unclear address, a customs check or damage). The shop has been told and is looking into it."
+            }
+            (Self::En, "failed_attempt") => {
+                "The courier tried to deliver and could not; they usually try again, so keep an eye on your phone."
+            }
+            (Self::En, "returning") => {
+                "Your parcel is on its way back to the sender. Contact the shop if you have questions."
+            }
+            (Self::En, "returned") => {
+                "Your parcel is back with the sender. Contact the shop about what happens next."
+            }
+            (Self::En, "cancelled") => "This shipment was cancelled.",
+            (Self::En, "available_for_pickup") => {
+                "Your parcel is waiting at a pickup point or locker."
+            }
+            _ => return None,
+        })
+    }
+
+    pub fn word(self, key: &str) -> &'static str {
+        match (self, key) {
+            (Self::Zh, "title") => "物流跟踪",
+            (Self::Zh, "order") => "订单",
+            (Self::Zh, "parcel") => "包裹",
+            (Self::Zh, "last_location") => "最新位置",
+            (Self::Zh, "no_events") => "暂无物流信息",
+            (Self::Zh, "invalid") => "此跟踪链接无效或已过期。请向商家索取新的链接。",
+            (Self::Zh, "not_found") => "找不到该订单。",
+            (Self::En, "title") => "Track your order",
+            (Self::En, "order") => "Order",
+            (Self::En, "parcel") => "Parcel",
+            (Self::En, "last_location") => "Last seen",
+            (Self::En, "no_events") => "No tracking updates yet",
+            (Self::En, "invalid") => {
+                "This tracking link is not valid or has expired. Ask the shop for a new one."
+            }
+            (Self::En, "not_found") => "There is no such order.",
+            _ => "",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_language_follows_the_switch_then_the_browser() {
+        assert_eq!(Lang::choose(Some("en"), Some("zh-CN")), Lang::En);
+        assert_eq!(
+            Lang::choose(None, Some("fr-FR,en;q=0.8,zh;q=0.5")),
+            Lang::En
+        );
+        assert_eq!(Lang::choose(None, Some("zh-TW")), Lang::Zh);
+        assert_eq!(Lang::choose(None, None), Lang::Zh);
+        assert_eq!(Lang::choose(Some("xx"), Some("en-US")), Lang::En);
+    }
+
+    #[test]
+    fn every_status_has_words_in_both_languages() {
+        for s in waybill_core::ShipmentStatus::ALL {
+            assert_ne!(Lang::Zh.status(s.as_str()), "物流更新", "{s:?}");
+            assert_ne!(Lang::En.status(s.as_str()), "Update", "{s:?}");
+        }
+    }
+}
