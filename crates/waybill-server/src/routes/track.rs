@@ -27,6 +27,16 @@ pub fn router() -> Router<AppState> {
         .route("/track/{order_id}/events", axum::routing::get(events))
         .route("/assets/track.js", axum::routing::get(script))
         .route("/assets/track.css", axum::routing::get(style))
+        // Browsers ask for it on every page; "nothing" is a fine answer, a 404 is noise.
+        .route(
+            "/favicon.ico",
+            axum::routing::get(|| async {
+                (
+                    StatusCode::NO_CONTENT,
+                    [(header::CACHE_CONTROL, "public, max-age=86400")],
+                )
+            }),
+        )
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,64 @@
+//! The tracking page in real Chromium, driven by Playwright (`tests/browser/track.mjs`)
+//! against the real binary. `.ci/run` installs Debian's chromium and the npm package and
+//! sets `WAYBILL_BROWSER_TESTS`; without it (a machine without a browser) the test says
+//! so and stops. Screenshots land in `target/screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const KEY: &str = "browser-admin-key-000001";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tracking_page_works_in_chromium() {
+    let Ok(dir) = std::env::var("WAYBILL_BROWSER_TESTS") else {
+        eprintln!("skipped: WAYBILL_BROWSER_TESTS is not set (see .ci/run)");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_waybill"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .env("WAYBILL_API_KEYS", format!("admin:{KEY}"))
+        .env("WAYBILL_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("local=").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("waybill exited before listening");
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg("track.mjs")
+        .current_dir(&dir)
+        .env("WAYBILL_URL", format!("http://{addr}"))
+        .env("WAYBILL_KEY", KEY)
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("tracking page: ok"), "{said}");
+    assert!(shots.join("track-zh.png").exists());
+}
