@@ -64,6 +64,25 @@ pub async fn read_body(
     })
 }
 
+/// A refusal of well-formed input: 422 with the reason.
+pub fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::Invalid {
+        detail: detail.into(),
+        errors: Vec::new(),
+    }
+}
+
+/// Reads a JSON request body: broken JSON is the request's fault (400), well-formed JSON
+/// of the wrong shape is invalid input (422, naming the field).
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::MalformedJson(e.to_string())
+        }
+        _ => invalid(e.to_string()),
+    })
+}
+
 /// Runs a blocking read of the store off the async threads.
 pub async fn read<T: Send + 'static>(
     state: &AppState,

@@ -17,7 +17,7 @@ use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
-use crate::routes::{read as read_store, read_body};
+use crate::routes::{invalid, json_body, read as read_store, read_body};
 use crate::views::{EventView, NewOrder, NewShipment, OrderList, OrderView, Timeline};
 use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
@@ -39,18 +39,11 @@ fn not_found(order_id: &str) -> ApiError {
     ApiError::NotFound(format!("no order {order_id:?}"))
 }
 
-fn invalid(detail: String) -> ApiError {
-    ApiError::Invalid {
-        detail,
-        errors: Vec::new(),
-    }
-}
-
 /// Checks the optional customer contact (personal data: kept, never shown on the
 /// tracking page) and metadata.
 fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
     if order.metadata.as_ref().is_some_and(|m| !m.is_object()) {
-        return Err(invalid("metadata must be a JSON object".into()));
+        return Err(invalid("metadata must be a JSON object"));
     }
     let Some(c) = &order.customer else {
         return Ok(());
@@ -105,12 +98,7 @@ async fn create_order(
 ) -> Result<(StatusCode, HeaderMap, Json<OrderView>), ApiError> {
     state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
-    let req: NewOrder = serde_json::from_slice(&body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::MalformedJson(e.to_string())
-        }
-        _ => invalid(e.to_string()),
-    })?;
+    let req: NewOrder = json_body(&body)?;
     let order_id = OrderId::parse(&req.order_id).map_err(|e| invalid(e.to_string()))?;
     validate_new_order(&req)?;
     let details = serde_json::json!({ "customer": req.customer, "metadata": req.metadata });
@@ -322,12 +310,7 @@ async fn register_shipment(
     let order_id = path_order_id(path)?;
     let order_id = OrderId::parse(&order_id).map_err(|_| not_found(&order_id))?;
     let body = read_body(&state, body).await?;
-    let req: NewShipment = serde_json::from_slice(&body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::MalformedJson(e.to_string())
-        }
-        _ => invalid(e.to_string()),
-    })?;
+    let req: NewShipment = json_body(&body)?;
     let tracking = Tracking {
         carrier: carriers::canonical(
             Carrier::parse(&req.carrier).map_err(|e| invalid(e.to_string()))?,

@@ -20,7 +20,7 @@ use waybill_store::{HookOp, ItemOutcome, NewSubscription, Submission, Subscripti
 
 use crate::delivery::{self, check_destination};
 use crate::problem::{ApiError, Problem};
-use crate::routes::{read as read_store, read_body};
+use crate::routes::{invalid, json_body, read as read_store, read_body};
 use crate::streams::TypeFilter;
 use crate::{AppState, Role, wire};
 
@@ -83,13 +83,6 @@ pub struct SubscriptionList {
     pub subscriptions: Vec<SubscriptionView>,
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::Invalid {
-        detail: detail.into(),
-        errors: Vec::new(),
-    }
-}
-
 fn path_id(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     p.map(|Path(id)| id)
         .map_err(|e| ApiError::BadQuery(format!("the id in the path: {}", e.body_text())))
@@ -138,12 +131,7 @@ async fn create(
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
     state.keys.authorize(&headers, Role::Admin)?;
     let body = read_body(&state, body).await?;
-    let req: NewSubscriptionIn = serde_json::from_slice(&body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::MalformedJson(e.to_string())
-        }
-        _ => invalid(e.to_string()),
-    })?;
+    let req: NewSubscriptionIn = json_body(&body)?;
     if req.url.len() > 2048 {
         return Err(invalid("url is longer than 2048 bytes"));
     }
@@ -455,12 +443,7 @@ async fn redeliver(
     state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let body = read_body(&state, body).await?;
-    let req: RedeliverIn = serde_json::from_slice(&body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            ApiError::MalformedJson(e.to_string())
-        }
-        _ => invalid(e.to_string()),
-    })?;
+    let req: RedeliverIn = json_body(&body)?;
     let now = wire::now();
     let since = req
         .since

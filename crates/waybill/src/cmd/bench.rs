@@ -19,10 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use waybill_server::{ApiKeys, AppState, Limits, Role, wire};
+use waybill_server::wire;
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
+use crate::cmd::bench_server::{self, KEY};
 use crate::cmd::ingest::bulk_options;
 use crate::cmd::{bench_hooks, bench_push, bench_sse};
 use crate::loadgen::{LoadgenOptions, events};
@@ -33,7 +34,6 @@ const READ_SET_BATCHES: usize = 20;
 const BULK_BATCH: usize = 10_000;
 /// Batches queued ahead of the writer in a bulk load; it commits them together.
 const BULK_IN_FLIGHT: usize = 12;
-const KEY: &str = "bench-admin-key-0123456789";
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let tmp;
@@ -303,26 +303,8 @@ async fn http_ingest(
     read_ids: &[String],
     clients: usize,
 ) -> anyhow::Result<HttpResult> {
-    let store = Store::open(dir, WriterOptions::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = AppState {
-        hub: waybill_server::streams::Hub::start(&store, Default::default()),
-        deliveries: waybill_server::delivery::Dispatcher::start(&store, Default::default()),
-        store,
-        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
-        links: Arc::new(waybill_server::pages::Links::new(
-            &format!("http://{addr}"),
-            b"bench-tracking-key",
-            Duration::from_secs(3600),
-        )),
-        limits: Limits::default(),
-        webhooks: Default::default(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(waybill_server::run(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = bench_server::start(dir, Default::default(), Default::default()).await?;
+    let addr = server.addr;
     let bodies: Arc<Vec<String>> = Arc::new(
         lines
             .chunks(HTTP_BATCH)
@@ -413,8 +395,7 @@ async fn http_ingest(
     done.store(true, Ordering::Relaxed);
     let mut latencies = reader.await??;
     latencies.sort_by(f64::total_cmp);
-    let _ = stop_tx.send(());
-    server.await??;
+    server.stop().await?;
     Ok(HttpResult { elapsed, latencies })
 }
 

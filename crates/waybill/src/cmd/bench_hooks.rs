@@ -8,12 +8,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use waybill_server::delivery::{DeliverySettings, Dispatcher};
-use waybill_server::streams::Hub;
-use waybill_server::{ApiKeys, AppState, Limits, Role};
-use waybill_store::{Store, WriterOptions};
+use waybill_server::delivery::DeliverySettings;
 
-const KEY: &str = "bench-hooks-admin-key-0001";
+use crate::cmd::bench_server::{self, KEY};
 
 pub struct Hooks {
     pub deliveries: usize,
@@ -61,30 +58,12 @@ pub async fn run(
     let hook_url = format!("http://{}/hook", hook_listener.local_addr()?);
     let receiver_task = tokio::spawn(async move { axum::serve(hook_listener, receiver).await });
 
-    let store = Store::open(dir, WriterOptions::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
     let settings = DeliverySettings {
         allow_private: true,
         ..DeliverySettings::default()
     };
-    let state = AppState {
-        hub: Hub::start(&store, Default::default()),
-        deliveries: Dispatcher::start(&store, settings),
-        store,
-        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
-        links: Arc::new(waybill_server::pages::Links::new(
-            &format!("http://{addr}"),
-            b"bench-tracking-key",
-            Duration::from_secs(3600),
-        )),
-        limits: Limits::default(),
-        webhooks: Default::default(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(waybill_server::run(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = bench_server::start(dir, Default::default(), settings).await?;
+    let addr = server.addr;
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
     let resp = client
@@ -140,8 +119,7 @@ pub async fn run(
         .filter(|l| l.is_finite())
         .collect();
     latencies.sort_by(f64::total_cmp);
-    let _ = stop_tx.send(());
-    server.abort();
+    server.stop().await?;
     receiver_task.abort();
     Ok(Hooks {
         deliveries: got.len(),

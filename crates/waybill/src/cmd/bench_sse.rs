@@ -12,11 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use waybill_server::streams::{Hub, StreamSettings};
-use waybill_server::{ApiKeys, AppState, Limits, Role};
-use waybill_store::{Store, WriterOptions};
+use waybill_server::streams::StreamSettings;
 
-const KEY: &str = "bench-sse-admin-key-000001";
+use crate::cmd::bench_server::{self, KEY};
 
 pub struct FanOut {
     pub messages: usize,
@@ -67,31 +65,13 @@ pub async fn run(
     orders: usize,
     pace: Option<Duration>,
 ) -> anyhow::Result<FanOut> {
-    let store = Store::open(dir, WriterOptions::default())?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let settings = StreamSettings {
+    let streams = StreamSettings {
         // Every message of the run fits: nobody should be cut off here.
         buffer: orders * 2 + 1024,
         ..StreamSettings::default()
     };
-    let state = AppState {
-        hub: Hub::start(&store, settings),
-        deliveries: waybill_server::delivery::Dispatcher::start(&store, Default::default()),
-        store,
-        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
-        links: Arc::new(waybill_server::pages::Links::new(
-            &format!("http://{addr}"),
-            b"bench-tracking-key",
-            Duration::from_secs(3600),
-        )),
-        limits: Limits::default(),
-        webhooks: Default::default(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(waybill_server::run(listener, state, async {
-        let _ = stop_rx.await;
-    }));
+    let server = bench_server::start(dir, streams, Default::default()).await?;
+    let addr = server.addr;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()?;
@@ -151,8 +131,7 @@ pub async fn run(
     }
     let elapsed = started.elapsed();
     latencies.sort_by(f64::total_cmp);
-    let _ = stop_tx.send(());
-    server.abort();
+    server.stop().await?;
     Ok(FanOut {
         messages: clients * orders,
         elapsed,

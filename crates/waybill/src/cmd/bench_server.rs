@@ -1,0 +1,64 @@
+//! A Waybill server on a fresh store and a free port, for the benchmark phases that
+//! talk HTTP to it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use waybill_server::delivery::{DeliverySettings, Dispatcher};
+use waybill_server::pages::Links;
+use waybill_server::streams::{Hub, StreamSettings};
+use waybill_server::{ApiKeys, AppState, Limits, Role};
+use waybill_store::{Store, WriterOptions};
+
+/// The admin key every benchmark client uses.
+pub const KEY: &str = "bench-admin-key-0123456789";
+
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting and waits (a few seconds at most: a stream may still be open)
+    /// for the server to finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        let mut server = self.server;
+        match tokio::time::timeout(Duration::from_secs(5), &mut server).await {
+            Ok(done) => done??,
+            Err(_) => server.abort(),
+        }
+        Ok(())
+    }
+}
+
+pub async fn start(
+    dir: &Path,
+    streams: StreamSettings,
+    deliveries: DeliverySettings,
+) -> anyhow::Result<Running> {
+    let store = Store::open(dir, WriterOptions::default())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        hub: Hub::start(&store, streams),
+        deliveries: Dispatcher::start(&store, deliveries),
+        store,
+        keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
+        links: Arc::new(Links::new(
+            &format!("http://{addr}"),
+            b"bench-tracking-key",
+            Duration::from_secs(3600),
+        )),
+        limits: Limits::default(),
+        webhooks: Default::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(waybill_server::run(listener, state, async {
+        let _ = stopped.await;
+    }));
+    Ok(Running { addr, stop, server })
+}
