@@ -113,6 +113,11 @@ impl Lang {
             (Self::Zh, "no_events") => "暂无物流信息",
             (Self::Zh, "invalid") => "此跟踪链接无效或已过期。请向商家索取新的链接。",
             (Self::Zh, "not_found") => "找不到该订单。",
+            (Self::Zh, "lookup") => "查询订单",
+            (Self::Zh, "order_number") => "订单号",
+            (Self::Zh, "contact") => "下单时的邮箱或手机号",
+            (Self::Zh, "find") => "查询",
+            (Self::Zh, "no_match") => "没有找到与该订单号和联系方式相符的订单。",
             (Self::En, "title") => "Track your order",
             (Self::En, "order") => "Order",
             (Self::En, "parcel") => "Parcel",
@@ -122,6 +127,11 @@ impl Lang {
                 "This tracking link is not valid or has expired. Ask the shop for a new one."
             }
             (Self::En, "not_found") => "There is no such order.",
+            (Self::En, "lookup") => "Find your order",
+            (Self::En, "order_number") => "Order number",
+            (Self::En, "contact") => "E-mail or phone number used for the order",
+            (Self::En, "find") => "Find",
+            (Self::En, "no_match") => "No order matches that number and contact.",
             _ => "",
         }
     }

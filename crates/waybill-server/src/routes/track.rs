@@ -23,6 +23,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/track", axum::routing::get(lookup_form).post(lookup))
         .route("/track/{order_id}", axum::routing::get(page))
         .route("/track/{order_id}/events", axum::routing::get(events))
         .route("/assets/track.js", axum::routing::get(script))
@@ -177,4 +178,134 @@ async fn style() -> Response {
         include_str!("../../assets/track.css"),
         "text/css; charset=utf-8",
     )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn form(lang: Lang, message: Option<&str>) -> String {
+    let mut body = format!("<h1>{}</h1>", esc(lang.word("lookup")));
+    if let Some(m) = message {
+        body.push_str(&format!(
+            "<p class=\"banner\" role=\"alert\">{}</p>",
+            esc(m)
+        ));
+    }
+    body.push_str(&format!(
+        "<form method=\"post\" action=\"/track?lang={}\" class=\"parcel\">\
+         <p><label>{}<br><input name=\"order_id\" required maxlength=\"128\"></label></p>\
+         <p><label>{}<br><input name=\"contact\" required maxlength=\"254\"></label></p>\
+         <p><button type=\"submit\">{}</button></p></form>",
+        lang.code(),
+        esc(lang.word("order_number")),
+        esc(lang.word("contact")),
+        esc(lang.word("find")),
+    ));
+    track::page(
+        lang.word("lookup"),
+        lang,
+        &body,
+        None,
+        &[
+            ("中文", "/track?lang=zh".to_owned()),
+            ("English", "/track?lang=en".to_owned()),
+        ],
+    )
+}
+
+/// The lookup form: order number plus the e-mail or phone given with the order.
+async fn lookup_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    html(
+        StatusCode::OK,
+        form(Lang::choose(q.lang.as_deref(), accept), None),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LookupForm {
+    order_id: String,
+    contact: String,
+}
+
+/// Digits only, so `+86 138-0000 0000` and `8613800000000` compare equal.
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Whether `contact` is the order's customer e-mail (any case) or phone (its digits,
+/// with or without a country code).
+fn contact_matches(details: Option<&str>, contact: &str) -> bool {
+    let v: serde_json::Value = details
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let contact = contact.trim();
+    let email = v["customer"]["email"].as_str().unwrap_or("");
+    if !email.is_empty() && email.eq_ignore_ascii_case(contact) {
+        return true;
+    }
+    let (phone, given) = (
+        digits(v["customer"]["phone"].as_str().unwrap_or("")),
+        digits(contact),
+    );
+    given.len() >= 6 && !phone.is_empty() && (phone.ends_with(&given) || given.ends_with(&phone))
+}
+
+/// Checks the pair and sends the customer to the order's signed page. A wrong order
+/// number and a wrong contact get the same answer, so the form tells a stranger nothing.
+async fn lookup(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<LookupForm>,
+) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = Lang::choose(q.lang.as_deref(), accept);
+    let id = f.order_id.trim().to_owned();
+    let found = read_store(&state, move |s| s.order(&id)).await;
+    match found {
+        Ok(Some(order)) if contact_matches(order.details.as_deref(), &f.contact) => {
+            let url = state.links.url(&order.order_id, wire::now());
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&url) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r.headers_mut().insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            r
+        }
+        Ok(_) => html(
+            StatusCode::NOT_FOUND,
+            form(lang, Some(lang.word("no_match"))),
+        ),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contact_matches;
+
+    #[test]
+    fn contacts_match_by_email_or_phone_digits() {
+        let d = r#"{"customer":{"email":"Li@Example.com","phone":"+86 138-0000-1234"}}"#;
+        assert!(contact_matches(Some(d), "li@example.com"));
+        assert!(contact_matches(Some(d), "13800001234"));
+        assert!(contact_matches(Some(d), "+86 13800001234"));
+        assert!(
+            !contact_matches(Some(d), "1234"),
+            "too few digits to mean anything"
+        );
+        assert!(!contact_matches(Some(d), "other@example.com"));
+        assert!(!contact_matches(None, "li@example.com"));
+        assert!(!contact_matches(Some(r#"{"customer":{}}"#), ""));
+    }
 }

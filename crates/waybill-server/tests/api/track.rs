@@ -169,3 +169,50 @@ async fn the_page_follows_the_order_live_and_its_assets_are_served() {
             .starts_with("text/css")
     );
 }
+
+#[tokio::test]
+async fn the_lookup_form_leads_a_customer_to_the_signed_page() {
+    let app = spawn_app().await;
+    order_with_parcel(&app).await;
+    let (status, headers, html) = page(&app, &format!("{}/track?lang=en", app.base), None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<form method=\"post\""));
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("form-action 'self'")
+    );
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let submit = |order: &str, contact: &str| {
+        no_redirects
+            .post(format!("{}/track?lang=en", app.base))
+            .form(&[("order_id", order), ("contact", contact)])
+            .send()
+    };
+    for contact in ["LI@example.com", "+86 138 0000 0000"] {
+        let found = submit("T-1", contact).await.unwrap();
+        assert_eq!(found.status(), 303, "{contact}");
+        let location = found.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&format!("{}/track/T-1?t=", app.base)));
+        assert_eq!(page(&app, &location, None).await.0, 200);
+    }
+    let wrong_contact = submit("T-1", "someone@else.com").await.unwrap();
+    let no_order = submit("T-404", "li@example.com").await.unwrap();
+    assert_eq!(
+        (wrong_contact.status(), no_order.status()),
+        (
+            reqwest::StatusCode::NOT_FOUND,
+            reqwest::StatusCode::NOT_FOUND
+        )
+    );
+    let (a, b) = (
+        wrong_contact.text().await.unwrap(),
+        no_order.text().await.unwrap(),
+    );
+    assert_eq!(a, b, "the same answer either way");
+    assert!(a.contains("No order matches"));
+}
