@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod cache;
+pub mod dashboard;
 pub mod hooks;
 pub mod log;
 pub mod outbox;
@@ -183,6 +184,16 @@ impl Store {
     /// Domain events with an id above `after`, oldest first (blocking).
     pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         self.read(|c| outbox::after(c, after, limit))
+    }
+
+    /// What the operations dashboard shows (blocking).
+    pub fn overview(
+        &self,
+        now: Timestamp,
+        rules: &dashboard::StallRules,
+        limit: usize,
+    ) -> Result<dashboard::Overview, StoreError> {
+        self.read(|c| dashboard::overview(c, now, rules, limit))
     }
 
     /// Every subscription (blocking).

@@ -1363,3 +1363,79 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
     );
     assert!(store.deliveries("sub_1", i64::MAX, 10).unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
+    use waybill_store::dashboard::StallRules;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        dir.path(),
+        WriterOptions {
+            flush_interval: std::time::Duration::ZERO,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
+    store
+        .submit(Submission::Events(vec![
+            ev(Some("o1"), Some(("ups", "P1")), st(PickedUp), 1, "a"),
+            ev(Some("o2"), Some(("ups", "X2")), st(Exception), 2, "b"),
+            ev(Some("o3"), Some(("ups", "T3")), st(InTransit), 3, "c"),
+        ]))
+        .await
+        .unwrap();
+    // An unlinked parcel is nobody's order yet: not counted.
+    store
+        .submit(push(vec![ev(
+            None,
+            Some(("ups", "U4")),
+            st(InTransit),
+            4,
+            "d",
+        )]))
+        .await
+        .unwrap();
+    let hours = |h: i64| h * 3600 * 1_000_000;
+    let now = Timestamp(1_000_000 + hours(49));
+    let o = store.overview(now, &StallRules::default(), 10).unwrap();
+    let count = |s: &str| {
+        o.by_status
+            .iter()
+            .find(|(k, _)| k == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    assert_eq!(
+        (count("picked_up"), count("exception"), count("in_transit")),
+        (1, 1, 1)
+    );
+    assert_eq!(o.exceptions.len(), 1);
+    assert_eq!(o.exceptions[0].tracking_number.as_deref(), Some("X2"));
+    let stalled: Vec<_> = o
+        .stalled
+        .iter()
+        .map(|f| f.tracking_number.clone().unwrap())
+        .collect();
+    assert_eq!(
+        stalled,
+        ["P1"],
+        "picked up 49 h ago (limit 48 h); in transit has 72 h"
+    );
+    assert_eq!(o.quarantined, 0);
+    store
+        .submit(Submission::Quarantine(waybill_store::NewQuarantine {
+            provider: "aftership".into(),
+            received_at: Timestamp(1),
+            reason: "x".into(),
+            headers: "{}".into(),
+            body: b"{}".to_vec(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .overview(now, &StallRules::default(), 10)
+            .unwrap()
+            .quarantined,
+        1
+    );
+}
