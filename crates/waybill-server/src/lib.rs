@@ -63,6 +63,8 @@ pub struct AppState {
     pub hub: streams::Hub,
     /// The outbound webhook engine.
     pub deliveries: delivery::Dispatcher,
+    /// Dashboard sessions.
+    pub sessions: pages::Sessions,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.
@@ -78,6 +80,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .merge(routes::track::router())
+        .merge(routes::dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(telemetry::track_requests))

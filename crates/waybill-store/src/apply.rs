@@ -198,6 +198,11 @@ impl Applier {
                     || self.orders.wants_to_age())
     }
 
+    /// Rows wait to be written.
+    pub fn has_dirty(&self) -> bool {
+        !self.dirty_shipments.is_empty() || !self.dirty_orders.is_empty()
+    }
+
     /// The batch's changes went to the rows: nothing to publish.
     pub fn forget_touched(&mut self) {
         for id in std::mem::take(&mut self.touched) {

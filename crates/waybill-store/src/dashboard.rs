@@ -143,3 +143,14 @@ pub fn overview(
         failing,
     })
 }
+
+/// Events received since `since`, looking at the newest `window` at most (the log has
+/// no index on receipt time; a minute's worth is at the end of it).
+pub fn received_since(conn: &Connection, since: Timestamp, window: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM events
+         WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - ?2 AND received_at >= ?1",
+        params![since.as_micros(), window],
+        |r| r.get(0),
+    )?)
+}

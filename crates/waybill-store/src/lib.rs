@@ -196,6 +196,11 @@ impl Store {
         self.read(|c| dashboard::overview(c, now, rules, limit))
     }
 
+    /// Events received since `since` (at most the newest `window`) (blocking).
+    pub fn received_since(&self, since: Timestamp, window: i64) -> Result<i64, StoreError> {
+        self.read(|c| dashboard::received_since(c, since, window))
+    }
+
     /// Every subscription (blocking).
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
         self.read(hooks::subscriptions)

@@ -358,7 +358,24 @@ fn run(
     let mut applier = Applier::new(options.cache_capacity);
     applier.set_announce(options.announce);
     // The loop ends when every handle is dropped: the store is closed.
-    while let Ok(first) = rx.recv() {
+    loop {
+        // When writes stop, the rows catch up after `flush_interval`, so that readers
+        // of the rows alone (the dashboard, `waybill order`) lag by at most that.
+        let first = match rx.recv_timeout(options.flush_interval.max(Duration::from_millis(10))) {
+            Ok(job) => job,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                if applier.has_dirty() && !broken.load(Ordering::SeqCst) {
+                    match flush_idle(&mut conn, &mut applier) {
+                        Ok(()) => overlay.clear(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "idle flush failed; the next batch retries")
+                        }
+                    }
+                }
+                continue;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         if broken.load(Ordering::SeqCst) {
             let _ = first.reply.send(Err(StoreError::BatchFailed(
                 "the store stopped after a failed fsync".into(),
@@ -443,6 +460,16 @@ fn run(
     if let Err(e) = catch_up(&mut conn, &mut applier) {
         tracing::error!(error = %e, "final projection flush failed; the next start catches up");
     }
+}
+
+/// Writes the waiting projection rows in a transaction of their own.
+fn flush_idle(conn: &mut Connection, applier: &mut Applier) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    applier.flush(&tx)?;
+    applier.forget_touched();
+    tx.commit()?;
+    applier.committed(true);
+    Ok(())
 }
 
 /// What a committed batch leaves: its answers, the overlay's part, and the last outbox

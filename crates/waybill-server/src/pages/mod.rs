@@ -1,11 +1,14 @@
 //! Pages for people: the customer tracking page (server-rendered HTML, a little
 //! JavaScript, no framework), reached through signed links.
 
+pub mod dashboard;
 pub mod i18n;
 pub mod links;
+pub mod sessions;
 pub mod track;
 
 pub use links::{LinkError, Links};
+pub use sessions::Sessions;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {

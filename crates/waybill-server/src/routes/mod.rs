@@ -1,5 +1,6 @@
 //! One module per resource. Each handler checks its role first, then reads its input.
 
+pub mod dashboard;
 pub mod events;
 pub mod health;
 pub mod orders;

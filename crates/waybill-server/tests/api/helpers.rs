@@ -96,6 +96,7 @@ pub async fn spawn_app_config(
         keys: Arc::new(keys),
         links: Arc::new(test_links(&base)),
         limits,
+        sessions: Default::default(),
         webhooks: Arc::new(webhooks),
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

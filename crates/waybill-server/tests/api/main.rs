@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP API: a real server on a real socket, a real SQLite store.
 
+mod dashboard;
 mod email;
 mod helpers;
 mod ingest;

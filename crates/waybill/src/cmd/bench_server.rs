@@ -54,6 +54,7 @@ pub async fn start(
             Duration::from_secs(3600),
         )),
         limits: Limits::default(),
+        sessions: Default::default(),
         webhooks: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

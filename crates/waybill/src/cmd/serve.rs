@@ -62,6 +62,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         links: Arc::new(links),
         limits: settings.limits.clone(),
+        sessions: Default::default(),
         webhooks: Arc::new(settings.webhooks.clone()),
         hub: waybill_server::streams::Hub::start(&store, Default::default()),
         deliveries: waybill_server::delivery::Dispatcher::start(

@@ -1,0 +1,179 @@
+//! `/dashboard`: the operations dashboard, for admin keys. Signing in with an admin key
+//! opens a session (an HTTP-only, same-site cookie); the page refreshes its numbers.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use waybill_store::dashboard::StallRules;
+
+use crate::auth::Role;
+use crate::pages::dashboard;
+use crate::routes::read as read_store;
+use crate::{AppState, wire};
+
+const COOKIE: &str = "wb_session";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+/// How many rows each list shows.
+const LIST: usize = 20;
+/// The most recent events looked at for the ingest rate.
+const RATE_WINDOW: i64 = 500_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dashboard", axum::routing::get(show))
+        .route("/dashboard/login", axum::routing::post(login))
+        .route("/dashboard/logout", axum::routing::post(logout))
+        .route("/assets/dashboard.js", axum::routing::get(script))
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_owned)
+        })
+}
+
+fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
+    session_of(headers).is_some_and(|id| state.sessions.valid(&id, wire::now()))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ShowQuery {
+    fragment: Option<u8>,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ShowQuery>,
+) -> Response {
+    if !signed_in(&state, &headers) {
+        if q.fragment == Some(1) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        return html(StatusCode::OK, dashboard::sign_in(None));
+    }
+    let now = wire::now();
+    let minute_ago = waybill_core::Timestamp(now.as_micros() - 60_000_000);
+    let found = read_store(&state, move |s| {
+        Ok((
+            s.overview(now, &StallRules::default(), LIST)?,
+            s.received_since(minute_ago, RATE_WINDOW)?,
+        ))
+    })
+    .await;
+    let (overview, rate) = match found {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
+    let main = dashboard::fragment(&overview, rate);
+    if q.fragment == Some(1) {
+        return html(StatusCode::OK, main);
+    }
+    html(StatusCode::OK, dashboard::page(&main, true))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    key: String,
+}
+
+async fn login(State(state): State<AppState>, axum::Form(f): axum::Form<LoginForm>) -> Response {
+    let mut probe = HeaderMap::new();
+    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {}", f.key.trim())) else {
+        return html(
+            StatusCode::UNAUTHORIZED,
+            dashboard::sign_in(Some("That is not a key.")),
+        );
+    };
+    probe.insert(header::AUTHORIZATION, bearer);
+    match state.keys.authorize(&probe, Role::Admin) {
+        Ok(_) => {}
+        Err(crate::problem::ApiError::Forbidden { .. }) => {
+            return html(
+                StatusCode::FORBIDDEN,
+                dashboard::sign_in(Some("The dashboard needs an admin key.")),
+            );
+        }
+        Err(_) => {
+            return html(
+                StatusCode::UNAUTHORIZED,
+                dashboard::sign_in(Some("Unknown key.")),
+            );
+        }
+    }
+    let id = state.sessions.open(wire::now());
+    let secure = if state.links.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        state.sessions.ttl.as_secs()
+    );
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_of(&headers) {
+        state.sessions.close(&id);
+    }
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, HeaderValue::from_static("/dashboard"));
+    h.insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("wb_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    r
+}
+
+async fn script() -> Response {
+    let mut r = include_str!("../../assets/dashboard.js").into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
