@@ -64,6 +64,23 @@ try {
   assert.equal(bad.status(), 403);
   await page.screenshot({ path: `${shots}/track-refused.png` });
   console.log("tracking page: ok");
+
+  // The dashboard: sign in with the admin key, see the numbers move.
+  const ops = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  await ops.goto(`${base}/dashboard`);
+  await ops.fill("input[name=key]", key);
+  await ops.click("button[type=submit]");
+  await ops.waitForSelector("#dashboard");
+  const cookies = await ops.context().cookies();
+  const session = cookies.find((c) => c.name === "wb_session");
+  assert.ok(session && session.httpOnly && session.sameSite === "Strict", "an HTTP-only, same-site session");
+  const before = Number(await ops.textContent("#exceptions"));
+  await ops.evaluate(() => { window.__sameDocument = true; });
+  await api("/v1/events", { order_id: "B-2", carrier: "zto-express", tracking_number: "ZT555", status: "exception", location: "杭州" });
+  await ops.waitForFunction((n) => Number(document.querySelector("#exceptions")?.textContent) > n, before, { timeout: 15000 });
+  assert.equal(await ops.evaluate(() => window.__sameDocument), true, "the dashboard reloaded");
+  await ops.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+  console.log("dashboard: ok");
 } finally {
   await browser.close();
 }

@@ -80,8 +80,10 @@ pub fn overview(
     let mut by_status = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
+            // An order's default shipment counts once something happened to it.
             "SELECT coalesce(status, 'none'), count(*) FROM shipments
-             WHERE order_ref IS NOT NULL GROUP BY 1 ORDER BY 2 DESC",
+             WHERE order_ref IS NOT NULL AND NOT (tracking_number IS NULL AND status IS NULL)
+             GROUP BY 1 ORDER BY 2 DESC",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         for row in rows {

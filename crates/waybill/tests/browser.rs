@@ -1,4 +1,4 @@
-//! The tracking page in real Chromium, driven by Playwright (`tests/browser/track.mjs`)
+//! The tracking page and the dashboard in real Chromium, driven by Playwright (`tests/browser/track.mjs`)
 //! against the real binary. `.ci/run` installs Debian's chromium and the npm package and
 //! sets `WAYBILL_BROWSER_TESTS`; without it (a machine without a browser) the test says
 //! so and stops. Screenshots land in `target/screenshots/`.
@@ -13,7 +13,7 @@ use tokio::process::Command;
 const KEY: &str = "browser-admin-key-000001";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tracking_page_works_in_chromium() {
+async fn the_tracking_page_and_the_dashboard_work_in_chromium() {
     let Ok(dir) = std::env::var("WAYBILL_BROWSER_TESTS") else {
         eprintln!("skipped: WAYBILL_BROWSER_TESTS is not set (see .ci/run)");
         return;
@@ -60,5 +60,7 @@ async fn the_tracking_page_works_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("tracking page: ok"), "{said}");
+    assert!(said.contains("dashboard: ok"), "{said}");
     assert!(shots.join("track-zh.png").exists());
+    assert!(shots.join("dashboard.png").exists());
 }
