@@ -65,6 +65,9 @@ pub struct AppState {
     pub deliveries: delivery::Dispatcher,
     /// Dashboard sessions.
     pub sessions: pages::Sessions,
+    /// How long a shipment may go without a scan, per status, before the dashboard
+    /// calls it stalled.
+    pub stall: Arc<waybill_store::dashboard::StallRules>,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.

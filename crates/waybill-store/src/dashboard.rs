@@ -28,7 +28,20 @@ pub struct Failing {
     pub disabled: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Per carrier: how long parcels take from pick-up to delivery, and how often they
+/// run into an exception.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CarrierFigures {
+    pub carrier: String,
+    pub shipments: i64,
+    pub exceptions: i64,
+    /// Pick-up to delivery, in hours, over the most recent deliveries sampled.
+    pub transit_p50_hours: Option<f64>,
+    pub transit_p90_hours: Option<f64>,
+    pub delivered_sampled: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Overview {
     /// Shipments of orders, by status (`none` for those without a status yet).
     pub by_status: Vec<(String, i64)>,
@@ -36,11 +49,114 @@ pub struct Overview {
     pub stalled: Vec<Flagged>,
     pub quarantined: i64,
     pub failing: Vec<Failing>,
+    pub carriers: Vec<CarrierFigures>,
+}
+
+/// The most recent deliveries whose transit times are measured.
+const TRANSIT_SAMPLE: i64 = 500;
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i])
+}
+
+fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
+    let mut figures: Vec<CarrierFigures> = conn
+        .prepare_cached(
+            "SELECT carrier, count(*), sum(status = 'exception')
+             FROM shipments WHERE carrier IS NOT NULL AND order_ref IS NOT NULL
+             GROUP BY carrier ORDER BY 2 DESC",
+        )?
+        .query_map([], |r| {
+            Ok(CarrierFigures {
+                carrier: r.get(0)?,
+                shipments: r.get(1)?,
+                exceptions: r.get(2)?,
+                ..CarrierFigures::default()
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    // Transit times from the events themselves: the first pick-up scan of each recent
+    // delivery (the rows keep only the current status's time).
+    let mut by_carrier: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    let mut recent = conn.prepare_cached(
+        "SELECT carrier, status_at, event_seqs FROM shipments
+         WHERE status = 'delivered' AND carrier IS NOT NULL AND order_ref IS NOT NULL
+         ORDER BY updated_at DESC LIMIT ?1",
+    )?;
+    let mut event = conn.prepare_cached("SELECT kind, occurred_at FROM events WHERE seq = ?1")?;
+    let rows = recent.query_map([TRANSIT_SAMPLE], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<i64>>(1)?,
+            r.get::<_, Option<Vec<u8>>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (carrier, delivered_at, seqs) = row?;
+        let Some(delivered_at) = delivered_at else {
+            continue;
+        };
+        let mut picked_up: Option<i64> = None;
+        for seq in crate::log::decode_seqs(&seqs.unwrap_or_default()) {
+            let (kind, at): (String, i64) =
+                event.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if kind == "picked_up" {
+                picked_up = Some(picked_up.map_or(at, |p| p.min(at)));
+            }
+        }
+        if let Some(p) = picked_up.filter(|p| *p <= delivered_at) {
+            by_carrier
+                .entry(carrier)
+                .or_default()
+                .push((delivered_at - p) as f64 / 3_600_000_000.0);
+        }
+    }
+    for f in &mut figures {
+        if let Some(mut hours) = by_carrier.remove(&f.carrier) {
+            hours.sort_by(f64::total_cmp);
+            f.transit_p50_hours = percentile(&hours, 0.5);
+            f.transit_p90_hours = percentile(&hours, 0.9);
+            f.delivered_sampled = hours.len();
+        }
+    }
+    Ok(figures)
 }
 
 /// How long a shipment may go without a scan, per status, before it counts as stalled.
 #[derive(Debug, Clone)]
 pub struct StallRules(pub Vec<(String, std::time::Duration)>);
+
+impl StallRules {
+    /// The defaults, with `in_transit=72,out_for_delivery=24` (hours) laid over them.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut rules = Self::default();
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (status, hours) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not STATUS=HOURS"))?;
+            let status = status.trim();
+            if waybill_core::ShipmentStatus::parse(status).is_none_or(|s| s.is_terminal()) {
+                return Err(format!(
+                    "{status:?} is not a status a shipment can stall in"
+                ));
+            }
+            let hours: u64 = hours
+                .trim()
+                .parse()
+                .map_err(|_| format!("{hours:?} is not a number of hours"))?;
+            let limit = std::time::Duration::from_secs(hours * 3600);
+            match rules.0.iter_mut().find(|(s, _)| s == status) {
+                Some(rule) => rule.1 = limit,
+                None => rules.0.push((status.to_owned(), limit)),
+            }
+        }
+        Ok(rules)
+    }
+}
 
 impl Default for StallRules {
     fn default() -> Self {
@@ -143,6 +259,7 @@ pub fn overview(
         stalled,
         quarantined,
         failing,
+        carriers: carriers(conn)?,
     })
 }
 
@@ -155,4 +272,22 @@ pub fn received_since(conn: &Connection, since: Timestamp, window: i64) -> Resul
         params![since.as_micros(), window],
         |r| r.get(0),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stall_limits_are_configurable_per_status() {
+        let r = StallRules::parse("in_transit=12, exception=6").unwrap();
+        let get = |s: &str| r.0.iter().find(|(k, _)| k == s).unwrap().1.as_secs() / 3600;
+        assert_eq!(
+            (get("in_transit"), get("exception"), get("picked_up")),
+            (12, 6, 48)
+        );
+        assert!(StallRules::parse("delivered=1").is_err());
+        assert!(StallRules::parse("in_transit").is_err());
+        assert!(StallRules::parse("in_transit=soon").is_err());
+    }
 }

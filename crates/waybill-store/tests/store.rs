@@ -1421,6 +1421,28 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
         "picked up 49 h ago (limit 48 h); in transit has 72 h"
     );
     assert_eq!(o.quarantined, 0);
+    let ups = o.carriers.iter().find(|c| c.carrier == "ups").unwrap();
+    assert_eq!(
+        (ups.shipments, ups.exceptions, ups.delivered_sampled),
+        (3, 1, 0)
+    );
+
+    // Two deliveries: picked up, then delivered 10 h and 30 h later.
+    let h = 3_600_000_000i64;
+    store
+        .submit(Submission::Events(vec![
+            ev(Some("o5"), Some(("sto", "A")), st(PickedUp), h, "a1"),
+            ev(Some("o5"), Some(("sto", "A")), st(Delivered), 11 * h, "a2"),
+            ev(Some("o6"), Some(("sto", "B")), st(PickedUp), h, "b1"),
+            ev(Some("o6"), Some(("sto", "B")), st(Delivered), 31 * h, "b2"),
+        ]))
+        .await
+        .unwrap();
+    let o = store.overview(now, &StallRules::default(), 10).unwrap();
+    let sto = o.carriers.iter().find(|c| c.carrier == "sto").unwrap();
+    assert_eq!(sto.delivered_sampled, 2);
+    assert_eq!(sto.transit_p50_hours, Some(30.0), "nearest rank of two");
+    assert_eq!(sto.transit_p90_hours, Some(30.0));
     store
         .submit(Submission::Quarantine(waybill_store::NewQuarantine {
             provider: "aftership".into(),

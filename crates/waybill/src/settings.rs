@@ -71,6 +71,8 @@ pub struct Settings {
     pub deliveries: DeliverySettings,
     /// How long a tracking link handed out stays good.
     pub tracking_link_ttl: std::time::Duration,
+    /// The dashboard's stall limits per status (`WAYBILL_STALL_HOURS`).
+    pub stall: waybill_store::dashboard::StallRules,
 }
 
 /// Provider secrets and zones: `WAYBILL_WEBHOOK_SECRET_<PROVIDER>` and
@@ -193,7 +195,12 @@ impl Settings {
         if days == 0 {
             bail!("WAYBILL_TRACKING_LINK_DAYS must be at least 1");
         }
+        let stall = waybill_store::dashboard::StallRules::parse(
+            &env("WAYBILL_STALL_HOURS").unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("WAYBILL_STALL_HOURS: {e}"))?;
         Ok(Self {
+            stall,
             webhooks,
             deliveries,
             tracking_link_ttl: std::time::Duration::from_secs(days as u64 * 86_400),

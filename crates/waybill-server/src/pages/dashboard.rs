@@ -85,6 +85,34 @@ pub fn fragment(o: &Overview, ingest_per_minute: i64) -> String {
         "<h2>Stalled (no scan for longer than their status allows)</h2>{}",
         table(&o.stalled, "None.")
     );
+    h.push_str("<h2>Carriers</h2>");
+    if o.carriers.is_empty() {
+        h.push_str("<p class=\"muted\">None yet.</p>");
+    } else {
+        h.push_str(
+            "<table><tr><th>carrier</th><th>shipments</th><th>exception rate</th>\
+             <th>pick-up → delivery p50</th><th>p90</th><th>deliveries measured</th></tr>",
+        );
+        let hours = |v: Option<f64>| v.map_or("—".to_owned(), |h| format!("{h:.1} h"));
+        for c in &o.carriers {
+            let rate = if c.shipments > 0 {
+                100.0 * c.exceptions as f64 / c.shipments as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                h,
+                "<tr data-carrier=\"{}\"><td>{}</td><td>{}</td><td>{rate:.1}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.carrier),
+                esc(&c.carrier),
+                c.shipments,
+                hours(c.transit_p50_hours),
+                hours(c.transit_p90_hours),
+                c.delivered_sampled
+            );
+        }
+        h.push_str("</table>");
+    }
     h.push_str("<h2>Webhook endpoints with failing deliveries</h2>");
     if o.failing.is_empty() {
         h.push_str("<p class=\"muted\">None.</p>");

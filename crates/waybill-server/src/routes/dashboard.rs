@@ -6,7 +6,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use waybill_store::dashboard::StallRules;
 
 use crate::auth::Role;
 use crate::pages::dashboard;
@@ -84,9 +83,10 @@ async fn show(
     }
     let now = wire::now();
     let minute_ago = waybill_core::Timestamp(now.as_micros() - 60_000_000);
+    let rules = state.stall.clone();
     let found = read_store(&state, move |s| {
         Ok((
-            s.overview(now, &StallRules::default(), LIST)?,
+            s.overview(now, &rules, LIST)?,
             s.received_since(minute_ago, RATE_WINDOW)?,
         ))
     })

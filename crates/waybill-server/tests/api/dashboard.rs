@@ -92,6 +92,11 @@ async fn admins_sign_in_and_see_the_numbers_move() {
     );
     assert!(fragment.contains("<strong id=\"ingest\">4</strong>"));
     assert!(fragment.contains("Zd2") && fragment.contains("Zd3"));
+    assert!(
+        fragment
+            .contains("data-carrier=\"zto-express\"><td>zto-express</td><td>3</td><td>33.3%</td>"),
+        "{fragment}"
+    );
 
     let out = client()
         .post(format!("{}/dashboard/logout", app.base))

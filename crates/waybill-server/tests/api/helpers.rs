@@ -97,6 +97,7 @@ pub async fn spawn_app_config(
         links: Arc::new(test_links(&base)),
         limits,
         sessions: Default::default(),
+        stall: Default::default(),
         webhooks: Arc::new(webhooks),
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();

@@ -55,6 +55,7 @@ pub async fn start(
         )),
         limits: Limits::default(),
         sessions: Default::default(),
+        stall: Default::default(),
         webhooks: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -63,6 +63,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         links: Arc::new(links),
         limits: settings.limits.clone(),
         sessions: Default::default(),
+        stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
         hub: waybill_server::streams::Hub::start(&store, Default::default()),
         deliveries: waybill_server::delivery::Dispatcher::start(
