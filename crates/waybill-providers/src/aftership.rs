@@ -287,6 +287,7 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         .and_then(nonempty)
         .and_then(|o| OrderId::parse(&o).ok());
     let tracking_id = msg.text("id")?.and_then(nonempty);
+    let estimate = msg.text("expected_delivery")?.and_then(nonempty);
 
     let mut push = Push::default();
     let Some(checkpoints) = msg.array("checkpoints")? else {
@@ -316,6 +317,7 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
         }
 
         let mut extra = Map::new();
+        crate::checkpoint::note_estimate(&mut extra, estimate.as_deref());
         let time = match cp.text("checkpoint_time")?.and_then(nonempty) {
             Some(t) => ProviderTime::parse(&t, &ctx.zone)
                 .map_err(|e| ParseError::invalid(cp.field("checkpoint_time"), e))?,

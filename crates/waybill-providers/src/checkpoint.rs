@@ -16,6 +16,21 @@ use xxhash_rust::xxh3::xxh3_128;
 
 use crate::{Provider, ProviderTime};
 
+/// The key in an event's `details` that holds the provider's estimated delivery, as
+/// the provider wrote it (a date or a date and time). The tracking page shows the one
+/// of the parcel's latest push.
+pub const ESTIMATED_DELIVERY: &str = "estimated_delivery";
+
+/// Keeps a provider's estimated delivery beside the events of a push.
+pub fn note_estimate(extra: &mut Map<String, Value>, estimate: Option<&str>) {
+    if let Some(e) = estimate
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && e.len() <= 64)
+    {
+        extra.insert(ESTIMATED_DELIVERY.into(), e.into());
+    }
+}
+
 /// Longest location or description kept; longer text is cut at a character boundary.
 pub const MAX_TEXT: usize = 2048;
 /// Longest raw code kept.

@@ -212,6 +212,7 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
     if let Some(is_return) = tracker.get("is_return").and_then(Value::as_bool) {
         common.insert("is_return".into(), is_return.into());
     }
+    crate::checkpoint::note_estimate(&mut common, tracker.str("est_delivery_date")?);
 
     let mut push = Push::default();
     let tracking_details = tracker.array("tracking_details")?.unwrap_or_default();

@@ -162,6 +162,17 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
 
     let mut common = Map::new();
     common.insert("carrier_key".into(), carrier_key.into());
+    // `time_metrics.estimated_delivery_date` gives a window; its end is the promise.
+    if let Some(metrics) = track_info
+        .as_ref()
+        .map(|t| t.object("time_metrics"))
+        .transpose()?
+        .flatten()
+        && let Some(window) = metrics.object("estimated_delivery_date")?
+    {
+        let end = window.str("to")?.or(window.str("from")?);
+        crate::checkpoint::note_estimate(&mut common, end);
+    }
     for key in ["tag", "param"] {
         if let Some(v) = data.str(key)?.filter(|v| !v.trim().is_empty()) {
             common.insert(key.into(), v.trim().into());

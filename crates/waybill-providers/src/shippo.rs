@@ -302,6 +302,7 @@ pub fn parse(req: &Inbound<'_>, ctx: &Context) -> Result<Push, ParseError> {
             shared.insert(key.into(), v.into());
         }
     }
+    crate::checkpoint::note_estimate(&mut shared, data.text("eta")?.as_deref());
 
     let mut entries = Vec::new();
     if let Some(history) = data.array("tracking_history")? {

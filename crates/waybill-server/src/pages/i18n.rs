@@ -114,6 +114,7 @@ impl Lang {
             (Self::Zh, "invalid") => "此跟踪链接无效或已过期。请向商家索取新的链接。",
             (Self::Zh, "not_found") => "找不到该订单。",
             (Self::Zh, "lookup") => "查询订单",
+            (Self::Zh, "eta") => "预计送达",
             (Self::Zh, "order_number") => "订单号",
             (Self::Zh, "contact") => "下单时的邮箱或手机号",
             (Self::Zh, "find") => "查询",
@@ -128,6 +129,7 @@ impl Lang {
             }
             (Self::En, "not_found") => "There is no such order.",
             (Self::En, "lookup") => "Find your order",
+            (Self::En, "eta") => "Estimated delivery",
             (Self::En, "order_number") => "Order number",
             (Self::En, "contact") => "E-mail or phone number used for the order",
             (Self::En, "find") => "Find",

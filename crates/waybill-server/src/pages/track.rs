@@ -33,6 +33,21 @@ fn step_of(status: &str) -> usize {
     }
 }
 
+/// The provider's estimated delivery from the parcel's latest push that gave one.
+fn estimate(events: &[&EventRecord]) -> Option<String> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let d: serde_json::Value = serde_json::from_str(e.details.as_deref()?).ok()?;
+            let eta = d
+                .get(waybill_providers::checkpoint::ESTIMATED_DELIVERY)?
+                .as_str()?;
+            Some((e.received_at, eta.to_owned()))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, eta)| eta)
+}
+
 /// The body of `<main>`: what a live update swaps in.
 pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> String {
     let mut h = String::with_capacity(4096);
@@ -110,6 +125,18 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
                     esc(loc)
                 );
             }
+        }
+        let done = shipment
+            .and_then(|s| s.status.as_deref())
+            .is_some_and(|s| matches!(s, "delivered" | "returned" | "cancelled"));
+        if !done && let Some(eta) = estimate(&events) {
+            let _ = write!(
+                h,
+                "<p class=\"eta\">{}: <time datetime=\"{}\">{}</time></p>",
+                lang.word("eta"),
+                esc(&eta),
+                esc(&eta)
+            );
         }
         if events.is_empty() {
             let _ = write!(h, "<p class=\"muted\">{}</p>", lang.word("no_events"));
@@ -213,7 +240,7 @@ mod tests {
             location: None,
             description: Some("<b>scan</b>".into()),
             raw_status: None,
-            details: Some(r#"{"phone":"123"}"#.into()),
+            details: Some(r#"{"phone":"123","estimated_delivery":"2026-11-30"}"#.into()),
             flag: None,
         };
         let html = fragment(
@@ -230,5 +257,6 @@ mod tests {
         assert!(html.contains("class=\"banner\""));
         assert!(!html.contains("li@example.com") && !html.contains("123"));
         assert!(html.contains("SF1") && html.contains("深圳"));
+        assert!(html.contains("Estimated delivery: <time datetime=\"2026-11-30\">"));
     }
 }
