@@ -48,6 +48,8 @@ pub struct Overview {
     pub exceptions: Vec<Flagged>,
     pub stalled: Vec<Flagged>,
     pub quarantined: i64,
+    /// The oldest pushes waiting in quarantine: id, provider, reason, received.
+    pub quarantine_oldest: Vec<(i64, String, String, Timestamp)>,
     pub failing: Vec<Failing>,
     pub carriers: Vec<CarrierFigures>,
 }
@@ -232,6 +234,15 @@ pub fn overview(
         [],
         |r| r.get(0),
     )?;
+    let quarantine_oldest = conn
+        .prepare_cached(
+            "SELECT id, provider, reason, received_at FROM quarantine
+             WHERE replayed_at IS NULL ORDER BY id LIMIT ?1",
+        )?
+        .query_map([limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, Timestamp(r.get(3)?)))
+        })?
+        .collect::<Result<_, _>>()?;
     let failing = conn
         .prepare_cached(
             "SELECT s.id, s.url,
@@ -258,6 +269,7 @@ pub fn overview(
         exceptions,
         stalled,
         quarantined,
+        quarantine_oldest,
         failing,
         carriers: carriers(conn)?,
     })

@@ -85,6 +85,22 @@ pub fn fragment(o: &Overview, ingest_per_minute: i64) -> String {
         "<h2>Stalled (no scan for longer than their status allows)</h2>{}",
         table(&o.stalled, "None.")
     );
+    h.push_str("<h2>Quarantine (oldest waiting)</h2>");
+    if o.quarantine_oldest.is_empty() {
+        h.push_str("<p class=\"muted\">Empty.</p>");
+    } else {
+        h.push_str("<table><tr><th>id</th><th>provider</th><th>reason</th><th>received</th></tr>");
+        for (id, provider, reason, at) in &o.quarantine_oldest {
+            let _ = write!(
+                h,
+                "<tr><td>{id}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(provider),
+                esc(reason),
+                format_instant(at.as_micros(), 0)
+            );
+        }
+        h.push_str("</table>");
+    }
     h.push_str("<h2>Carriers</h2>");
     if o.carriers.is_empty() {
         h.push_str("<p class=\"muted\">None yet.</p>");
