@@ -335,7 +335,10 @@ async fn run(store: Store, d: Dispatcher) {
             enqueue(&store, sub).await;
         }
         let now = wire::now();
-        let Some(due) = blocking(&store, move |s| s.due_deliveries(now, 500)).await else {
+        // Twice the window per endpoint: its sends in flight are still due, and the rest
+        // of the window is what it may take next.
+        let per_sub = d.settings.per_endpoint * 2;
+        let Some(due) = blocking(&store, move |s| s.due_deliveries(now, per_sub, 500)).await else {
             continue;
         };
         let subs: HashMap<String, Subscription> =
@@ -366,6 +369,29 @@ async fn run(store: Store, d: Dispatcher) {
             });
         }
     }
+}
+
+/// Records an attempt's result, retrying while the writer is busy: until it is recorded
+/// the delivery stays in flight, so it is not sent again.
+async fn record_attempt(store: &Store, subscription: &str, op: HookOp) {
+    let mut pause = Duration::from_millis(20);
+    for _ in 0..40 {
+        match store.submit(Submission::Hook(op.clone())).await {
+            Ok(_) => return,
+            Err(waybill_store::StoreError::Busy) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => {
+                tracing::warn!(subscription, error = %e, "could not record a delivery attempt");
+                return;
+            }
+        }
+    }
+    tracing::warn!(
+        subscription,
+        "the writer stayed busy: a delivery attempt went unrecorded"
+    );
 }
 
 /// Enqueues a subscription's wanted domain events past its cursor, a page at a time.
@@ -468,9 +494,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
         });
     }
     for op in ops {
-        if let Err(e) = store.submit(Submission::Hook(op)).await {
-            tracing::warn!(subscription = %sub.id, error = %e, "could not record a delivery attempt");
-        }
+        record_attempt(store, &sub.id, op).await;
     }
 }
 

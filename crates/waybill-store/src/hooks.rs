@@ -152,10 +152,12 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
             n
         }
         HookOp::Attempted { delivery, attempt } => match attempt {
+            // Results land only on a delivery still pending: a redelivery or a deletion
+            // while the send was in flight must not be overwritten by it.
             Attempt::Delivered { status, at } => tx.execute(
                 "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
                      last_status = ?2, last_error = NULL, delivered_at = ?3
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND state = 'pending'",
                 params![delivery, status, at.as_micros()],
             )?,
             Attempt::Retry {
@@ -170,13 +172,13 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
             )?,
             Attempt::Skipped { reason, at } => tx.execute(
                 "UPDATE deliveries SET state = 'skipped', last_error = ?2, next_attempt_at = ?3
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND state = 'pending'",
                 params![delivery, reason, at.as_micros()],
             )?,
             Attempt::GaveUp { status, error, at } => tx.execute(
                 "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
                      last_status = ?2, last_error = ?3, next_attempt_at = ?4
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND state = 'pending'",
                 params![delivery, status, error, at.as_micros()],
             )?,
         },
@@ -206,7 +208,8 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
                     [subscription],
                 )?;
                 tx.execute(
-                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2
+                    // A fresh start: the whole schedule again.
+                    "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, attempts = 0
                      WHERE subscription_id = ?1
                        AND (?3 IS NULL OR id = ?3)
                        AND (?4 IS NULL OR created_at >= ?4)",
@@ -272,16 +275,29 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
 const DELIVERY: &str = "d.id, d.subscription_id, d.outbox_id, o.type, d.attempts, d.state,
     d.next_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at";
 
-/// Pending deliveries due by `now`, oldest due first, of subscriptions still enabled.
-pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+/// Pending deliveries due by `now`, oldest due first, of subscriptions still enabled:
+/// at most `per_subscription` of each, so that one endpoint's backlog never fills the
+/// window and starves the others.
+pub fn due(
+    conn: &Connection,
+    now: Timestamp,
+    per_subscription: usize,
+    limit: usize,
+) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {DELIVERY} FROM deliveries d
-         JOIN outbox o ON o.id = d.outbox_id
-         JOIN subscriptions s ON s.id = d.subscription_id
-         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND s.disabled_at IS NULL
-         ORDER BY d.next_attempt_at, d.id LIMIT ?2"
+        "SELECT {DELIVERY} FROM (
+             SELECT d.*, row_number() OVER (
+                 PARTITION BY d.subscription_id ORDER BY d.next_attempt_at, d.id) AS rank
+             FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND s.disabled_at IS NULL
+         ) d JOIN outbox o ON o.id = d.outbox_id
+         WHERE d.rank <= ?2
+         ORDER BY d.next_attempt_at, d.id LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![now.as_micros(), limit as i64], delivery_row)?;
+    let rows = stmt.query_map(
+        params![now.as_micros(), per_subscription as i64, limit as i64],
+        delivery_row,
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 

@@ -210,13 +210,14 @@ impl Store {
         self.read(|c| hooks::subscription(c, id))
     }
 
-    /// Pending deliveries due by `now` (blocking).
+    /// Pending deliveries due by `now`, at most `per_subscription` of each (blocking).
     pub fn due_deliveries(
         &self,
         now: Timestamp,
+        per_subscription: usize,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.read(|c| hooks::due(c, now, limit))
+        self.read(|c| hooks::due(c, now, per_subscription, limit))
     }
 
     /// A subscription's deliveries, newest first, ids below `before` (blocking).

@@ -1282,9 +1282,19 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         store.subscription("sub_1").unwrap().unwrap().cursor,
         *ids.last().unwrap()
     );
-    let due = store.due_deliveries(Timestamp(20), 100).unwrap();
+    let due = store.due_deliveries(Timestamp(20), 100, 100).unwrap();
     assert_eq!(due.len(), ids.len());
-    assert!(store.due_deliveries(Timestamp(19), 100).unwrap().is_empty());
+    assert!(
+        store
+            .due_deliveries(Timestamp(19), 100, 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.due_deliveries(Timestamp(20), 1, 100).unwrap().len(),
+        1,
+        "at most one per subscription when asked"
+    );
 
     let first = due[0].id;
     let retry = Attempt::Retry {
@@ -1299,7 +1309,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         }))
         .await
         .unwrap();
-    let later = store.due_deliveries(Timestamp(49), 100).unwrap();
+    let later = store.due_deliveries(Timestamp(49), 100, 100).unwrap();
     assert!(later.iter().all(|d| d.id != first));
     let ok = Attempt::Delivered {
         status: 200,
@@ -1330,7 +1340,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         .unwrap();
     assert!(
         store
-            .due_deliveries(Timestamp(1000), 100)
+            .due_deliveries(Timestamp(1000), 100, 100)
             .unwrap()
             .is_empty()
     );
@@ -1344,7 +1354,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         store.submit(hook(again)).await.unwrap(),
         [ItemOutcome::Done]
     );
-    let due = store.due_deliveries(Timestamp(70), 100).unwrap();
+    let due = store.due_deliveries(Timestamp(70), 100, 100).unwrap();
     assert!(due.iter().any(|d| d.id == first && d.state == "pending"));
 
     assert_eq!(

@@ -40,6 +40,9 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// How far back (in domain events) the public page stream resumes.
+const RESUME_WINDOW: i64 = 10_000;
+
 #[derive(Debug, Deserialize)]
 pub struct PageQuery {
     t: Option<String>,
@@ -142,10 +145,15 @@ async fn events(
     {
         return StatusCode::FORBIDDEN.into_response();
     }
+    // A page resumes after a short absence; a resume point far back (or made up) would
+    // make this public stream scan the outbox, so it starts from now instead (the page
+    // was rendered fresh anyway).
+    let through = state.hub.through();
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<i64>().ok());
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|id| *id >= 0 && through - *id <= RESUME_WINDOW);
     Sse::new(streams::stream(&state.hub, Scope::Order(order_id), last))
         .keep_alive(KeepAlive::new().interval(state.hub.settings.heartbeat))
         .into_response()
@@ -248,11 +256,18 @@ fn contact_matches(details: Option<&str>, contact: &str) -> bool {
     if !email.is_empty() && email.eq_ignore_ascii_case(contact) {
         return true;
     }
+    // The whole number: equal digits, or equal but for a country code (1–3 digits) on
+    // one side. A tail of the number is not enough.
     let (phone, given) = (
         digits(v["customer"]["phone"].as_str().unwrap_or("")),
         digits(contact),
     );
-    given.len() >= 6 && !phone.is_empty() && (phone.ends_with(&given) || given.ends_with(&phone))
+    let (long, short) = if phone.len() >= given.len() {
+        (&phone, &given)
+    } else {
+        (&given, &phone)
+    };
+    short.len() >= 7 && long.ends_with(short.as_str()) && long.len() - short.len() <= 3
 }
 
 /// Checks the pair and sends the customer to the order's signed page. A wrong order

@@ -250,15 +250,18 @@ async fn mail_goes_through_a_reference_smtp_server() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    for _ in 0..100 {
+    let mut up = false;
+    for _ in 0..600 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
+            up = true;
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(up, "aiosmtpd did not start within 30 s");
     let app = app_with_mail(format!("smtp://127.0.0.1:{port}")).await;
     app.post_json(
         INGEST,

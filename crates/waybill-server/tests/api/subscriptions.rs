@@ -417,15 +417,19 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     let (fast, fast_url) = Receiver::start(&[]).await;
     subscribe(&app, &slow_url, &["*"]).await;
     subscribe(&app, &fast_url, &["*"]).await;
-    for i in 0..10 {
-        app.post_json(
-            INGEST,
-            "/v1/events",
-            &json!({"event_type": "ship", "order_id": format!("s{i}"), "details": ""}),
-        )
+    // 200 orders × 3 domain events: more than the 500 deliveries the engine looks at per
+    // round, so the hanging endpoint's backlog would fill the window if one endpoint
+    // could take it all.
+    let ndjson: String = (0..200)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"event_type": "ship", "order_id": format!("s{i}"), "details": ""})
+            )
+        })
+        .collect();
+    app.post_events(INGEST, "application/x-ndjson", ndjson)
         .await;
-    }
-    // 10 orders × 3 domain events, while the hanging endpoint holds its four slots.
-    fast.wait_for(30).await;
+    fast.wait_for(600).await;
     assert!(slow.got().is_empty());
 }
