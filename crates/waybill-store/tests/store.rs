@@ -1098,59 +1098,28 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
         .submit(Submission::Events(seed.clone()))
         .await
         .unwrap();
-    let s = |x: &str| x.to_owned();
-    let o = |x: Option<&str>| x.map(str::to_owned);
+    let row = |kind: &str, status: &str, previous: Option<&str>| -> Announced {
+        (
+            kind.into(),
+            "o1".into(),
+            None,
+            status.into(),
+            previous.map(str::to_owned),
+        )
+    };
     let expected = vec![
-        (s("order.created"), s("o1"), None, s("created"), None),
-        (
-            s("shipment.status_changed"),
-            s("o1"),
-            None,
-            s("info_received"),
-            None,
+        row("order.created", "created", None),
+        row("shipment.status_changed", "info_received", None),
+        row("order.status_changed", "shipped", Some("created")),
+        row(
+            "shipment.status_changed",
+            "picked_up",
+            Some("info_received"),
         ),
-        (
-            s("order.status_changed"),
-            s("o1"),
-            None,
-            s("shipped"),
-            o(Some("created")),
-        ),
-        (
-            s("shipment.status_changed"),
-            s("o1"),
-            None,
-            s("picked_up"),
-            o(Some("info_received")),
-        ),
-        (
-            s("order.status_changed"),
-            s("o1"),
-            None,
-            s("picked_up"),
-            o(Some("shipped")),
-        ),
-        (
-            s("shipment.status_changed"),
-            s("o1"),
-            None,
-            s("delivered"),
-            o(Some("picked_up")),
-        ),
-        (
-            s("shipment.delivered"),
-            s("o1"),
-            None,
-            s("delivered"),
-            o(Some("picked_up")),
-        ),
-        (
-            s("order.status_changed"),
-            s("o1"),
-            None,
-            s("delivered"),
-            o(Some("picked_up")),
-        ),
+        row("order.status_changed", "picked_up", Some("shipped")),
+        row("shipment.status_changed", "delivered", Some("picked_up")),
+        row("shipment.delivered", "delivered", Some("picked_up")),
+        row("order.status_changed", "delivered", Some("picked_up")),
     ];
     assert_eq!(announced(&store), expected);
     let rows = store.outbox_after(0, 100).unwrap();
@@ -1181,13 +1150,7 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
     let tail = announced(&store).split_off(expected.len());
     assert_eq!(
         tail,
-        vec![(
-            s("order.status_changed"),
-            s("o1"),
-            None,
-            s("exception"),
-            o(Some("delivered"))
-        ),],
+        vec![row("order.status_changed", "exception", Some("delivered"))],
         "the claim moves the order; the parcel's own status did not move"
     );
 
