@@ -269,15 +269,21 @@ async fn a_full_queue_says_busy_and_loses_nothing() {
     assert!(store.order("b4").unwrap().is_some());
 }
 
-fn lagging(dir: &tempfile::TempDir) -> Store {
-    Store::open(
-        dir.path(),
-        WriterOptions {
-            flush_interval: std::time::Duration::from_secs(3600),
-            ..WriterOptions::default()
+/// Projection rows written at every commit, or an hour behind the log (readers then see
+/// the overlay): every answer must be the same either way.
+fn rows(lagging: bool) -> WriterOptions {
+    WriterOptions {
+        flush_interval: if lagging {
+            std::time::Duration::from_secs(3600)
+        } else {
+            std::time::Duration::ZERO
         },
-    )
-    .unwrap()
+        ..WriterOptions::default()
+    }
+}
+
+fn lagging(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), rows(true)).unwrap()
 }
 
 /// With the rows an hour behind, every read still shows the acknowledged state: the
@@ -549,12 +555,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        // Rows written at every commit, or lagging behind the overlay: same answers.
-        let flush_interval = if rows_every_commit {
-            std::time::Duration::ZERO
-        } else {
-            std::time::Duration::from_secs(3600)
-        };
+        let flush_interval = rows(!rows_every_commit).flush_interval;
         // A tiny cache evicts all the time: a shipment must come back from its rows (or
         // stay until its rows are written) with nothing lost.
         let cache_capacity = if tiny_cache { 4 } else { WriterOptions::default().cache_capacity };
@@ -785,14 +786,7 @@ async fn a_registered_parcel_shows_before_any_scan() {
 async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
     for lagging_rows in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let options = WriterOptions {
-            flush_interval: if lagging_rows {
-                std::time::Duration::from_secs(3600)
-            } else {
-                std::time::Duration::ZERO
-            },
-            ..WriterOptions::default()
-        };
+        let options = rows(lagging_rows);
         let store = Store::open(dir.path(), options.clone()).unwrap();
         let old = Some(("zto-express", "N1"));
         store
@@ -956,14 +950,7 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
 async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
     for lagging_rows in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let options = WriterOptions {
-            flush_interval: if lagging_rows {
-                std::time::Duration::from_secs(3600)
-            } else {
-                std::time::Duration::ZERO
-            },
-            ..WriterOptions::default()
-        };
+        let options = rows(lagging_rows);
         let store = Store::open(dir.path(), options.clone()).unwrap();
         let p = Some(("ups", "1Z1"));
         store
@@ -1341,14 +1328,8 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
 async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
     use waybill_store::dashboard::StallRules;
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        WriterOptions {
-            flush_interval: std::time::Duration::ZERO,
-            ..WriterOptions::default()
-        },
-    )
-    .unwrap();
+    // The overview reads the rows: written at every commit here.
+    let store = Store::open(dir.path(), rows(false)).unwrap();
     store
         .submit(Submission::Events(vec![
             ev(Some("o1"), Some(("ups", "P1")), st(PickedUp), 1, "a"),
