@@ -77,19 +77,12 @@ pub async fn run(
         .build()?;
     let url = format!("http://{addr}/v1/stream?types=order.status_changed");
     let ready = Arc::new(AtomicUsize::new(0));
-    let finished = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::with_capacity(clients);
     for i in 0..clients {
         let resp = client.get(&url).bearer_auth(KEY).send().await?;
         anyhow::ensure!(resp.status() == 200, "stream answered {}", resp.status());
-        let (ready, finished) = (ready.clone(), finished.clone());
-        tasks.push(tokio::spawn(read_stream(
-            resp,
-            i == 0,
-            orders,
-            ready,
-            finished,
-        )));
+        let ready = ready.clone();
+        tasks.push(tokio::spawn(read_stream(resp, i == 0, orders, ready)));
     }
     while ready.load(Ordering::Relaxed) < clients {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -147,7 +140,6 @@ async fn read_stream(
     measure: bool,
     expected: usize,
     ready: Arc<AtomicUsize>,
-    finished: Arc<AtomicUsize>,
 ) -> anyhow::Result<(bool, Vec<f64>)> {
     let mut counter = Counter::default();
     let mut text = String::new();
@@ -181,7 +173,6 @@ async fn read_stream(
         }
         // The first message is `ready`.
         if counter.messages > expected {
-            finished.fetch_add(1, Ordering::Relaxed);
             return Ok((true, latencies));
         }
     }
