@@ -7,17 +7,95 @@
 //! order row is written only when its status changes. The same code serves the live
 //! writer and [`replay`], which is what makes a replayed projection equal the live one.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use waybill_core::change::{Change, ChangeKind, order_change, shipment_changes};
 use waybill_core::event::Tracking;
 use waybill_core::timeline::Inserted;
 use waybill_core::tracker::{Rejection, Unclaimed, entry_of, resolve_order};
 use waybill_core::{
     Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus,
-    Timestamp, TrackingEvent, TrackingNumber, event_key, order_status_with_default,
+    Timestamp, TrackingEvent, TrackingNumber, order_status_with_default,
 };
 
 use crate::StoreError;
+
+/// What the applier needs of a database, inside one transaction. The embedded store
+/// answers from SQLite; the PostgreSQL store from rows it has locked for the batch.
+pub trait Rows {
+    /// An order's row and the parcels it owns (in row order).
+    fn order(&mut self, id: &OrderId) -> Result<Option<OrderRow>, StoreError>;
+    /// A shipment's row with the entries of its events.
+    fn shipment(&mut self, key: &ParcelKey) -> Result<Option<ShipmentRow>, StoreError>;
+    /// Creates an order row with status `created`; returns its ref.
+    fn insert_order(&mut self, id: &OrderId, at: Timestamp) -> Result<i64, StoreError>;
+    /// Creates a shipment row, owned or not; returns its ref.
+    fn insert_shipment(
+        &mut self,
+        owner: Option<i64>,
+        parcel: &ParcelKey,
+    ) -> Result<i64, StoreError>;
+    /// An unlinked shipment joins an order.
+    fn set_owner(&mut self, sref: i64, oref: i64) -> Result<(), StoreError>;
+    /// A shipment takes a new carrier: earlier names of the parcel now lead to it.
+    fn rename(
+        &mut self,
+        sref: i64,
+        number: &TrackingNumber,
+        from: &Carrier,
+        to: &Carrier,
+    ) -> Result<(), StoreError>;
+    /// Whether any carrier correction ever left an alias.
+    fn any_alias(&mut self) -> Result<bool, StoreError>;
+    /// The carrier a parcel known under `t` has now, if a correction renamed it.
+    fn alias(&mut self, t: &Tracking) -> Result<Option<Carrier>, StoreError>;
+    /// A seq for the next appended event.
+    fn next_seq(&mut self) -> Result<i64, StoreError>;
+    /// Writes the projection rows of a flush.
+    fn write(
+        &mut self,
+        shipments: &[ShipmentWrite],
+        orders: &[OrderWrite],
+    ) -> Result<(), StoreError>;
+}
+
+/// An order's row as [`Rows::order`] reads it.
+pub struct OrderRow {
+    pub oref: i64,
+    pub created_at: Timestamp,
+    pub status: OrderStatus,
+    pub details: Option<String>,
+    /// Its shipments: ref, status, name.
+    pub shipments: Vec<(i64, Option<ShipmentStatus>, ParcelKey)>,
+    pub default_ref: Option<i64>,
+}
+
+/// A shipment's row as [`Rows::shipment`] reads it.
+pub struct ShipmentRow {
+    pub sref: i64,
+    pub order: Option<OrderId>,
+    pub entries: Vec<Entry>,
+    pub seqs: Vec<i64>,
+    pub updated_at: Timestamp,
+}
+
+/// A shipment's projection as a flush writes it.
+pub struct ShipmentWrite {
+    pub sref: i64,
+    pub status: Option<ShipmentStatus>,
+    pub status_at: Option<Timestamp>,
+    pub high_water: Option<ShipmentStatus>,
+    pub last_event_at: Option<Timestamp>,
+    pub last_location: Option<String>,
+    pub updated_at: Timestamp,
+    pub seqs: Vec<i64>,
+}
+
+/// An order's row as a flush writes it (details only fill an empty column).
+pub struct OrderWrite {
+    pub oref: i64,
+    pub status: OrderStatus,
+    pub created_at: Timestamp,
+    pub details: Option<String>,
+}
 
 /// A domain event caused by `ev`.
 fn change(
@@ -39,7 +117,6 @@ fn change(
     }
 }
 use crate::cache::TwoGen;
-use crate::log::{decode_seqs, encode_seqs, event_from_row, next_seq};
 use crate::overlay::PendingOrder;
 use crate::read::{OrderRecord, ShipmentRecord};
 use crate::writer::ItemOutcome;
@@ -166,6 +243,9 @@ pub struct Applier {
     announce: bool,
     /// Domain events of the batch in progress, for the outbox.
     changes: Vec<Change>,
+    /// Other writers append to the same log (PostgreSQL): every seq comes from
+    /// [`Rows::next_seq`], none is counted here.
+    shared_log: bool,
 }
 
 impl Applier {
@@ -183,6 +263,15 @@ impl Applier {
             aliases_exist: None,
             announce: true,
             changes: Vec::new(),
+            shared_log: false,
+        }
+    }
+
+    /// An applier for one transaction of a log that other writers append to.
+    pub fn for_shared_log(capacity: usize) -> Self {
+        Self {
+            shared_log: true,
+            ..Self::new(capacity)
         }
     }
 
@@ -214,13 +303,13 @@ impl Applier {
 
     /// Learns the log's end, so that [`Applier::flush`] can record the watermark after
     /// applying events that were already in the log.
-    pub fn note_logged_through(&mut self, tx: &Connection) -> Result<(), StoreError> {
-        self.next_seq = Some(next_seq(tx)?);
+    pub fn note_logged_through(&mut self, rows: &mut dyn Rows) -> Result<(), StoreError> {
+        self.next_seq = Some(rows.next_seq()?);
         Ok(())
     }
 
     /// The current state of every order the batch changed, for the overlay.
-    pub fn views(&mut self, tx: &Connection) -> Result<Vec<PendingOrder>, StoreError> {
+    pub fn views(&mut self, rows: &mut dyn Rows) -> Result<Vec<PendingOrder>, StoreError> {
         let touched = std::mem::take(&mut self.touched);
         let mut views = Vec::with_capacity(touched.len());
         for id in touched {
@@ -236,7 +325,7 @@ impl Applier {
             let mut updated_at = created_at;
             let (mut tracked, mut default) = (Vec::new(), None);
             for (_, _, parcel) in parcels {
-                let Some(s) = self.shipment(tx, &parcel)? else {
+                let Some(s) = self.shipment(rows, &parcel)? else {
                     continue;
                 };
                 let st = s.log.state();
@@ -331,20 +420,20 @@ impl Applier {
     /// Applies one event (or link record) inside `tx`.
     pub fn apply(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         ev: &TrackingEvent,
         intake: Intake,
         sink: Sink,
     ) -> Result<Applied, StoreError> {
         let outcome = match ev.kind {
-            EventKind::Linked => self.link(tx, ev, intake, sink)?,
-            EventKind::CarrierChanged => self.change_carrier(tx, ev)?,
-            _ => return self.scan(tx, ev, intake, sink),
+            EventKind::Linked => self.link(rows, ev, intake, sink)?,
+            EventKind::CarrierChanged => self.change_carrier(rows, ev)?,
+            _ => return self.scan(rows, ev, intake, sink),
         };
         if outcome != ItemOutcome::Accepted {
             return Ok(Applied::only(outcome));
         }
-        let seq = self.take_seq(tx, sink)?;
+        let seq = self.take_seq(rows, sink)?;
         Ok(Applied {
             outcome,
             append_as: matches!(sink, Sink::Append).then_some(seq),
@@ -352,12 +441,13 @@ impl Applier {
         })
     }
 
-    fn take_seq(&mut self, tx: &Connection, sink: Sink) -> Result<i64, StoreError> {
+    fn take_seq(&mut self, rows: &mut dyn Rows, sink: Sink) -> Result<i64, StoreError> {
         Ok(match sink {
             Sink::Append => {
+                // Only the log's one writer may count seqs itself.
                 let seq = match self.next_seq {
-                    Some(s) => s,
-                    None => next_seq(tx)?,
+                    Some(s) if !self.shared_log => s,
+                    _ => rows.next_seq()?,
                 };
                 self.next_seq = Some(seq + 1);
                 seq
@@ -368,18 +458,18 @@ impl Applier {
 
     fn scan(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         ev: &TrackingEvent,
         intake: Intake,
         sink: Sink,
     ) -> Result<Applied, StoreError> {
         let tracked = match &ev.tracking {
-            Some(t) => Some(self.current_name(tx, t)?),
+            Some(t) => Some(self.current_name(rows, t)?),
             None => None,
         };
         // Cached by `current_name` when it exists: no second trip to the database.
         let (exists, owner) = match &tracked {
-            Some(key) => match self.shipment(tx, key)? {
+            Some(key) => match self.shipment(rows, key)? {
                 Some(s) => (true, s.order.clone()),
                 None => (false, None),
             },
@@ -394,7 +484,7 @@ impl Applier {
         let emit = self.announce && matches!(sink, Sink::Append);
         let parcel = match &order_id {
             Some(order_id) => {
-                let oref = match self.order(tx, order_id)? {
+                let oref = match self.order(rows, order_id)? {
                     // An order that an event created first may still be given its
                     // customer and metadata, once.
                     Some(o) if intake == Intake::NewOrder && o.details.is_some() => {
@@ -402,7 +492,7 @@ impl Applier {
                     }
                     Some(o) => o.oref,
                     None => {
-                        let oref = self.create_order(tx, order_id, ev.received_at)?;
+                        let oref = self.create_order(rows, order_id, ev.received_at)?;
                         if emit {
                             self.changes.push(change(
                                 ChangeKind::OrderCreated,
@@ -420,13 +510,13 @@ impl Applier {
                 // A tracked parcel was looked up above.
                 let exists = match &parcel {
                     ParcelKey::Tracked(_) => exists,
-                    ParcelKey::OrderDefault(_) => self.shipment(tx, &parcel)?.is_some(),
+                    ParcelKey::OrderDefault(_) => self.shipment(rows, &parcel)?.is_some(),
                 };
                 if !exists {
-                    self.create_shipment(tx, &parcel, Some((oref, order_id)))?;
+                    self.create_shipment(rows, &parcel, Some((oref, order_id)))?;
                 } else if owner.is_none() && matches!(parcel, ParcelKey::Tracked(_)) {
                     // A default shipment always has its order; a tracked one may not yet.
-                    self.attach(tx, &parcel, oref, order_id)?;
+                    self.attach(rows, &parcel, oref, order_id)?;
                     claims = true;
                 }
                 parcel
@@ -434,7 +524,7 @@ impl Applier {
             None => {
                 let parcel = tracked.expect("only a tracked parcel stays unlinked");
                 if !exists {
-                    self.create_shipment(tx, &parcel, None)?;
+                    self.create_shipment(rows, &parcel, None)?;
                 }
                 parcel
             }
@@ -454,14 +544,14 @@ impl Applier {
                 return Ok(Applied::only(ItemOutcome::Duplicate));
             };
             self.note_order_status(&order_id, ev, emit);
-            let seq = self.take_seq(tx, sink)?;
+            let seq = self.take_seq(rows, sink)?;
             return Ok(Applied {
                 outcome: ItemOutcome::Duplicate,
                 append_as: Some(seq),
                 record: Some(TrackingEvent::link(order_id, t.clone(), ev.received_at)),
             });
         }
-        let seq = self.take_seq(tx, sink)?;
+        let seq = self.take_seq(rows, sink)?;
         let slot = self.shipments.get_mut(&parcel).expect("still cached");
         slot.seqs.push(seq);
         slot.updated_at = slot.updated_at.max(ev.received_at);
@@ -540,7 +630,7 @@ impl Applier {
     /// An unlinked shipment joins an order, with everything it has gathered.
     fn attach(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         parcel: &ParcelKey,
         oref: i64,
         order_id: &OrderId,
@@ -551,8 +641,7 @@ impl Applier {
             .expect("attach a cached shipment");
         slot.order = Some(order_id.clone());
         let (sref, status) = (slot.sref, slot.log.state().status);
-        tx.prepare_cached("UPDATE shipments SET order_ref = ?1 WHERE ref = ?2")?
-            .execute(params![oref, sref])?;
+        rows.set_owner(sref, oref)?;
         // Who owns the earlier scans changed: the rows catch up in this transaction, or a
         // catch-up after a crash would re-apply those scans to the new owner.
         self.must_flush = true;
@@ -571,7 +660,7 @@ impl Applier {
     /// creates it: that is a re-sent scan's claim, which created the order live.
     fn link(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         ev: &TrackingEvent,
         intake: Intake,
         sink: Sink,
@@ -581,10 +670,10 @@ impl Applier {
                 String::new(),
             )));
         };
-        let oref = match self.order(tx, order_id)?.map(|o| o.oref) {
+        let oref = match self.order(rows, order_id)?.map(|o| o.oref) {
             Some(oref) => oref,
             None if intake == Intake::Provider => {
-                self.create_order(tx, order_id, ev.received_at)?
+                self.create_order(rows, order_id, ev.received_at)?
             }
             None => {
                 return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
@@ -592,8 +681,8 @@ impl Applier {
                 )));
             }
         };
-        let parcel = self.current_name(tx, t)?;
-        match self.shipment(tx, &parcel)?.map(|s| s.order.clone()) {
+        let parcel = self.current_name(rows, t)?;
+        match self.shipment(rows, &parcel)?.map(|s| s.order.clone()) {
             Some(Some(owner)) if owner == *order_id => return Ok(ItemOutcome::Duplicate),
             Some(Some(owner)) => {
                 return Ok(ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder {
@@ -602,8 +691,8 @@ impl Applier {
                     named: order_id.clone(),
                 }));
             }
-            Some(None) => self.attach(tx, &parcel, oref, order_id)?,
-            None => self.create_shipment(tx, &parcel, Some((oref, order_id)))?,
+            Some(None) => self.attach(rows, &parcel, oref, order_id)?,
+            None => self.create_shipment(rows, &parcel, Some((oref, order_id)))?,
         }
         let slot = self.shipments.get_mut(&parcel).expect("linked above");
         slot.updated_at = slot.updated_at.max(ev.received_at);
@@ -620,7 +709,7 @@ impl Applier {
     /// keeps its events and its order.
     fn change_carrier(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         ev: &TrackingEvent,
     ) -> Result<ItemOutcome, StoreError> {
         let (Some(to), Some(from)) = (&ev.tracking, ev.previous_carrier()) else {
@@ -631,10 +720,10 @@ impl Applier {
             tracking_number: to.tracking_number.clone(),
         });
         let new = ParcelKey::Tracked(to.clone());
-        if old == new || self.shipment(tx, &old)?.is_none() {
+        if old == new || self.shipment(rows, &old)?.is_none() {
             return Ok(ItemOutcome::Duplicate);
         }
-        if self.shipment(tx, &new)?.is_some() {
+        if self.shipment(rows, &new)?.is_some() {
             return Ok(ItemOutcome::Rejected(Rejection::CarrierConflict {
                 tracking_number: to.tracking_number.to_string(),
                 from: from.to_string(),
@@ -642,8 +731,7 @@ impl Applier {
             }));
         }
         let mut slot = self.shipments.remove(&old).expect("loaded above");
-        tx.prepare_cached("UPDATE shipments SET carrier = ?1 WHERE ref = ?2")?
-            .execute(params![to.carrier.as_str(), slot.sref])?;
+        rows.rename(slot.sref, &to.tracking_number, &from, &to.carrier)?;
         let (sref, owner) = (slot.sref, slot.order.clone());
         // Its old key may wait in the dirty list; flush skips keys it cannot find.
         slot.dirty = false;
@@ -657,23 +745,6 @@ impl Applier {
             }
             self.touch(owner);
         }
-        // Earlier names of the parcel now lead to the new one; the new name is no
-        // longer an alias of anything.
-        let number = to.tracking_number.as_str();
-        tx.prepare_cached(
-            "UPDATE carrier_aliases SET now_carrier = ?3
-             WHERE tracking_number = ?1 AND now_carrier = ?2",
-        )?
-        .execute(params![number, from.as_str(), to.carrier.as_str()])?;
-        tx.prepare_cached(
-            "DELETE FROM carrier_aliases WHERE carrier = ?1 AND tracking_number = ?2",
-        )?
-        .execute(params![to.carrier.as_str(), number])?;
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO carrier_aliases (carrier, tracking_number, now_carrier)
-             VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![from.as_str(), number, to.carrier.as_str()])?;
         self.aliases_exist = Some(true);
         self.must_flush = true;
         Ok(ItemOutcome::Accepted)
@@ -682,50 +753,38 @@ impl Applier {
     /// The parcel's current name: its own, unless a carrier correction retired it (a
     /// late push under the old name still reaches the parcel). Costs a lookup only for
     /// a parcel not seen before.
-    fn current_name(&mut self, tx: &Connection, t: &Tracking) -> Result<ParcelKey, StoreError> {
+    fn current_name(&mut self, rows: &mut dyn Rows, t: &Tracking) -> Result<ParcelKey, StoreError> {
         let key = ParcelKey::Tracked(t.clone());
-        if self.shipment(tx, &key)?.is_some() {
+        if self.shipment(rows, &key)?.is_some() {
             return Ok(key);
         }
         if self.aliases_exist == Some(false) {
             return Ok(key);
         }
         if self.aliases_exist.is_none() {
-            let any: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM carrier_aliases)", [], |r| {
-                    r.get(0)
-                })?;
+            let any = rows.any_alias()?;
             self.aliases_exist = Some(any);
             if !any {
                 return Ok(key);
             }
         }
-        let renamed: Option<String> = tx
-            .prepare_cached(
-                "SELECT now_carrier FROM carrier_aliases WHERE carrier = ?1 AND tracking_number = ?2",
-            )?
-            .query_row(params![t.carrier.as_str(), t.tracking_number.as_str()], |r| r.get(0))
-            .optional()?;
-        Ok(match renamed.map(|c| Carrier::parse(&c)) {
-            Some(Ok(carrier)) => ParcelKey::Tracked(Tracking {
+        let renamed = rows.alias(t)?;
+        Ok(match renamed {
+            Some(carrier) => ParcelKey::Tracked(Tracking {
                 carrier,
                 tracking_number: t.tracking_number.clone(),
             }),
-            _ => key,
+            None => key,
         })
     }
 
     fn create_order(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         order_id: &OrderId,
         at: Timestamp,
     ) -> Result<i64, StoreError> {
-        tx.prepare_cached(
-            "INSERT INTO orders (order_id, status, created_at) VALUES (?1, 'created', ?2)",
-        )?
-        .execute(params![order_id.as_str(), at.as_micros()])?;
-        let oref = tx.last_insert_rowid();
+        let oref = rows.insert_order(order_id, at)?;
         self.orders.insert(
             order_id.clone(),
             OrderSlot {
@@ -746,19 +805,11 @@ impl Applier {
 
     fn create_shipment(
         &mut self,
-        tx: &Transaction<'_>,
+        rows: &mut dyn Rows,
         parcel: &ParcelKey,
         owner: Option<(i64, &OrderId)>,
     ) -> Result<(), StoreError> {
-        let (carrier, number) = match parcel {
-            ParcelKey::Tracked(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
-            ParcelKey::OrderDefault(_) => (None, None),
-        };
-        tx.prepare_cached(
-            "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![owner.map(|o| o.0), carrier, number])?;
-        let sref = tx.last_insert_rowid();
+        let sref = rows.insert_shipment(owner.map(|o| o.0), parcel)?;
         self.shipments.insert(
             parcel.clone(),
             ShipmentSlot {
@@ -782,33 +833,26 @@ impl Applier {
     }
 
     /// Writes the projections of everything touched since the last flush.
-    pub fn flush(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
-        let mut upd = tx.prepare_cached(
-            "UPDATE shipments SET status = ?2, status_at = ?3, high_water = ?4,
-                 last_event_at = ?5, last_location = ?6, updated_at = ?7, event_seqs = ?8
-             WHERE ref = ?1",
-        )?;
+    pub fn flush(&mut self, rows: &mut dyn Rows) -> Result<(), StoreError> {
+        let mut shipments = Vec::with_capacity(self.dirty_shipments.len());
         for key in self.dirty_shipments.drain(..) {
             let Some(s) = self.shipments.get_mut(&key) else {
                 continue;
             };
             s.dirty = false;
             let st = s.log.state();
-            upd.execute(params![
-                s.sref,
-                st.status.map(ShipmentStatus::as_str),
-                st.status_at.map(Timestamp::as_micros),
-                st.high_water.map(ShipmentStatus::as_str),
-                st.last_event_at.map(Timestamp::as_micros),
-                st.last_location.as_deref(),
-                s.updated_at.as_micros(),
-                encode_seqs(&s.seqs),
-            ])?;
+            shipments.push(ShipmentWrite {
+                sref: s.sref,
+                status: st.status,
+                status_at: st.status_at,
+                high_water: st.high_water,
+                last_event_at: st.last_event_at,
+                last_location: st.last_location.as_deref().map(str::to_owned),
+                updated_at: s.updated_at,
+                seqs: s.seqs.clone(),
+            });
         }
-        let mut upd = tx.prepare_cached(
-            "UPDATE orders SET status = ?2, created_at = ?3, details = COALESCE(details, ?4)
-             WHERE ref = ?1",
-        )?;
+        let mut orders = Vec::new();
         for id in self.dirty_orders.drain(..) {
             let Some(o) = self.orders.get_mut(&id) else {
                 continue;
@@ -818,22 +862,25 @@ impl Applier {
             if status == o.stored_status && !o.row_stale {
                 continue;
             }
-            upd.execute(params![
-                o.oref,
-                status.as_str(),
-                o.created_at.as_micros(),
-                o.details.as_deref(),
-            ])?;
+            orders.push(OrderWrite {
+                oref: o.oref,
+                status,
+                created_at: o.created_at,
+                details: o.details.clone(),
+            });
             o.stored_status = status;
             o.row_stale = false;
         }
-        if let Some(next) = self.next_seq {
-            tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'projected_through'")?
-                .execute([next - 1])?;
-        }
+        rows.write(&shipments, &orders)?;
         self.last_flush = std::time::Instant::now();
         self.must_flush = false;
         Ok(())
+    }
+
+    /// The last seq the applier knows to be in the log (its rows are current through
+    /// it once [`Applier::flush`] has run).
+    pub fn logged_through(&self) -> Option<i64> {
+        self.next_seq.map(|n| n - 1)
     }
 
     /// Called after a commit. Only when the rows hold everything (`flushed`) may the
@@ -848,12 +895,25 @@ impl Applier {
 
     fn order(
         &mut self,
-        tx: &Connection,
+        rows: &mut dyn Rows,
         id: &OrderId,
     ) -> Result<Option<&mut OrderSlot>, StoreError> {
         if self.orders.get_mut(id).is_none() {
-            let Some(slot) = load_order(tx, id)? else {
+            let Some(row) = rows.order(id)? else {
                 return Ok(None);
+            };
+            let slot = OrderSlot {
+                oref: row.oref,
+                created_at: row.created_at,
+                stored_status: row.status,
+                // The cache only loads rows that are current.
+                live_status: row.status,
+                details: row.details,
+                row_stale: false,
+                shipments: row.shipments,
+                default_ref: row.default_ref,
+                touched: false,
+                dirty: false,
             };
             self.orders.insert(id.clone(), slot);
         }
@@ -862,175 +922,25 @@ impl Applier {
 
     fn shipment(
         &mut self,
-        tx: &Connection,
+        rows: &mut dyn Rows,
         key: &ParcelKey,
     ) -> Result<Option<&mut ShipmentSlot>, StoreError> {
         if self.shipments.get_mut(key).is_none() {
-            let Some(slot) = load_shipment(tx, key)? else {
+            let Some(row) = rows.shipment(key)? else {
                 return Ok(None);
+            };
+            let slot = ShipmentSlot {
+                sref: row.sref,
+                order: row.order,
+                log: ShipmentLog::from_entries(row.entries),
+                seqs: row.seqs,
+                updated_at: row.updated_at,
+                dirty: false,
             };
             self.shipments.insert(key.clone(), slot);
         }
         Ok(self.shipments.get_mut(key))
     }
-}
-
-fn load_order(conn: &Connection, id: &OrderId) -> Result<Option<OrderSlot>, StoreError> {
-    let row = conn
-        .prepare_cached("SELECT ref, created_at, status, details FROM orders WHERE order_id = ?1")?
-        .query_row([id.as_str()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get(1)?,
-                r.get::<_, String>(2)?,
-                r.get(3)?,
-            ))
-        })
-        .optional()?;
-    let Some((oref, created, status, details)) = row else {
-        return Ok(None);
-    };
-    let mut stmt = conn.prepare_cached(
-        "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
-         ORDER BY ref",
-    )?;
-    let mut shipments = Vec::new();
-    let mut default_ref = None;
-    let mut rows = stmt.query([oref])?;
-    while let Some(r) = rows.next()? {
-        let sref: i64 = r.get(0)?;
-        let status: Option<String> = r.get(1)?;
-        let carrier: Option<String> = r.get(2)?;
-        let number: Option<String> = r.get(3)?;
-        let parcel = match (carrier, number) {
-            (Some(c), Some(n)) => ParcelKey::Tracked(Tracking {
-                carrier: Carrier::parse(&c).map_err(|e| StoreError::BatchFailed(e.to_string()))?,
-                tracking_number: TrackingNumber::parse(&n)
-                    .map_err(|e| StoreError::BatchFailed(e.to_string()))?,
-            }),
-            _ => {
-                default_ref = Some(sref);
-                ParcelKey::OrderDefault(id.clone())
-            }
-        };
-        shipments.push((
-            sref,
-            status.as_deref().and_then(ShipmentStatus::parse),
-            parcel,
-        ));
-    }
-    Ok(Some(OrderSlot {
-        oref,
-        created_at: Timestamp(created),
-        stored_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
-        // The cache only loads rows that are current.
-        live_status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
-        details,
-        row_stale: false,
-        shipments,
-        default_ref,
-        touched: false,
-        dirty: false,
-    }))
-}
-
-type SeqRow = (i64, Option<String>, Option<Vec<u8>>, Option<i64>);
-
-fn seq_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeqRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-}
-
-fn load_shipment(conn: &Connection, key: &ParcelKey) -> Result<Option<ShipmentSlot>, StoreError> {
-    let row = match key {
-        ParcelKey::Tracked(Tracking {
-            carrier,
-            tracking_number,
-        }) => conn
-            .prepare_cached(
-                "SELECT s.ref, o.order_id, s.event_seqs, s.updated_at FROM shipments s
-                 LEFT JOIN orders o ON o.ref = s.order_ref
-                 WHERE s.carrier = ?1 AND s.tracking_number = ?2",
-            )?
-            .query_row([carrier.as_str(), tracking_number.as_str()], seq_row)
-            .optional()?,
-        ParcelKey::OrderDefault(order) => conn
-            .prepare_cached(
-                "SELECT s.ref, o.order_id, s.event_seqs, s.updated_at FROM shipments s
-                 JOIN orders o ON o.ref = s.order_ref
-                 WHERE o.order_id = ?1 AND s.tracking_number IS NULL",
-            )?
-            .query_row([order.as_str()], seq_row)
-            .optional()?,
-    };
-    let Some((sref, order, seqs, updated_at)) = row else {
-        return Ok(None);
-    };
-    let order = order
-        .map(|o| OrderId::parse(&o))
-        .transpose()
-        .map_err(|e| StoreError::BatchFailed(e.to_string()))?;
-    let seqs = decode_seqs(&seqs.unwrap_or_default());
-    let mut stmt = conn.prepare_cached(
-        "SELECT event_id, kind, occurred_at, location FROM events WHERE seq = ?1",
-    )?;
-    let mut entries = Vec::with_capacity(seqs.len());
-    for seq in &seqs {
-        entries.push(stmt.query_row([seq], |r| {
-            let id: String = r.get(0)?;
-            let kind: String = r.get(1)?;
-            let location: Option<String> = r.get(3)?;
-            Ok(Entry {
-                occurred_at: Timestamp(r.get(2)?),
-                kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
-                key: event_key(&id),
-                location: location.map(Into::into),
-            })
-        })?);
-    }
-    Ok(Some(ShipmentSlot {
-        sref,
-        order,
-        log: ShipmentLog::from_entries(entries),
-        seqs,
-        updated_at: Timestamp(updated_at.unwrap_or_default()),
-        dirty: false,
-    }))
-}
-
-/// Drops the projections and re-applies the whole log in the order it was accepted.
-/// Returns the number of events replayed.
-pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch("DELETE FROM orders; DELETE FROM shipments; DELETE FROM carrier_aliases;")?;
-    let mut applier = Applier::new(usize::MAX / 4);
-    let mut n = 0u64;
-    {
-        let mut stmt = tx.prepare("SELECT * FROM events ORDER BY seq")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let seq: i64 = row.get("seq")?;
-            let Some(ev) = event_from_row(row)? else {
-                return Err(StoreError::BatchFailed(format!(
-                    "event seq {seq} is unreadable"
-                )));
-            };
-            match applier
-                .apply(&tx, &ev, Intake::Provider, Sink::Logged { seq })?
-                .outcome
-            {
-                ItemOutcome::Accepted => n += 1,
-                other => {
-                    return Err(StoreError::BatchFailed(format!(
-                        "event seq {seq} no longer applies: {other:?}"
-                    )));
-                }
-            }
-        }
-    }
-    applier.note_logged_through(&tx)?;
-    applier.flush(&tx)?;
-    tx.commit()?;
-    Ok(n)
 }
 
 impl std::fmt::Debug for Applier {

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod overlay;
 pub mod quarantine;
 pub mod read;
+pub mod rows;
 pub mod schema;
 pub mod writer;
 
@@ -315,5 +316,5 @@ pub fn replay(dir: &Path) -> Result<u64, StoreError> {
     let path = dir.join("waybill.sqlite3");
     let mut conn = schema::open(&path, Synchronous::Full)?;
     schema::migrate(&conn)?;
-    apply::replay(&mut conn)
+    writer::replay(&mut conn)
 }

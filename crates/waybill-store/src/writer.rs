@@ -30,6 +30,7 @@ use crate::hooks::{self, HookOp};
 use crate::outbox;
 use crate::overlay::{Overlay, PendingOrder};
 use crate::quarantine::{self, NewQuarantine};
+use crate::rows::{SqliteRows, set_projected_through};
 use crate::{StoreError, Synchronous, log};
 
 /// What became of one submitted event.
@@ -465,10 +466,19 @@ fn run(
 /// Writes the waiting projection rows in a transaction of their own.
 fn flush_idle(conn: &mut Connection, applier: &mut Applier) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    applier.flush(&tx)?;
+    flush(&tx, applier)?;
     applier.forget_touched();
     tx.commit()?;
     applier.committed(true);
+    Ok(())
+}
+
+/// Writes the waiting projection rows and records how far they hold the log.
+fn flush(tx: &Connection, applier: &mut Applier) -> Result<(), StoreError> {
+    applier.flush(&mut SqliteRows(tx))?;
+    if let Some(seq) = applier.logged_through() {
+        set_projected_through(tx, seq)?;
+    }
     Ok(())
 }
 
@@ -519,7 +529,7 @@ fn commit_batch(
         };
         let mut out = Vec::with_capacity(events.len());
         for ev in events {
-            let applied = applier.apply(&tx, ev, intake, Sink::Append)?;
+            let applied = applier.apply(&mut SqliteRows(&tx), ev, intake, Sink::Append)?;
             match (applied.append_as, applied.record) {
                 (Some(seq), Some(record)) => records.push((seq, record)),
                 (Some(seq), None) => appended.push((seq, ev)),
@@ -543,11 +553,11 @@ fn commit_batch(
     let through = outbox::append(&tx, &applier.take_changes())?;
     let t_append = Instant::now();
     let projection = if applier.flush_due(options.flush_interval) {
-        applier.flush(&tx)?;
+        flush(&tx, applier)?;
         applier.forget_touched();
         Projection::Flushed
     } else if options.overlay {
-        Projection::Pending(applier.views(&tx)?)
+        Projection::Pending(applier.views(&mut SqliteRows(&tx))?)
     } else {
         applier.forget_touched();
         Projection::Pending(Vec::new())
@@ -588,15 +598,57 @@ pub fn catch_up(conn: &mut Connection, applier: &mut Applier) -> Result<u64, Sto
                     "event seq {seq} is unreadable"
                 )));
             };
-            applier.apply(&tx, &ev, Intake::Provider, Sink::Logged { seq })?;
+            applier.apply(
+                &mut SqliteRows(&tx),
+                &ev,
+                Intake::Provider,
+                Sink::Logged { seq },
+            )?;
             n += 1;
         }
     }
-    applier.note_logged_through(&tx)?;
-    applier.flush(&tx)?;
+    applier.note_logged_through(&mut SqliteRows(&tx))?;
+    flush(&tx, applier)?;
     applier.forget_touched();
     tx.commit()?;
     applier.committed(true);
+    Ok(n)
+}
+
+/// Drops the projections and re-applies the whole log in the order it was accepted.
+/// Returns the number of events replayed.
+pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch("DELETE FROM orders; DELETE FROM shipments; DELETE FROM carrier_aliases;")?;
+    let mut applier = Applier::new(usize::MAX / 4);
+    let mut sink = SqliteRows(&tx);
+    let mut n = 0u64;
+    {
+        let mut stmt = tx.prepare("SELECT * FROM events ORDER BY seq")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get("seq")?;
+            let Some(ev) = log::event_from_row(row)? else {
+                return Err(StoreError::BatchFailed(format!(
+                    "event seq {seq} is unreadable"
+                )));
+            };
+            match applier
+                .apply(&mut sink, &ev, Intake::Provider, Sink::Logged { seq })?
+                .outcome
+            {
+                ItemOutcome::Accepted => n += 1,
+                other => {
+                    return Err(StoreError::BatchFailed(format!(
+                        "event seq {seq} no longer applies: {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+    applier.note_logged_through(&mut sink)?;
+    flush(&tx, &mut applier)?;
+    tx.commit()?;
     Ok(n)
 }
 
