@@ -259,18 +259,14 @@ impl Dispatcher {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    store: &Store,
-    f: impl FnOnce(&Store) -> Result<T, waybill_store::StoreError> + Send + 'static,
-) -> Option<T> {
-    let s = store.clone();
-    match tokio::task::spawn_blocking(move || f(&s)).await {
-        Ok(Ok(v)) => Some(v),
-        Ok(Err(e)) => {
+/// A read's value, or `None` after logging why there is none (the next round retries).
+fn logged<T>(read: Result<T, waybill_store::StoreError>) -> Option<T> {
+    match read {
+        Ok(v) => Some(v),
+        Err(e) => {
             tracing::warn!(error = %e, "delivery engine could not read the store");
             None
         }
-        Err(_) => None,
     }
 }
 
@@ -324,7 +320,7 @@ async fn run(store: Store, d: Dispatcher) {
                 }
             }
         }
-        let Some(subs) = blocking(&store, Store::subscriptions).await else {
+        let Some(subs) = logged(store.subscriptions().await) else {
             continue;
         };
         let through = *announced.borrow_and_update();
@@ -338,7 +334,7 @@ async fn run(store: Store, d: Dispatcher) {
         // Twice the window per endpoint: its sends in flight are still due, and the rest
         // of the window is what it may take next.
         let per_sub = d.settings.per_endpoint * 2;
-        let Some(due) = blocking(&store, move |s| s.due_deliveries(now, per_sub, 500)).await else {
+        let Some(due) = logged(store.due_deliveries(now, per_sub, 500).await) else {
             continue;
         };
         let subs: HashMap<String, Subscription> =
@@ -400,7 +396,7 @@ async fn enqueue(store: &Store, sub: &Subscription) {
         return;
     };
     let after = sub.cursor;
-    let Some(page) = blocking(store, move |s| s.outbox_after(after, 1000)).await else {
+    let Some(page) = logged(store.outbox_after(after, 1000).await) else {
         return;
     };
     let Some(last) = page.last().map(|r| r.id) else {
@@ -425,7 +421,7 @@ async fn enqueue(store: &Store, sub: &Subscription) {
 
 async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &Delivery) {
     let id = delivery.outbox_id;
-    let Some(Some(record)) = blocking(store, move |s| s.outbox_record(id)).await else {
+    let Some(Some(record)) = logged(store.outbox_record(id).await) else {
         return;
     };
     let now;
@@ -434,9 +430,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
         let Some(settings) = &d.settings.mail else {
             return;
         };
-        let order = record.order_id.clone();
-        let details = blocking(store, move |s| s.order(&order))
-            .await
+        let details = logged(store.order(&record.order_id).await)
             .flatten()
             .and_then(|o| o.details);
         let mailed = mail::send(settings, &record, details.as_deref()).await;

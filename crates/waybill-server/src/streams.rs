@@ -88,16 +88,14 @@ async fn follow(
     loop {
         let through = *announced.borrow_and_update();
         while cursor < through {
-            let r = reader.clone();
-            let page = match tokio::task::spawn_blocking(move || r.outbox_after(cursor, PAGE)).await
-            {
-                Ok(Ok(page)) => page,
-                Ok(Err(e)) => {
+            let page = match reader.outbox_after(cursor, PAGE).await {
+                Ok(page) => page,
+                Err(waybill_store::StoreError::WriterGone) => return, // the store closed
+                Err(e) => {
                     tracing::error!(error = %e, "stream hub cannot read the outbox; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                Err(_) => return,
             };
             let Some(last) = page.last() else { break };
             cursor = last.id;
@@ -277,18 +275,11 @@ async fn next(c: &mut Cursor) -> Option<Event> {
             return Some(message(&r));
         }
         if c.sent < c.catch_up_to {
-            let (reader, scope, after, through) = (
-                c.hub.reader().clone(),
-                c.scope.clone(),
-                c.sent,
-                c.catch_up_to,
-            );
-            let page = tokio::task::spawn_blocking(move || match &scope {
-                Scope::Order(id) => reader.outbox_for_order(id, after, through, PAGE),
-                Scope::All(_) => reader.outbox_after(after, PAGE),
-            })
-            .await
-            .ok()?
+            let (reader, after, through) = (c.hub.reader(), c.sent, c.catch_up_to);
+            let page = match &c.scope {
+                Scope::Order(id) => reader.outbox_for_order(id, after, through, PAGE).await,
+                Scope::All(_) => reader.outbox_after(after, PAGE).await,
+            }
             .ok()?;
             let Some(last) = page.last().map(|r| r.id) else {
                 c.sent = c.catch_up_to;

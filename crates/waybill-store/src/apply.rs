@@ -943,6 +943,46 @@ impl Applier {
     }
 }
 
+/// What a batch appends to the log: accepted events under their seqs, and the records
+/// the applier made up (the link of a duplicate that claimed its parcel).
+#[derive(Default)]
+pub struct Appends<'e> {
+    pub events: Vec<(i64, &'e TrackingEvent)>,
+    pub records: Vec<(i64, TrackingEvent)>,
+}
+
+impl<'e> Appends<'e> {
+    /// Everything to append, in one list.
+    pub fn all(&self) -> Vec<(i64, &TrackingEvent)> {
+        let mut all = self.events.clone();
+        all.extend(self.records.iter().map(|(seq, r)| (*seq, r)));
+        all
+    }
+}
+
+impl Applier {
+    /// Applies a submission's events in order; what must be appended goes to `log`.
+    pub fn apply_all<'e>(
+        &mut self,
+        rows: &mut dyn Rows,
+        events: &'e [TrackingEvent],
+        intake: Intake,
+        log: &mut Appends<'e>,
+    ) -> Result<Vec<ItemOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(events.len());
+        for ev in events {
+            let applied = self.apply(rows, ev, intake, Sink::Append)?;
+            match (applied.append_as, applied.record) {
+                (Some(seq), Some(record)) => log.records.push((seq, record)),
+                (Some(seq), None) => log.events.push((seq, ev)),
+                _ => {}
+            }
+            out.push(applied.outcome);
+        }
+        Ok(out)
+    }
+}
+
 impl std::fmt::Debug for Applier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Applier")

@@ -55,7 +55,7 @@ pub struct Overview {
 }
 
 /// The most recent deliveries whose transit times are measured.
-const TRANSIT_SAMPLE: i64 = 500;
+pub(crate) const TRANSIT_SAMPLE: i64 = 500;
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
@@ -83,7 +83,6 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
         .collect::<Result<_, _>>()?;
     // Transit times from the events themselves: the first pick-up scan of each recent
     // delivery (the rows keep only the current status's time).
-    let mut by_carrier: std::collections::HashMap<String, Vec<f64>> = Default::default();
     let mut recent = conn.prepare_cached(
         "SELECT carrier, status_at, event_seqs FROM shipments
          WHERE status = 'delivered' AND carrier IS NOT NULL AND order_ref IS NOT NULL
@@ -97,6 +96,7 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
             r.get::<_, Option<Vec<u8>>>(2)?,
         ))
     })?;
+    let mut samples = Vec::new();
     for row in rows {
         let (carrier, delivered_at, seqs) = row?;
         let Some(delivered_at) = delivered_at else {
@@ -110,6 +110,20 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
                 picked_up = Some(picked_up.map_or(at, |p| p.min(at)));
             }
         }
+        samples.push((carrier, delivered_at, picked_up));
+    }
+    add_transit(&mut figures, samples);
+    Ok(figures)
+}
+
+/// Fills in the transit percentiles from sampled deliveries: carrier, delivered at, and
+/// the first pick-up scan, if any (µs).
+pub(crate) fn add_transit(
+    figures: &mut [CarrierFigures],
+    samples: impl IntoIterator<Item = (String, i64, Option<i64>)>,
+) {
+    let mut by_carrier: std::collections::HashMap<String, Vec<f64>> = Default::default();
+    for (carrier, delivered_at, picked_up) in samples {
         if let Some(p) = picked_up.filter(|p| *p <= delivered_at) {
             by_carrier
                 .entry(carrier)
@@ -117,7 +131,7 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
                 .push((delivered_at - p) as f64 / 3_600_000_000.0);
         }
     }
-    for f in &mut figures {
+    for f in figures {
         if let Some(mut hours) = by_carrier.remove(&f.carrier) {
             hours.sort_by(f64::total_cmp);
             f.transit_p50_hours = percentile(&hours, 0.5);
@@ -125,7 +139,6 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
             f.delivered_sampled = hours.len();
         }
     }
-    Ok(figures)
 }
 
 /// How long a shipment may go without a scan, per status, before it counts as stalled.

@@ -1,5 +1,7 @@
-//! Waybill's embedded store: the event log and its projections in SQLite.
+//! Waybill's store: the event log and its projections, in SQLite (embedded, the
+//! default) or in PostgreSQL (scale-out). [`Store`] is the one interface to both.
 //!
+//! - [`embedded`]: the SQLite store; [`pg`]: the PostgreSQL store.
 //! - [`schema`]: versioned migrations.
 //! - [`writer`]: the single writer thread and its group commit.
 //! - [`apply`]: how one event is linked, deduplicated, folded and written; shared by the
@@ -15,10 +17,12 @@
 pub mod apply;
 pub mod cache;
 pub mod dashboard;
+pub mod embedded;
 pub mod hooks;
 pub mod log;
 pub mod outbox;
 pub mod overlay;
+pub mod pg;
 pub mod quarantine;
 pub mod read;
 pub mod rows;
@@ -26,9 +30,11 @@ pub mod schema;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use waybill_core::Timestamp;
+
+pub use embedded::{Embedded, replay};
+pub use pg::{PgOptions, PgStore};
 
 pub use hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
 pub use outbox::OutboxRecord;
@@ -56,6 +62,26 @@ pub enum StoreError {
     BatchFailed(String),
     #[error("{0} is in use by another Waybill process (stop it first)")]
     Locked(PathBuf),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Another writer got there first (a lock wait that ended in a deadlock, or a row
+    /// both inserted): the same work, run again, will see what it committed.
+    pub fn is_conflict(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            Self::Postgres(e) => e.code().is_some_and(|c| {
+                *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::UNIQUE_VIOLATION
+            }),
+            _ => false,
+        }
+    }
 }
 
 /// How durable a commit must be before it is acknowledged.
@@ -78,243 +104,281 @@ impl Synchronous {
     }
 }
 
-/// The embedded store: one writer thread plus a pool of read connections.
+/// The store, embedded or on PostgreSQL. Every method is async; the embedded store's
+/// blocking work runs on tokio's blocking threads.
 #[derive(Clone)]
-pub struct Store {
-    writer: Arc<writer::WriterHandle>,
-    readers: Arc<read::ReadPool>,
-    overlay: Arc<overlay::Overlay>,
-    /// How far the outbox is durable.
-    announced: Arc<tokio::sync::watch::Sender<i64>>,
+pub enum Store {
+    Embedded(Embedded),
+    Postgres(PgStore),
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `dir`, migrates it, starts the writer.
+    /// Opens (creating if needed) the embedded store in `dir`.
     pub fn open(dir: &Path, options: WriterOptions) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)?;
-        let lock = lock_dir(dir)?;
-        let path = dir.join("waybill.sqlite3");
-        // The writer's commits do not fsync; with `Synchronous::Full` its syncer thread
-        // does, before anyone is answered (see `writer`).
-        let mut conn = schema::open(&path, Synchronous::Normal)?;
-        schema::migrate(&conn)?;
-        // After a crash the rows may lag the log: catch up before anyone reads.
-        let caught_up =
-            writer::catch_up(&mut conn, &mut apply::Applier::new(options.cache_capacity))?;
-        if caught_up > 0 {
-            tracing::info!(events = caught_up, "projections caught up with the log");
-        }
-        let overlay = Arc::new(overlay::Overlay::default());
-        let announced = Arc::new(tokio::sync::watch::Sender::new(outbox::last_id(&conn)?));
-        let checkpointer = schema::open(&path, Synchronous::Normal)?;
-        let wal = dir.join("waybill.sqlite3-wal");
-        let writer = Arc::new(writer::spawn(
-            conn,
-            checkpointer,
-            wal,
-            lock,
-            overlay.clone(),
-            announced.clone(),
-            options,
-        )?);
-        Ok(Self {
-            writer,
-            announced,
-            readers: Arc::new(read::ReadPool::new(path)),
-            overlay,
-        })
+        Ok(Self::Embedded(Embedded::open(dir, options)?))
     }
 
-    /// Submits events and waits until they are durable (or refused).
-    pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
-        self.writer
-            .submit(s)?
+    /// Connects to PostgreSQL (migrating the schema if needed).
+    pub async fn connect(options: &PgOptions) -> Result<Self, StoreError> {
+        Ok(Self::Postgres(PgStore::connect(options).await?))
+    }
+
+    /// Runs `f` on the embedded store off the async threads.
+    async fn blocking<T: Send + 'static>(
+        e: &Embedded,
+        f: impl FnOnce(&Embedded) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let e = e.clone();
+        tokio::task::spawn_blocking(move || f(&e))
             .await
-            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+    }
+
+    /// Submits events (or another write) and waits until they are durable.
+    pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        match self {
+            Self::Embedded(e) => e.submit(s).await,
+            Self::Postgres(p) => p.submit(s).await,
+        }
     }
 
     /// Queues a submission without waiting: the receiver answers once it is durable.
-    /// Lets a bulk loader parse the next batch while the writer commits this one.
+    /// Lets a bulk loader prepare the next batch while this one commits.
     pub fn enqueue(&self, s: Submission) -> Result<Pending, StoreError> {
-        self.writer.submit(s)
-    }
-
-    /// As [`Store::submit`], for callers outside an async runtime.
-    pub fn submit_blocking(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
-        self.writer
-            .submit(s)?
-            .blocking_recv()
-            .map_err(|_| StoreError::WriterGone)?
-    }
-
-    /// Runs a read on a pooled connection (blocking: call from `spawn_blocking`).
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&rusqlite::Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.readers.with(f)
-    }
-
-    /// An order as of the last acknowledged write (blocking: call from `spawn_blocking`).
-    pub fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
-        self.read(|c| read::order(c, &self.overlay, order_id))
-    }
-
-    /// An order's timeline, flags included; `None` if the order does not exist.
-    pub fn timeline(&self, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
-        self.read(|c| read::timeline(c, &self.overlay, order_id))
-    }
-
-    /// One page of the order search.
-    pub fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
-        self.read(|c| read::list_orders(c, &self.overlay, filter))
-    }
-
-    /// Read access alone: it does not keep the store (and its writer) open.
-    pub fn reader(&self) -> Reader {
-        Reader {
-            readers: self.readers.clone(),
+        match self {
+            Self::Embedded(e) => e.enqueue(s),
+            Self::Postgres(p) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let p = p.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(p.submit(s).await);
+                });
+                Ok(rx)
+            }
         }
     }
 
-    /// Follows the last durable outbox id: wakes whoever announces domain events.
+    /// An order as of the last acknowledged write.
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        match self {
+            Self::Embedded(e) => {
+                let id = order_id.to_owned();
+                Self::blocking(e, move |e| e.order(&id)).await
+            }
+            Self::Postgres(p) => p.order(order_id).await,
+        }
+    }
+
+    /// An order's timeline, flags included; `None` if the order does not exist.
+    pub async fn timeline(&self, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        match self {
+            Self::Embedded(e) => {
+                let id = order_id.to_owned();
+                Self::blocking(e, move |e| e.timeline(&id)).await
+            }
+            Self::Postgres(p) => p.timeline(order_id).await,
+        }
+    }
+
+    /// One page of the order search.
+    pub async fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
+        match self {
+            Self::Embedded(e) => {
+                let f = filter.clone();
+                Self::blocking(e, move |e| e.list_orders(&f)).await
+            }
+            Self::Postgres(p) => p.list_orders(filter).await,
+        }
+    }
+
+    /// Read access alone: it does not keep the store open.
+    pub fn reader(&self) -> Reader {
+        match self {
+            Self::Embedded(e) => Reader::Embedded(e.reader()),
+            Self::Postgres(p) => Reader::Postgres(p.downgrade()),
+        }
+    }
+
+    /// Follows the last readable outbox id: wakes whoever announces domain events.
     pub fn announced(&self) -> tokio::sync::watch::Receiver<i64> {
-        self.announced.subscribe()
+        match self {
+            Self::Embedded(e) => e.announced(),
+            Self::Postgres(p) => p.announced(),
+        }
     }
 
-    /// Domain events with an id above `after`, oldest first (blocking).
-    pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-        self.read(|c| outbox::after(c, after, limit))
+    /// Domain events with an id above `after`, oldest first.
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.reader().outbox_after(after, limit).await
     }
 
-    /// What the operations dashboard shows (blocking).
-    pub fn overview(
+    /// One domain event by its id.
+    pub async fn outbox_record(&self, id: i64) -> Result<Option<OutboxRecord>, StoreError> {
+        match self {
+            Self::Embedded(e) => Self::blocking(e, move |e| e.outbox_record(id)).await,
+            Self::Postgres(p) => p.outbox_record(id).await,
+        }
+    }
+
+    /// What the operations dashboard shows.
+    pub async fn overview(
         &self,
         now: Timestamp,
         rules: &dashboard::StallRules,
         limit: usize,
     ) -> Result<dashboard::Overview, StoreError> {
-        self.read(|c| dashboard::overview(c, now, rules, limit))
+        match self {
+            Self::Embedded(e) => {
+                let rules = rules.clone();
+                Self::blocking(e, move |e| e.overview(now, &rules, limit)).await
+            }
+            Self::Postgres(p) => p.overview(now, rules, limit).await,
+        }
     }
 
-    /// Events received since `since` (at most the newest `window`) (blocking).
-    pub fn received_since(&self, since: Timestamp, window: i64) -> Result<i64, StoreError> {
-        self.read(|c| dashboard::received_since(c, since, window))
+    /// Events received since `since` (at most the newest `window`).
+    pub async fn received_since(&self, since: Timestamp, window: i64) -> Result<i64, StoreError> {
+        match self {
+            Self::Embedded(e) => Self::blocking(e, move |e| e.received_since(since, window)).await,
+            Self::Postgres(p) => p.received_since(since, window).await,
+        }
     }
 
-    /// Every subscription (blocking).
-    pub fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        self.read(hooks::subscriptions)
+    /// Every subscription.
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        match self {
+            Self::Embedded(e) => Self::blocking(e, Embedded::subscriptions).await,
+            Self::Postgres(p) => p.subscriptions().await,
+        }
     }
 
-    pub fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
-        self.read(|c| hooks::subscription(c, id))
+    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        match self {
+            Self::Embedded(e) => {
+                let id = id.to_owned();
+                Self::blocking(e, move |e| e.subscription(&id)).await
+            }
+            Self::Postgres(p) => p.subscription(id).await,
+        }
     }
 
-    /// Pending deliveries due by `now`, at most `per_subscription` of each (blocking).
-    pub fn due_deliveries(
+    /// Pending deliveries due by `now`, at most `per_subscription` of each.
+    pub async fn due_deliveries(
         &self,
         now: Timestamp,
         per_subscription: usize,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.read(|c| hooks::due(c, now, per_subscription, limit))
+        match self {
+            Self::Embedded(e) => {
+                Self::blocking(e, move |e| e.due_deliveries(now, per_subscription, limit)).await
+            }
+            Self::Postgres(p) => p.due_deliveries(now, per_subscription, limit).await,
+        }
     }
 
-    /// A subscription's deliveries, newest first, ids below `before` (blocking).
-    pub fn deliveries(
+    /// A subscription's deliveries, newest first, ids below `before`.
+    pub async fn deliveries(
         &self,
         subscription: &str,
         before: i64,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.read(|c| hooks::of_subscription(c, subscription, before, limit))
+        match self {
+            Self::Embedded(e) => {
+                let id = subscription.to_owned();
+                Self::blocking(e, move |e| e.deliveries(&id, before, limit)).await
+            }
+            Self::Postgres(p) => p.deliveries(subscription, before, limit).await,
+        }
     }
 
-    /// One outbox record (blocking).
-    pub fn outbox_record(&self, id: i64) -> Result<Option<OutboxRecord>, StoreError> {
-        Ok(self
-            .read(|c| outbox::after(c, id - 1, 1))?
-            .into_iter()
-            .find(|r| r.id == id))
+    /// One kept push.
+    pub async fn quarantined(&self, id: i64) -> Result<Option<Quarantined>, StoreError> {
+        match self {
+            Self::Embedded(e) => Self::blocking(e, move |e| e.quarantined(id)).await,
+            Self::Postgres(p) => p.quarantined(id).await,
+        }
     }
 
-    /// One kept push (blocking).
-    pub fn quarantined(&self, id: i64) -> Result<Option<Quarantined>, StoreError> {
-        self.read(|c| quarantine::get(c, id))
-    }
-
-    /// Kept pushes after `after`, oldest first (blocking).
-    pub fn quarantine(
+    /// Kept pushes after `after`, oldest first.
+    pub async fn quarantine(
         &self,
         after: i64,
         limit: usize,
         waiting_only: bool,
     ) -> Result<Vec<Quarantined>, StoreError> {
-        self.read(|c| quarantine::list(c, after, limit, waiting_only))
+        match self {
+            Self::Embedded(e) => {
+                Self::blocking(e, move |e| e.quarantine(after, limit, waiting_only)).await
+            }
+            Self::Postgres(p) => p.quarantine(after, limit, waiting_only).await,
+        }
     }
 
-    /// Events waiting for the writer (the queue's depth, for metrics).
+    /// Events waiting for the embedded writer (0 on PostgreSQL, which has no queue).
     pub fn queued_events(&self) -> usize {
-        self.writer.queued_events()
+        match self {
+            Self::Embedded(e) => e.queued_events(),
+            Self::Postgres(_) => 0,
+        }
     }
 
-    /// Is the writer alive and the database answering?
-    pub fn ready(&self) -> bool {
-        self.writer.alive()
-            && self
-                .read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-                .is_ok()
+    /// Is the store able to take writes and answer reads?
+    pub async fn ready(&self) -> bool {
+        match self {
+            Self::Embedded(e) => Self::blocking(e, |e| Ok(e.ready())).await.unwrap_or(false),
+            Self::Postgres(p) => p.ready().await,
+        }
     }
 }
 
 /// Read access to a store that does not keep it open: for long-lived readers, such as
 /// the stream hub, which must not outlive the store they follow.
 #[derive(Clone)]
-pub struct Reader {
-    readers: Arc<read::ReadPool>,
+pub enum Reader {
+    Embedded(embedded::Reader),
+    Postgres(pg::PgReader),
 }
 
 impl Reader {
-    /// Domain events with an id above `after`, oldest first (blocking).
-    pub fn outbox_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
-        self.readers.with(|c| outbox::after(c, after, limit))
+    /// Domain events with an id above `after`, oldest first.
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        match self {
+            Self::Embedded(r) => {
+                let r = r.clone();
+                tokio::task::spawn_blocking(move || r.outbox_after(after, limit))
+                    .await
+                    .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+            }
+            Self::Postgres(r) => r.outbox_after(after, limit).await,
+        }
     }
 
-    /// One order's domain events with an id in `(after, through]` (blocking).
-    pub fn outbox_for_order(
+    /// One order's domain events with an id in `(after, through]`.
+    pub async fn outbox_for_order(
         &self,
         order_id: &str,
         after: i64,
         through: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRecord>, StoreError> {
-        self.readers
-            .with(|c| outbox::for_order(c, order_id, after, through, limit))
+        match self {
+            Self::Embedded(r) => {
+                let (r, id) = (r.clone(), order_id.to_owned());
+                tokio::task::spawn_blocking(move || r.outbox_for_order(&id, after, through, limit))
+                    .await
+                    .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+            }
+            Self::Postgres(r) => r.outbox_for_order(order_id, after, through, limit).await,
+        }
     }
-}
-
-/// Takes the data directory for this process: two writers, each with its own memory of
-/// the store, would hand out the same seqs. Held until the writer thread ends.
-fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("lock"))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
-}
-
-/// Rebuilds every projection from the event log (`waybill replay`). Needs the store to
-/// be closed: it takes the database for itself.
-pub fn replay(dir: &Path) -> Result<u64, StoreError> {
-    let _lock = lock_dir(dir)?;
-    let path = dir.join("waybill.sqlite3");
-    let mut conn = schema::open(&path, Synchronous::Full)?;
-    schema::migrate(&conn)?;
-    writer::replay(&mut conn)
 }

@@ -310,6 +310,12 @@ pub fn timeline(
         }
         by_shipment.push(items);
     }
+    Ok(Some(assemble(by_shipment)))
+}
+
+/// One timeline from each shipment's events: every shipment folded on its own (each
+/// event with its verdict), then all of them in timeline order.
+pub(crate) fn assemble(by_shipment: Vec<Vec<(Entry, EventRecord)>>) -> Vec<EventRecord> {
     let mut all: Vec<(Entry, EventRecord)> = Vec::new();
     for mut items in by_shipment {
         sort_entries(&mut items, |(e, _)| e);
@@ -322,5 +328,5 @@ pub fn timeline(
         }
     }
     sort_entries(&mut all, |(e, _)| e);
-    Ok(Some(all.into_iter().map(|(_, r)| r).collect()))
+    all.into_iter().map(|(_, r)| r).collect()
 }

@@ -25,7 +25,7 @@ use tokio::sync::{oneshot, watch};
 use waybill_core::tracker::Rejection;
 use waybill_core::{Timestamp, TrackingEvent};
 
-use crate::apply::{Applier, Intake, Sink};
+use crate::apply::{Appends, Applier, Intake, Sink};
 use crate::hooks::{self, HookOp};
 use crate::outbox;
 use crate::overlay::{Overlay, PendingOrder};
@@ -73,8 +73,41 @@ pub enum Submission {
     Hook(HookOp),
 }
 
+/// A submission's work, by kind.
+pub(crate) enum Work<'s> {
+    Apply(&'s [TrackingEvent], Intake),
+    Keep(&'s NewQuarantine),
+    Hook(&'s HookOp),
+}
+
 impl Submission {
-    fn len(&self) -> usize {
+    /// What the submission asks of a transaction.
+    pub(crate) fn work(&self) -> Work<'_> {
+        match self {
+            Self::Events(evs) => Work::Apply(evs, Intake::Canonical),
+            Self::NewOrder(ev) => Work::Apply(std::slice::from_ref(ev), Intake::NewOrder),
+            Self::Push { events, .. } => Work::Apply(events, Intake::Provider),
+            Self::Quarantine(q) => Work::Keep(q),
+            Self::Hook(op) => Work::Hook(op),
+        }
+    }
+
+    /// The quarantined push this replays, if it applied without a refusal.
+    pub(crate) fn resolved(&self, outcomes: &[ItemOutcome]) -> Option<(i64, Timestamp)> {
+        match self {
+            Self::Push {
+                resolves: Some(r), ..
+            } if !outcomes
+                .iter()
+                .any(|o| matches!(o, ItemOutcome::Rejected(_))) =>
+            {
+                Some(*r)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
         match self {
             Self::Events(v) | Self::Push { events: v, .. } => v.len(),
             Self::NewOrder(_) | Self::Quarantine(_) | Self::Hook(_) => 1,
@@ -506,50 +539,26 @@ fn commit_batch(
 ) -> Result<Committed, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut all = Vec::with_capacity(jobs.len());
-    let mut appended = Vec::new();
-    // Records the applier made up (owned here, appended with the events).
-    let mut records: Vec<(i64, TrackingEvent)> = Vec::new();
+    let mut log = Appends::default();
     for job in jobs {
-        let (events, intake) = match &job.submission {
-            Submission::Events(evs) => (evs.as_slice(), Intake::Canonical),
-            Submission::NewOrder(ev) => (std::slice::from_ref(ev), Intake::NewOrder),
-            Submission::Push { events, .. } => (events.as_slice(), Intake::Provider),
-            Submission::Quarantine(q) => {
-                all.push(vec![ItemOutcome::Quarantined(quarantine::insert(&tx, q)?)]);
-                continue;
+        let out = match job.submission.work() {
+            Work::Apply(events, intake) => {
+                applier.apply_all(&mut SqliteRows(&tx), events, intake, &mut log)?
             }
-            Submission::Hook(op) => {
-                all.push(vec![if hooks::apply(&tx, op)? {
-                    ItemOutcome::Done
-                } else {
-                    ItemOutcome::Missing
-                }]);
-                continue;
-            }
+            Work::Keep(q) => vec![ItemOutcome::Quarantined(quarantine::insert(&tx, q)?)],
+            Work::Hook(op) => vec![if hooks::apply(&tx, op)? {
+                ItemOutcome::Done
+            } else {
+                ItemOutcome::Missing
+            }],
         };
-        let mut out = Vec::with_capacity(events.len());
-        for ev in events {
-            let applied = applier.apply(&mut SqliteRows(&tx), ev, intake, Sink::Append)?;
-            match (applied.append_as, applied.record) {
-                (Some(seq), Some(record)) => records.push((seq, record)),
-                (Some(seq), None) => appended.push((seq, ev)),
-                _ => {}
-            }
-            out.push(applied.outcome);
-        }
-        if let Submission::Push {
-            resolves: Some((id, at)),
-            ..
-        } = &job.submission
-            && !out.iter().any(|o| matches!(o, ItemOutcome::Rejected(_)))
-        {
-            quarantine::mark_replayed(&tx, *id, *at)?;
+        if let Some((id, at)) = job.submission.resolved(&out) {
+            quarantine::mark_replayed(&tx, id, at)?;
         }
         all.push(out);
     }
     let t_apply = Instant::now();
-    appended.extend(records.iter().map(|(seq, r)| (*seq, r)));
-    log::append(&tx, &appended)?;
+    log::append(&tx, &log.all())?;
     let through = outbox::append(&tx, &applier.take_changes())?;
     let t_append = Instant::now();
     let projection = if applier.flush_due(options.flush_interval) {

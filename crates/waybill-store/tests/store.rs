@@ -46,16 +46,17 @@ fn open(dir: &tempfile::TempDir) -> Store {
 /// Every order with its timeline: what a reader can see.
 type Dump = BTreeMap<String, (read::OrderRecord, Vec<read::EventRecord>)>;
 
-fn dump(store: &Store) -> Dump {
+async fn dump(store: &Store) -> Dump {
     let mut out = BTreeMap::new();
     let page = store
         .list_orders(&ListFilter {
             limit: 1000,
             ..Default::default()
         })
+        .await
         .unwrap();
     for o in page.orders {
-        let tl = store.timeline(&o.order_id).unwrap().unwrap();
+        let tl = store.timeline(&o.order_id).await.unwrap().unwrap();
         out.insert(o.order_id.clone(), (o, tl));
     }
     out
@@ -79,11 +80,11 @@ async fn seed_events_walk_an_order_to_delivered() {
         .collect();
     let out = store.submit(Submission::Events(events)).await.unwrap();
     assert!(out.iter().all(|o| *o == ItemOutcome::Accepted));
-    let order = store.order("order1").unwrap().unwrap();
+    let order = store.order("order1").await.unwrap().unwrap();
     assert_eq!(order.status, "delivered");
     assert_eq!(order.shipments.len(), 1);
     assert_eq!(order.shipments[0].tracking_number, None);
-    let tl = store.timeline("order1").unwrap().unwrap();
+    let tl = store.timeline("order1").await.unwrap().unwrap();
     let kinds: Vec<_> = tl.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -123,7 +124,7 @@ async fn duplicates_rejections_and_new_order_conflicts() {
         ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder { .. })
     ));
     // Nothing of the rejected items was stored: o2 does not exist.
-    assert!(store.order("o2").unwrap().is_none());
+    assert!(store.order("o2").await.unwrap().is_none());
     // o1 was created by an event: a NewOrder may still give it its details, once.
     let with_details = |id: &str| {
         let mut e = ev(Some("o1"), None, EventKind::OrderCreated, 9, id);
@@ -140,9 +141,9 @@ async fn duplicates_rejections_and_new_order_conflicts() {
         .await
         .unwrap();
     assert_eq!(again, [ItemOutcome::OrderExists]);
-    let order = store.order("o1").unwrap().unwrap();
+    let order = store.order("o1").await.unwrap().unwrap();
     assert!(order.details.unwrap().contains("a@example.com"));
-    let tl = store.timeline("o1").unwrap().unwrap();
+    let tl = store.timeline("o1").await.unwrap().unwrap();
     assert_eq!(tl.len(), 3);
 }
 
@@ -158,10 +159,10 @@ async fn a_backwards_scan_is_kept_and_flagged_in_the_timeline() {
         ]))
         .await
         .unwrap();
-    let order = store.order("o").unwrap().unwrap();
+    let order = store.order("o").await.unwrap().unwrap();
     assert_eq!(order.status, "delivered");
     assert_eq!(order.shipments[0].last_event_at, Some(20));
-    let tl = store.timeline("o").unwrap().unwrap();
+    let tl = store.timeline("o").await.unwrap().unwrap();
     assert_eq!(tl[0].flag, None);
     assert_eq!(
         tl[1].flag.as_deref(),
@@ -193,7 +194,7 @@ async fn state_survives_reopening_and_a_cold_cache() {
         .await
         .unwrap();
     assert_eq!(out, [ItemOutcome::Duplicate, ItemOutcome::Accepted]);
-    let order = store.order("o").unwrap().unwrap();
+    let order = store.order("o").await.unwrap().unwrap();
     assert_eq!(order.status, "out_for_delivery");
     assert_eq!(order.shipments[0].last_location.as_deref(), Some("hub3"));
 }
@@ -265,8 +266,8 @@ async fn a_full_queue_says_busy_and_loses_nothing() {
     assert_eq!(second.await.unwrap().unwrap().len(), 5);
     let after = store.submit(batch("d", 6)).await.unwrap();
     assert!(after.iter().all(|o| *o == ItemOutcome::Accepted));
-    assert!(store.order("c0").unwrap().is_none());
-    assert!(store.order("b4").unwrap().is_some());
+    assert!(store.order("c0").await.unwrap().is_none());
+    assert!(store.order("b4").await.unwrap().is_some());
 }
 
 /// Projection rows written at every commit, or an hour behind the log (readers then see
@@ -305,10 +306,10 @@ async fn reads_see_acknowledged_writes_while_the_rows_lag() {
         ));
     }
     store.submit(Submission::Events(events)).await.unwrap();
-    let order = store.order("o03").unwrap().unwrap();
+    let order = store.order("o03").await.unwrap().unwrap();
     assert_eq!(order.status, "delivered");
-    assert_eq!(store.timeline("o03").unwrap().unwrap().len(), 1);
-    let list = |status: &str, limit: usize| {
+    assert_eq!(store.timeline("o03").await.unwrap().unwrap().len(), 1);
+    async fn list(store: &Store, status: &str, limit: usize) -> Vec<String> {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
@@ -319,6 +320,7 @@ async fn reads_see_acknowledged_writes_while_the_rows_lag() {
                     limit,
                     ..Default::default()
                 })
+                .await
                 .unwrap();
             seen.extend(page.orders.into_iter().map(|o| o.order_id));
             match page.next {
@@ -326,19 +328,19 @@ async fn reads_see_acknowledged_writes_while_the_rows_lag() {
                 None => return seen,
             }
         }
-    };
+    }
     let delivered: Vec<_> = (0..30).step_by(3).map(|i| format!("o{i:02}")).collect();
-    assert_eq!(list("delivered", 4), delivered);
-    assert_eq!(list("in_transit", 7).len(), 20);
+    assert_eq!(list(&store, "delivered", 4).await, delivered);
+    assert_eq!(list(&store, "in_transit", 7).await.len(), 20);
     assert!(
-        list("created", 5).is_empty(),
+        list(&store, "created", 5).await.is_empty(),
         "the lagging rows must not answer"
     );
     // Closing writes the rows: reopened, the same answers come from them alone.
-    let live = dump(&store);
+    let live = dump(&store).await;
     drop(store);
     let reopened = open(&dir);
-    assert_eq!(dump(&reopened), live);
+    assert_eq!(dump(&reopened).await, live);
 }
 
 /// Catching up is idempotent: re-applying the whole log over current rows changes
@@ -360,7 +362,7 @@ async fn catching_up_from_any_watermark_changes_nothing_twice() {
         .submit(Submission::Events(vec![ev(None, p, st(InTransit), 2, "b")]))
         .await
         .unwrap();
-    let live = dump(&store);
+    let live = dump(&store).await;
     drop(store);
     let raw = rusqlite::Connection::open(dir.path().join("waybill.sqlite3")).unwrap();
     raw.execute(
@@ -369,7 +371,7 @@ async fn catching_up_from_any_watermark_changes_nothing_twice() {
     )
     .unwrap();
     drop(raw);
-    assert_eq!(dump(&open(&dir)), live);
+    assert_eq!(dump(&open(&dir)).await, live);
 }
 
 #[tokio::test]
@@ -400,6 +402,7 @@ async fn list_filters_and_paginates() {
                 carrier: Some("sf-express".into()),
                 ..Default::default()
             })
+            .await
             .unwrap();
         seen.extend(page.orders.iter().map(|o| o.order_id.clone()));
         match page.next {
@@ -415,6 +418,7 @@ async fn list_filters_and_paginates() {
             limit: 100,
             ..Default::default()
         })
+        .await
         .unwrap();
     assert_eq!(delivered.orders.len(), 5);
 }
@@ -443,11 +447,11 @@ async fn replay_rebuilds_exactly_the_live_state() {
     for b in batches {
         store.submit(Submission::Events(b)).await.unwrap();
     }
-    let live = dump(&store);
+    let live = dump(&store).await;
     drop(store);
     assert_eq!(waybill_store::replay(dir.path()).unwrap(), 7);
     let store = open(&dir);
-    assert_eq!(dump(&store), live);
+    assert_eq!(dump(&store).await, live);
     assert_eq!(live["o1"].0.status, "exception");
 }
 
@@ -576,7 +580,7 @@ proptest! {
         for e in &in_order {
             model.apply(e, Unclaimed::Refuse).unwrap();
         }
-        let live = dump(&store);
+        let live = rt.block_on(dump(&store));
         for id in model.order_ids() {
             let view = model.order(id).unwrap();
             let seen = arrivals.order(id).unwrap();
@@ -601,7 +605,7 @@ proptest! {
         // Each order is announced once, and its status moves form an unbroken chain
         // from `created` to where it ended.
         let mut chains: BTreeMap<String, (usize, String)> = BTreeMap::new();
-        for r in store.outbox_after(0, 1_000_000).unwrap() {
+        for r in rt.block_on(store.outbox_after(0, 1_000_000)).unwrap() {
             let entry = chains.entry(r.order_id.clone()).or_insert((0, "created".into()));
             match r.kind.as_str() {
                 "order.created" => entry.0 += 1,
@@ -619,7 +623,7 @@ proptest! {
         }
         drop(store);
         waybill_store::replay(dir.path()).unwrap();
-        prop_assert_eq!(dump(&open(&dir)), live);
+        prop_assert_eq!(rt.block_on(dump(&open(&dir))), live);
     }
 }
 
@@ -666,7 +670,7 @@ async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline()
         [ItemOutcome::Rejected(Rejection::OrderRequired("Z2".into()))]
     );
     assert!(
-        dump(&store).is_empty(),
+        dump(&store).await.is_empty(),
         "an unlinked shipment belongs to no order"
     );
 
@@ -716,10 +720,10 @@ async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline()
         ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder { .. })
     ));
 
-    let order = store.order("o1").unwrap().unwrap();
+    let order = store.order("o1").await.unwrap().unwrap();
     assert_eq!(order.status, "in_transit");
     assert_eq!(order.updated_at, 1_000_050, "the link is the latest change");
-    let tl = store.timeline("o1").unwrap().unwrap();
+    let tl = store.timeline("o1").await.unwrap().unwrap();
     let ids: Vec<_> = tl.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, ["created", "p1", "p2"]);
     // Later pushes need no order: the parcel is linked.
@@ -727,12 +731,15 @@ async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline()
         .submit(push(vec![ev(None, z, st(Delivered), 3, "p3")]))
         .await
         .unwrap();
-    assert_eq!(store.order("o1").unwrap().unwrap().status, "delivered");
+    assert_eq!(
+        store.order("o1").await.unwrap().unwrap().status,
+        "delivered"
+    );
 
-    let live = dump(&store);
+    let live = dump(&store).await;
     drop(store);
     waybill_store::replay(dir.path()).unwrap();
-    assert_eq!(dump(&open(&dir)), live);
+    assert_eq!(dump(&open(&dir)).await, live);
 }
 
 #[tokio::test]
@@ -758,7 +765,7 @@ async fn a_registered_parcel_shows_before_any_scan() {
         store.submit(Submission::Events(vec![link])).await.unwrap(),
         [ItemOutcome::Accepted]
     );
-    let order = store.order("o1").unwrap().unwrap();
+    let order = store.order("o1").await.unwrap().unwrap();
     let parcel = order
         .shipments
         .iter()
@@ -779,7 +786,10 @@ async fn a_registered_parcel_shows_before_any_scan() {
         .await
         .unwrap();
     assert_eq!(out, [ItemOutcome::Accepted]);
-    assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
+    assert_eq!(
+        store.order("o1").await.unwrap().unwrap().status,
+        "picked_up"
+    );
 }
 
 #[tokio::test]
@@ -820,11 +830,11 @@ async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
             )]))
             .await
             .unwrap();
-        let order = store.order("o1").unwrap().unwrap();
+        let order = store.order("o1").await.unwrap().unwrap();
         assert_eq!(order.shipments.len(), 1);
         assert_eq!(order.shipments[0].carrier.as_deref(), Some("yto"));
         assert_eq!(order.status, "out_for_delivery");
-        assert_eq!(store.timeline("o1").unwrap().unwrap().len(), 3);
+        assert_eq!(store.timeline("o1").await.unwrap().unwrap().len(), 3);
 
         // A late push under the retired name still reaches the parcel: its old
         // checkpoints are duplicates, a new one joins the same shipment.
@@ -846,9 +856,9 @@ async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
             [ItemOutcome::Duplicate],
             "registering the old name finds the renamed parcel"
         );
-        let order = store.order("o1").unwrap().unwrap();
+        let order = store.order("o1").await.unwrap().unwrap();
         assert_eq!(order.shipments.len(), 1);
-        assert_eq!(store.timeline("o1").unwrap().unwrap().len(), 4);
+        assert_eq!(store.timeline("o1").await.unwrap().unwrap().len(), 4);
 
         // A correction onto a number the new carrier already has cannot merge them.
         store
@@ -872,11 +882,11 @@ async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
         ));
 
         // Reopening (catch-up) and replaying both end where the live store is.
-        let live = dump(&store);
+        let live = dump(&store).await;
         drop(store);
-        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()), live);
+        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()).await, live);
         waybill_store::replay(dir.path()).unwrap();
-        assert_eq!(dump(&open(&dir)), live);
+        assert_eq!(dump(&open(&dir)).await, live);
     }
 }
 
@@ -898,7 +908,7 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
     let [ItemOutcome::Quarantined(id)] = out[..] else {
         panic!("{out:?}")
     };
-    let listed = store.quarantine(0, 10, true).unwrap();
+    let listed = store.quarantine(0, 10, true).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(
         (listed[0].id, &listed[0].body, &listed[0].reason),
@@ -930,7 +940,10 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
         store.submit(clash).await.unwrap()[0],
         ItemOutcome::Rejected(_)
     ));
-    assert_eq!(store.quarantined(id).unwrap().unwrap().replayed_at, None);
+    assert_eq!(
+        store.quarantined(id).await.unwrap().unwrap().replayed_at,
+        None
+    );
 
     let fine = Submission::Push {
         events: vec![ev(None, Some(("ups", "1Z")), st(InTransit), 2, "fine")],
@@ -938,12 +951,12 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
     };
     assert_eq!(store.submit(fine).await.unwrap(), [ItemOutcome::Accepted]);
     assert_eq!(
-        store.quarantined(id).unwrap().unwrap().replayed_at,
+        store.quarantined(id).await.unwrap().unwrap().replayed_at,
         Some(Timestamp(10))
     );
-    assert!(store.quarantine(0, 10, true).unwrap().is_empty());
-    assert_eq!(store.quarantine(0, 10, false).unwrap().len(), 1);
-    assert_eq!(store.quarantine(id, 10, false).unwrap().len(), 0);
+    assert!(store.quarantine(0, 10, true).await.unwrap().is_empty());
+    assert_eq!(store.quarantine(0, 10, false).await.unwrap().len(), 1);
+    assert_eq!(store.quarantine(id, 10, false).await.unwrap().len(), 0);
 }
 
 #[tokio::test]
@@ -968,7 +981,10 @@ async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
             .await
             .unwrap();
         assert_eq!(again, [ItemOutcome::Duplicate]);
-        assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
+        assert_eq!(
+            store.order("o1").await.unwrap().unwrap().status,
+            "picked_up"
+        );
         // Something that needs the order to exist, after it.
         let link = TrackingEvent::link(
             OrderId::parse("o1").unwrap(),
@@ -979,11 +995,11 @@ async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
             store.submit(Submission::Events(vec![link])).await.unwrap(),
             [ItemOutcome::Accepted]
         );
-        let live = dump(&store);
+        let live = dump(&store).await;
         drop(store);
-        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()), live);
+        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()).await, live);
         waybill_store::replay(dir.path()).unwrap();
-        assert_eq!(dump(&open(&dir)), live);
+        assert_eq!(dump(&open(&dir)).await, live);
     }
 }
 
@@ -1037,22 +1053,23 @@ async fn after_a_crash_claims_and_links_come_back_as_they_were() {
         .submit(push(vec![ev(None, p, st(InTransit), 7, "e2")]))
         .await
         .unwrap();
-    let live = dump(&store);
+    let live = dump(&store).await;
     let copy = crash_copy(&dir);
     drop(store);
     let reopened = Store::open(copy.path(), options).unwrap();
-    assert_eq!(dump(&reopened), live, "catch-up from the watermark");
+    assert_eq!(dump(&reopened).await, live, "catch-up from the watermark");
     drop(reopened);
     waybill_store::replay(copy.path()).unwrap();
-    assert_eq!(dump(&open(&copy)), live, "replay");
+    assert_eq!(dump(&open(&copy)).await, live, "replay");
 }
 
 /// An outbox row as `(type, order, parcel number, status, previous)`.
 type Announced = (String, String, Option<String>, String, Option<String>);
 
-fn announced(store: &Store) -> Vec<Announced> {
+async fn announced(store: &Store) -> Vec<Announced> {
     store
         .outbox_after(0, 100_000)
+        .await
         .unwrap()
         .into_iter()
         .map(|r| {
@@ -1108,22 +1125,22 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
         row("shipment.delivered", "delivered", Some("picked_up")),
         row("order.status_changed", "delivered", Some("picked_up")),
     ];
-    assert_eq!(announced(&store), expected);
-    let rows = store.outbox_after(0, 100).unwrap();
+    assert_eq!(announced(&store).await, expected);
+    let rows = store.outbox_after(0, 100).await.unwrap();
     assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(rows[1].cause, "s1");
-    assert_eq!(store.outbox_after(rows[6].id, 100).unwrap().len(), 1);
+    assert_eq!(store.outbox_after(rows[6].id, 100).await.unwrap().len(), 1);
 
     // Re-sent: duplicates, nothing announced.
     store.submit(Submission::Events(seed)).await.unwrap();
-    assert_eq!(announced(&store).len(), expected.len());
+    assert_eq!(announced(&store).await.len(), expected.len());
     // A pushed parcel announces nothing until an order claims it.
     let z = Some(("zto-express", "Z1"));
     store
         .submit(push(vec![ev(None, z, st(Exception), 9, "x1")]))
         .await
         .unwrap();
-    assert_eq!(announced(&store).len(), expected.len());
+    assert_eq!(announced(&store).await.len(), expected.len());
     store
         .submit(Submission::Events(vec![ev(
             Some("o1"),
@@ -1134,7 +1151,7 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
         )]))
         .await
         .unwrap();
-    let tail = announced(&store).split_off(expected.len());
+    let tail = announced(&store).await.split_off(expected.len());
     assert_eq!(
         tail,
         vec![row("order.status_changed", "exception", Some("delivered"))],
@@ -1142,10 +1159,10 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
     );
 
     // Neither replay nor a reopen announces anything again.
-    let before = announced(&store);
+    let before = announced(&store).await;
     drop(store);
     waybill_store::replay(dir.path()).unwrap();
-    assert_eq!(announced(&open(&dir)), before);
+    assert_eq!(announced(&open(&dir)).await, before);
 }
 
 #[tokio::test]
@@ -1169,8 +1186,11 @@ async fn a_bulk_load_announces_nothing() {
         )]))
         .await
         .unwrap();
-    assert_eq!(store.order("o1").unwrap().unwrap().status, "picked_up");
-    assert!(announced(&store).is_empty());
+    assert_eq!(
+        store.order("o1").await.unwrap().unwrap().status,
+        "picked_up"
+    );
+    assert!(announced(&store).await.is_empty());
 }
 
 #[tokio::test]
@@ -1202,8 +1222,14 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         store.submit(hook(HookOp::Create(new))).await.unwrap(),
         [ItemOutcome::Done]
     );
-    let sub = store.subscription("sub_1").unwrap().unwrap();
-    let end = store.outbox_after(0, 1000).unwrap().last().unwrap().id;
+    let sub = store.subscription("sub_1").await.unwrap().unwrap();
+    let end = store
+        .outbox_after(0, 1000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id;
     assert_eq!(sub.cursor, end);
 
     store
@@ -1216,7 +1242,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         )]))
         .await
         .unwrap();
-    let fresh = store.outbox_after(sub.cursor, 1000).unwrap();
+    let fresh = store.outbox_after(sub.cursor, 1000).await.unwrap();
     let ids: Vec<i64> = fresh.iter().map(|r| r.id).collect();
     let enqueue = || {
         hook(HookOp::Enqueue {
@@ -1229,19 +1255,24 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
     store.submit(enqueue()).await.unwrap();
     store.submit(enqueue()).await.unwrap(); // idempotent
     assert_eq!(
-        store.subscription("sub_1").unwrap().unwrap().cursor,
+        store.subscription("sub_1").await.unwrap().unwrap().cursor,
         *ids.last().unwrap()
     );
-    let due = store.due_deliveries(Timestamp(20), 100, 100).unwrap();
+    let due = store.due_deliveries(Timestamp(20), 100, 100).await.unwrap();
     assert_eq!(due.len(), ids.len());
     assert!(
         store
             .due_deliveries(Timestamp(19), 100, 100)
+            .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        store.due_deliveries(Timestamp(20), 1, 100).unwrap().len(),
+        store
+            .due_deliveries(Timestamp(20), 1, 100)
+            .await
+            .unwrap()
+            .len(),
         1,
         "at most one per subscription when asked"
     );
@@ -1259,7 +1290,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         }))
         .await
         .unwrap();
-    let later = store.due_deliveries(Timestamp(49), 100, 100).unwrap();
+    let later = store.due_deliveries(Timestamp(49), 100, 100).await.unwrap();
     assert!(later.iter().all(|d| d.id != first));
     let ok = Attempt::Delivered {
         status: 200,
@@ -1272,7 +1303,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         }))
         .await
         .unwrap();
-    let log = store.deliveries("sub_1", i64::MAX, 100).unwrap();
+    let log = store.deliveries("sub_1", i64::MAX, 100).await.unwrap();
     let d = log.iter().find(|d| d.id == first).unwrap();
     assert_eq!(
         (d.state.as_str(), d.attempts, d.last_status),
@@ -1291,6 +1322,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
     assert!(
         store
             .due_deliveries(Timestamp(1000), 100, 100)
+            .await
             .unwrap()
             .is_empty()
     );
@@ -1304,7 +1336,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
         store.submit(hook(again)).await.unwrap(),
         [ItemOutcome::Done]
     );
-    let due = store.due_deliveries(Timestamp(70), 100, 100).unwrap();
+    let due = store.due_deliveries(Timestamp(70), 100, 100).await.unwrap();
     assert!(due.iter().any(|d| d.id == first && d.state == "pending"));
 
     assert_eq!(
@@ -1321,7 +1353,13 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
             .unwrap(),
         [ItemOutcome::Missing]
     );
-    assert!(store.deliveries("sub_1", i64::MAX, 10).unwrap().is_empty());
+    assert!(
+        store
+            .deliveries("sub_1", i64::MAX, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -1351,7 +1389,10 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
         .unwrap();
     let hours = |h: i64| h * 3600 * 1_000_000;
     let now = Timestamp(1_000_000 + hours(49));
-    let o = store.overview(now, &StallRules::default(), 10).unwrap();
+    let o = store
+        .overview(now, &StallRules::default(), 10)
+        .await
+        .unwrap();
     let count = |s: &str| {
         o.by_status
             .iter()
@@ -1392,7 +1433,10 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
         ]))
         .await
         .unwrap();
-    let o = store.overview(now, &StallRules::default(), 10).unwrap();
+    let o = store
+        .overview(now, &StallRules::default(), 10)
+        .await
+        .unwrap();
     let sto = o.carriers.iter().find(|c| c.carrier == "sto").unwrap();
     assert_eq!(sto.delivered_sampled, 2);
     assert_eq!(sto.transit_p50_hours, Some(30.0), "nearest rank of two");
@@ -1410,6 +1454,7 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
     assert_eq!(
         store
             .overview(now, &StallRules::default(), 10)
+            .await
             .unwrap()
             .quarantined,
         1

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::Role;
 use crate::pages::dashboard;
-use crate::routes::read as read_store;
+use crate::routes::ApiError;
 use crate::{AppState, wire};
 
 const COOKIE: &str = "wb_session";
@@ -83,17 +83,15 @@ async fn show(
     }
     let now = wire::now();
     let minute_ago = waybill_core::Timestamp(now.as_micros() - 60_000_000);
-    let rules = state.stall.clone();
-    let found = read_store(&state, move |s| {
-        Ok((
-            s.overview(now, &rules, LIST)?,
-            s.received_since(minute_ago, RATE_WINDOW)?,
-        ))
-    })
+    let found = async {
+        let overview = state.store.overview(now, &state.stall, LIST).await?;
+        let rate = state.store.received_since(minute_ago, RATE_WINDOW).await?;
+        Ok::<_, waybill_store::StoreError>((overview, rate))
+    }
     .await;
     let (overview, rate) = match found {
         Ok(v) => v,
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let main = dashboard::fragment(&overview, rate);
     if q.fragment == Some(1) {

@@ -42,11 +42,7 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let store = state.store.clone();
-    let ready = tokio::task::spawn_blocking(move || store.ready())
-        .await
-        .unwrap_or(false);
-    if ready {
+    if state.store.ready().await {
         (StatusCode::OK, ok())
     } else {
         (

@@ -83,15 +83,3 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
         _ => invalid(e.to_string()),
     })
 }
-
-/// Runs a blocking read of the store off the async threads.
-pub async fn read<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&waybill_store::Store) -> Result<T, waybill_store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?
-        .map_err(ApiError::from)
-}

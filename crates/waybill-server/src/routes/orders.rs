@@ -17,7 +17,7 @@ use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
-use crate::routes::{invalid, json_body, read as read_store, read_body};
+use crate::routes::{invalid, json_body, read_body};
 use crate::views::{EventView, NewOrder, NewShipment, OrderList, OrderView, Timeline};
 use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
@@ -125,7 +125,9 @@ async fn create_order(
         )));
     }
     let id = order_id.to_string();
-    let rec = read_store(&state, move |store| store.order(&id))
+    let rec = state
+        .store
+        .order(&id)
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
     let view = OrderView::from_record(rec, &state.links);
@@ -159,7 +161,9 @@ async fn get_order(
     state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
-    let rec = read_store(&state, move |store| store.order(&id))
+    let rec = state
+        .store
+        .order(&id)
         .await?
         .ok_or_else(|| not_found(&order_id))?;
     Ok(Json(OrderView::from_record(rec, &state.links)))
@@ -184,7 +188,9 @@ async fn get_timeline(
     state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
-    let events = read_store(&state, move |store| store.timeline(&id))
+    let events = state
+        .store
+        .timeline(&id)
         .await?
         .ok_or_else(|| not_found(&order_id))?;
     Ok(Json(Timeline {
@@ -269,7 +275,7 @@ async fn list_orders(
         after: q.cursor.as_deref().map(decode_cursor).transpose()?,
         limit,
     };
-    let page = read_store(&state, move |store| store.list_orders(&filter)).await?;
+    let page = state.store.list_orders(&filter).await?;
     Ok(Json(OrderList {
         orders: page
             .orders
@@ -334,7 +340,9 @@ async fn register_shipment(
         }
     };
     let id = order_id.to_string();
-    let rec = read_store(&state, move |store| store.order(&id))
+    let rec = state
+        .store
+        .order(&id)
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
     Ok((status, Json(OrderView::from_record(rec, &state.links))))

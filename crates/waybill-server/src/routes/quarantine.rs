@@ -15,7 +15,6 @@ use waybill_store::Submission;
 
 use crate::intake::CLOUDEVENTS;
 use crate::problem::{ApiError, Problem};
-use crate::routes::read as read_store;
 use crate::routes::webhooks::{push_events, tally};
 use crate::views::{QuarantineList, QuarantineView, ReplayReport};
 use crate::{AppState, Role, cloudevents, wire};
@@ -61,10 +60,10 @@ async fn list_quarantine(
         return Err(ApiError::BadQuery("limit must be between 1 and 500".into()));
     }
     let (after, waiting_only) = (q.after.unwrap_or(0), !q.all.unwrap_or(false));
-    let mut rows = read_store(&state, move |s| {
-        s.quarantine(after, limit + 1, waiting_only)
-    })
-    .await?;
+    let mut rows = state
+        .store
+        .quarantine(after, limit + 1, waiting_only)
+        .await?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         rows.last().map_or(after, |r| r.id)
@@ -105,7 +104,9 @@ async fn get_quarantined(
 ) -> Result<Json<QuarantineView>, ApiError> {
     state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
-    let kept = read_store(&state, move |s| s.quarantined(id))
+    let kept = state
+        .store
+        .quarantined(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no quarantined push {id}")))?;
     Ok(Json(QuarantineView::from_record(kept, None)))
@@ -135,7 +136,9 @@ async fn replay(
 ) -> Result<Json<ReplayReport>, ApiError> {
     state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
-    let kept = read_store(&state, move |s| s.quarantined(id))
+    let kept = state
+        .store
+        .quarantined(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no quarantined push {id}")))?;
     if kept.replayed_at.is_some() {

@@ -12,7 +12,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::{ApiError, Problem};
-use crate::routes::read as read_store;
 use crate::streams::{self, Scope, TypeFilter};
 use crate::{AppState, Role};
 
@@ -75,7 +74,7 @@ async fn order_stream(
         .map_err(|e| ApiError::BadQuery(format!("the order id in the path: {}", e.body_text())))?;
     let last = last_event_id(&headers)?;
     let id = order_id.clone();
-    if read_store(&state, move |s| s.order(&id)).await?.is_none() {
+    if state.store.order(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no order {order_id:?}")));
     }
     Ok(sse(&state, Scope::Order(order_id), last))

@@ -20,7 +20,7 @@ use waybill_store::{HookOp, ItemOutcome, NewSubscription, Submission, Subscripti
 
 use crate::delivery::{self, check_destination};
 use crate::problem::{ApiError, Problem};
-use crate::routes::{invalid, json_body, read as read_store, read_body};
+use crate::routes::{invalid, json_body, read_body};
 use crate::streams::TypeFilter;
 use crate::{AppState, Role, wire};
 
@@ -102,7 +102,9 @@ fn new_secret() -> String {
 
 async fn find(state: &AppState, id: &str) -> Result<Subscription, ApiError> {
     let key = id.to_owned();
-    read_store(state, move |s| s.subscription(&key))
+    state
+        .store
+        .subscription(&key)
         .await?
         .ok_or_else(|| not_found(id))
 }
@@ -185,7 +187,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Result<Json<SubscriptionList>, ApiError> {
     state.keys.authorize(&headers, Role::Admin)?;
-    let subs = read_store(&state, |s| s.subscriptions()).await?;
+    let subs = state.store.subscriptions().await?;
     Ok(Json(SubscriptionList {
         subscriptions: subs
             .into_iter()
@@ -385,7 +387,7 @@ async fn deliveries(
     }
     find(&state, &id).await?;
     let before = q.before.unwrap_or(i64::MAX);
-    let mut rows = read_store(&state, move |s| s.deliveries(&id, before, limit + 1)).await?;
+    let mut rows = state.store.deliveries(&id, before, limit + 1).await?;
     let next = (rows.len() > limit).then(|| {
         rows.truncate(limit);
         rows.last().map_or(0, |d| d.id)

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::pages::i18n::Lang;
 use crate::pages::{esc, track};
-use crate::routes::read as read_store;
+use crate::routes::ApiError;
 use crate::streams::{self, Scope};
 use crate::views::percent_encode;
 use crate::{AppState, wire};
@@ -105,12 +105,16 @@ async fn page(
     {
         return refusal(StatusCode::FORBIDDEN, lang, "invalid");
     }
-    let id = order_id.clone();
-    let found = read_store(&state, move |s| Ok(s.order(&id)?.zip(s.timeline(&id)?))).await;
+    let found = async {
+        let order = state.store.order(&order_id).await?;
+        let timeline = state.store.timeline(&order_id).await?;
+        Ok::<_, waybill_store::StoreError>(order.zip(timeline))
+    }
+    .await;
     let (order, timeline) = match found {
         Ok(Some(both)) => both,
         Ok(None) => return refusal(StatusCode::NOT_FOUND, lang, "not_found"),
-        Err(e) => return e.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
     };
     let main = track::fragment(&order, &timeline, lang);
     if q.fragment == Some(1) {
@@ -283,7 +287,7 @@ async fn lookup(
         .and_then(|v| v.to_str().ok());
     let lang = Lang::choose(q.lang.as_deref(), accept);
     let id = f.order_id.trim().to_owned();
-    let found = read_store(&state, move |s| s.order(&id)).await;
+    let found = state.store.order(&id).await;
     match found {
         Ok(Some(order)) if contact_matches(order.details.as_deref(), &f.contact) => {
             let url = state.links.url(&order.order_id, wire::now());
@@ -301,7 +305,7 @@ async fn lookup(
             StatusCode::NOT_FOUND,
             form(lang, Some(lang.word("no_match"))),
         ),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

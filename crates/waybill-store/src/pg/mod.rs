@@ -1,0 +1,364 @@
+//! Waybill's store on PostgreSQL: the same event log and projections as the embedded
+//! store, written by any number of processes at once (API nodes and workers).
+//!
+//! Each submission is one transaction. The applier is the embedded store's own
+//! (`crate::apply`), reading its rows through [`rows::PgRows`], which locks what it
+//! reads; a transaction that lost a race (a deadlock, or a row another writer inserted
+//! first) is run again from the start and then sees the winner's rows. Commits wait
+//! for the WAL flush (`synchronous_commit = on`): an acknowledged event survives the
+//! database's crash as well as ours.
+//!
+//! - [`schema`]: versioned migrations.
+//! - `rows`: the applier's port, with row locks.
+//! - `write`: one submission's transaction.
+//! - `read`, `outbox`, `hooks`, `quarantine`: queries and the smaller writes.
+
+mod dashboard;
+mod hooks;
+mod outbox;
+mod quarantine;
+mod read;
+mod rows;
+pub mod schema;
+mod write;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::watch;
+use waybill_core::Timestamp;
+
+use crate::StoreError;
+use crate::hooks::{Delivery, Subscription};
+use crate::outbox::OutboxRecord;
+use crate::quarantine::Quarantined;
+use crate::read::{EventRecord, ListFilter, OrderPage, OrderRecord};
+use crate::writer::{ItemOutcome, Submission};
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// A libpq URL: `postgres://user@host:5432/db`.
+    pub url: String,
+    /// Keep the tables in this schema (created if missing) instead of the default one.
+    pub schema: Option<String>,
+    /// Connections this process may hold.
+    pub pool_size: usize,
+    /// Write domain events to the outbox (off only for a bulk load of history).
+    pub announce: bool,
+    /// How often to look for outbox rows that no writer sequenced (a writer that died
+    /// after its commit), and for positions other processes reached.
+    pub poll_interval: Duration,
+}
+
+impl PgOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            schema: None,
+            pool_size: 16,
+            announce: true,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The store on PostgreSQL. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    announce: bool,
+    /// The highest outbox position this process knows to be readable.
+    announced: watch::Sender<i64>,
+}
+
+/// Transient failures (a lost race) are retried this many times before the caller hears.
+const ATTEMPTS: u32 = 20;
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+impl PgStore {
+    /// Connects, migrates, and starts the outbox poller.
+    pub async fn connect(options: &PgOptions) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = options.url.parse()?;
+        // Acknowledged means on the database's disk, whatever the server's default.
+        let mut settings = String::from("-c synchronous_commit=on");
+        if let Some(schema) = &options.schema {
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(unavailable(format!(
+                    "schema name {schema:?}: letters, digits, _"
+                )));
+            }
+            settings.push_str(&format!(" -c search_path={schema}"));
+        }
+        config.options(&settings);
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(2))
+            .build()
+            .map_err(unavailable)?;
+        let mut client = pool.get().await.map_err(unavailable)?;
+        if let Some(schema) = &options.schema {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+        }
+        schema::migrate(&mut client).await?;
+        let last = outbox::sequence(&mut client).await?;
+        drop(client);
+        let inner = Arc::new(Inner {
+            pool,
+            announce: options.announce,
+            announced: watch::Sender::new(last),
+        });
+        tokio::spawn(poll(Arc::downgrade(&inner), options.poll_interval));
+        Ok(Self { inner })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.inner.pool.get().await.map_err(unavailable)
+    }
+
+    /// Applies a submission in one transaction and answers once it is committed.
+    pub async fn submit(&self, mut s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        let rt = tokio::runtime::Handle::current();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let announce = self.inner.announce;
+            let handle = rt.clone();
+            let (back, result) = tokio::task::spawn_blocking(move || {
+                let r = write::commit(&handle, &mut client, &s, announce);
+                (s, r)
+            })
+            .await
+            .map_err(|e| StoreError::BatchFailed(format!("the writer task failed: {e}")))?;
+            s = back;
+            match result {
+                Ok(written) => {
+                    if written.announced {
+                        self.sequence().await;
+                    }
+                    return Ok(written.outcomes);
+                }
+                Err(e) if e.is_conflict() && attempt < ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "lost a race; running the batch again");
+                    // Spread the retries of writers that collided.
+                    let jitter = u64::from(attempt) * 2 + u64::from(rand_u8() % 8);
+                    tokio::time::sleep(Duration::from_millis(jitter)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Numbers committed outbox rows and tells followers how far they may read. A
+    /// failure here loses nothing: the rows wait for the next pass.
+    async fn sequence(&self) {
+        let done = async {
+            let mut client = self.client().await?;
+            outbox::sequence(&mut client).await
+        };
+        match done.await {
+            Ok(last) => self.note_position(last),
+            Err(e) => tracing::warn!(error = %e, "outbox sequencer failed; the poller retries"),
+        }
+    }
+
+    /// Another process reached `position` (told by the fan-out): readers may go there.
+    pub fn note_position(&self, position: i64) {
+        self.inner.announced.send_if_modified(|cur| {
+            let moved = position > *cur;
+            *cur = (*cur).max(position);
+            moved
+        });
+    }
+
+    /// Follows the highest readable outbox position.
+    pub fn announced(&self) -> watch::Receiver<i64> {
+        self.inner.announced.subscribe()
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        read::order(&mut self.client().await?, order_id).await
+    }
+
+    pub async fn timeline(&self, order_id: &str) -> Result<Option<Vec<EventRecord>>, StoreError> {
+        read::timeline(&mut self.client().await?, order_id).await
+    }
+
+    pub async fn list_orders(&self, filter: &ListFilter) -> Result<OrderPage, StoreError> {
+        read::list_orders(&mut self.client().await?, filter).await
+    }
+
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        outbox::after(&self.client().await?, after, limit).await
+    }
+
+    pub async fn outbox_for_order(
+        &self,
+        order_id: &str,
+        after: i64,
+        through: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        outbox::for_order(&self.client().await?, order_id, after, through, limit).await
+    }
+
+    pub async fn outbox_record(&self, id: i64) -> Result<Option<OutboxRecord>, StoreError> {
+        outbox::get(&self.client().await?, id).await
+    }
+
+    pub async fn subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
+        hooks::subscriptions(&self.client().await?).await
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Option<Subscription>, StoreError> {
+        hooks::subscription(&self.client().await?, id).await
+    }
+
+    pub async fn due_deliveries(
+        &self,
+        now: Timestamp,
+        per_subscription: usize,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        hooks::due(&self.client().await?, now, per_subscription, limit).await
+    }
+
+    pub async fn deliveries(
+        &self,
+        subscription: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        hooks::of_subscription(&self.client().await?, subscription, before, limit).await
+    }
+
+    pub async fn quarantined(&self, id: i64) -> Result<Option<Quarantined>, StoreError> {
+        quarantine::get(&self.client().await?, id).await
+    }
+
+    pub async fn quarantine(
+        &self,
+        after: i64,
+        limit: usize,
+        waiting_only: bool,
+    ) -> Result<Vec<Quarantined>, StoreError> {
+        quarantine::list(&self.client().await?, after, limit, waiting_only).await
+    }
+
+    pub async fn overview(
+        &self,
+        now: Timestamp,
+        rules: &crate::dashboard::StallRules,
+        limit: usize,
+    ) -> Result<crate::dashboard::Overview, StoreError> {
+        dashboard::overview(&self.client().await?, now, rules, limit).await
+    }
+
+    pub async fn received_since(&self, since: Timestamp, window: i64) -> Result<i64, StoreError> {
+        dashboard::received_since(&self.client().await?, since, window).await
+    }
+
+    /// A handle that reads without keeping the store open.
+    pub fn downgrade(&self) -> PgReader {
+        PgReader(Arc::downgrade(&self.inner))
+    }
+
+    /// Does the database answer?
+    pub async fn ready(&self) -> bool {
+        match self.client().await {
+            Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Read access that does not keep the store (its pool and poller) alive.
+#[derive(Clone)]
+pub struct PgReader(Weak<Inner>);
+
+impl PgReader {
+    fn store(&self) -> Result<PgStore, StoreError> {
+        self.0
+            .upgrade()
+            .map(|inner| PgStore { inner })
+            .ok_or(StoreError::WriterGone)
+    }
+
+    pub async fn outbox_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.store()?.outbox_after(after, limit).await
+    }
+
+    pub async fn outbox_for_order(
+        &self,
+        order_id: &str,
+        after: i64,
+        through: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.store()?
+            .outbox_for_order(order_id, after, through, limit)
+            .await
+    }
+}
+
+/// A little noise for retry delays, without a random-number dependency in the store.
+fn rand_u8() -> u8 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    (nanos ^ (nanos >> 8)) as u8
+}
+
+/// Sequences what writers left behind and learns positions other processes reached,
+/// until the store is dropped.
+async fn poll(inner: Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let store = PgStore { inner };
+        let step = async {
+            let mut client = store.client().await?;
+            let last = if outbox::waiting(&client).await? {
+                outbox::sequence(&mut client).await?
+            } else {
+                outbox::last_position(&client).await?
+            };
+            Ok::<_, StoreError>(last)
+        };
+        match step.await {
+            Ok(last) => store.note_position(last),
+            Err(e) => tracing::debug!(error = %e, "outbox poll failed; trying again"),
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Queries on PostgreSQL. The rows are written in the transaction of the events, so
+//! they are always current: no overlay here.
+
+use deadpool_postgres::Client;
+use waybill_core::{Entry, EventKind, Timestamp, event_key};
+
+use crate::StoreError;
+use crate::log::decode_seqs;
+use crate::read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord, assemble};
+
+const ORDER_COLUMNS: &str = "ref, order_id, status, created_at,
+    (SELECT max(updated_at) FROM shipments WHERE order_ref = orders.ref), details";
+
+fn order_row(r: &tokio_postgres::Row) -> (i64, OrderRecord) {
+    (
+        r.get(0),
+        OrderRecord {
+            order_id: r.get(1),
+            status: r.get(2),
+            created_at: r.get(3),
+            updated_at: r.get::<_, Option<i64>>(4).unwrap_or_default(),
+            details: r.get(5),
+            shipments: Vec::new(),
+        },
+    )
+}
+
+/// A read-only transaction on one snapshot: an order and its shipments never come from
+/// two different commits.
+async fn snapshot(c: &mut Client) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    Ok(c.build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?)
+}
+
+/// The order and its shipments, read in one snapshot.
+pub(crate) async fn order(
+    c: &mut Client,
+    order_id: &str,
+) -> Result<Option<OrderRecord>, StoreError> {
+    let tx = snapshot(c).await?;
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
+        ))
+        .await?;
+    let Some(row) = tx.query_opt(&stmt, &[&order_id]).await? else {
+        return Ok(None);
+    };
+    let (oref, mut rec) = order_row(&row);
+    rec.shipments = shipments_in(&tx, oref).await?;
+    tx.commit().await?;
+    Ok(Some(rec))
+}
+
+async fn shipments_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    oref: i64,
+) -> Result<Vec<ShipmentRecord>, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT carrier, tracking_number, status, status_at, last_event_at, last_location
+             FROM shipments
+             WHERE order_ref = $1 AND (tracking_number IS NOT NULL OR status IS NOT NULL)
+             ORDER BY ref",
+        )
+        .await?;
+    Ok(tx
+        .query(&stmt, &[&oref])
+        .await?
+        .iter()
+        .map(|r| ShipmentRecord {
+            carrier: r.get(0),
+            tracking_number: r.get(1),
+            status: r.get(2),
+            status_at: r.get(3),
+            last_event_at: r.get(4),
+            last_location: r.get(5),
+        })
+        .collect())
+}
+
+pub(crate) async fn list_orders(c: &mut Client, f: &ListFilter) -> Result<OrderPage, StoreError> {
+    let limit = f.limit.clamp(1, 1000);
+    let tx = snapshot(c).await?;
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders
+             WHERE ref > $1
+               AND ($2::text IS NULL OR status = $2)
+               AND ($3::bigint IS NULL OR EXISTS (SELECT 1 FROM shipments s
+                        WHERE s.order_ref = orders.ref AND s.updated_at >= $3))
+               AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM shipments s
+                        WHERE s.order_ref = orders.ref AND s.carrier = $4))
+             ORDER BY ref LIMIT $5"
+        ))
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &f.after.unwrap_or(0),
+                &f.status,
+                &f.updated_since,
+                &f.carrier,
+                &(limit as i64 + 1),
+            ],
+        )
+        .await?;
+    let more = rows.len() > limit;
+    let mut orders = Vec::with_capacity(limit);
+    let mut last = None;
+    for row in rows.iter().take(limit) {
+        let (oref, mut rec) = order_row(row);
+        rec.shipments = shipments_in(&tx, oref).await?;
+        last = Some(oref);
+        orders.push(rec);
+    }
+    tx.commit().await?;
+    Ok(OrderPage {
+        orders,
+        next: if more { last } else { None },
+    })
+}
+
+/// As `crate::read::timeline`.
+pub(crate) async fn timeline(
+    c: &mut Client,
+    order_id: &str,
+) -> Result<Option<Vec<EventRecord>>, StoreError> {
+    let tx = snapshot(c).await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT s.event_seqs FROM orders o LEFT JOIN shipments s ON s.order_ref = o.ref
+             WHERE o.order_id = $1 ORDER BY s.ref",
+        )
+        .await?;
+    let lists = tx.query(&stmt, &[&order_id]).await?;
+    if lists.is_empty() {
+        return Ok(None);
+    }
+    let events = tx
+        .prepare_cached(
+            "SELECT event_id, carrier, tracking_number, kind, occurred_at, utc_offset,
+                    received_at, location, description, raw_status, details
+             FROM events WHERE seq = ANY($1)",
+        )
+        .await?;
+    let mut by_shipment = Vec::with_capacity(lists.len());
+    for list in lists {
+        let seqs = decode_seqs(&list.get::<_, Option<Vec<u8>>>(0).unwrap_or_default());
+        if seqs.is_empty() {
+            continue;
+        }
+        let items = tx
+            .query(&events, &[&seqs])
+            .await?
+            .iter()
+            .map(|r| {
+                let rec = EventRecord {
+                    event_id: r.get(0),
+                    order_id: order_id.to_owned(),
+                    carrier: r.get(1),
+                    tracking_number: r.get(2),
+                    kind: r.get(3),
+                    occurred_at: r.get(4),
+                    utc_offset: r.get(5),
+                    received_at: r.get(6),
+                    location: r.get(7),
+                    description: r.get(8),
+                    raw_status: r.get(9),
+                    details: r.get(10),
+                    flag: None,
+                };
+                let entry = Entry {
+                    occurred_at: Timestamp(rec.occurred_at),
+                    kind: EventKind::parse(&rec.kind).unwrap_or(EventKind::Unmapped),
+                    key: event_key(&rec.event_id),
+                    location: rec.location.clone().map(Into::into),
+                };
+                (entry, rec)
+            })
+            .collect();
+        by_shipment.push(items);
+    }
+    tx.commit().await?;
+    Ok(Some(assemble(by_shipment)))
+}

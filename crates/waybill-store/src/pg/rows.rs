@@ -1,0 +1,331 @@
+//! The applier's rows in PostgreSQL: [`Rows`] over one transaction of a batch.
+//!
+//! The applier is synchronous, so this runs on a blocking thread and waits for each
+//! statement on the runtime's handle. Every row it reads for writing is locked
+//! (`FOR UPDATE`) until the batch commits: two workers that touch one order take turns,
+//! and the second reads what the first committed, so no update is lost. An order is
+//! locked before any change to its shipments' statuses reaches its row, which is what
+//! makes its status, derived from all its shipments, safe to rewrite.
+
+use std::collections::VecDeque;
+
+use deadpool_postgres::Transaction;
+use tokio::runtime::Handle;
+use waybill_core::event::Tracking;
+use waybill_core::{
+    Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentStatus, Timestamp,
+    TrackingNumber, event_key,
+};
+
+use crate::StoreError;
+use crate::apply::{OrderRow, OrderWrite, Rows, ShipmentRow, ShipmentWrite};
+use crate::log::{decode_seqs, encode_seqs};
+use crate::rows::parcel_of;
+
+pub struct PgRows<'a, 't> {
+    pub tx: &'a Transaction<'t>,
+    pub rt: Handle,
+    /// Seqs taken from the sequence for this batch and not yet used.
+    seqs: VecDeque<i64>,
+    /// How many to take at once.
+    reserve: i64,
+}
+
+impl<'a, 't> PgRows<'a, 't> {
+    pub fn new(tx: &'a Transaction<'t>, rt: Handle, expected_events: usize) -> Self {
+        Self {
+            tx,
+            rt,
+            seqs: VecDeque::new(),
+            reserve: expected_events.clamp(1, 10_000) as i64,
+        }
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        self.rt.block_on(async {
+            let stmt = self.tx.prepare_cached(sql).await?;
+            Ok(self.tx.query(&stmt, params).await?)
+        })
+    }
+
+    fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        self.rt.block_on(async {
+            let stmt = self.tx.prepare_cached(sql).await?;
+            Ok(self.tx.execute(&stmt, params).await?)
+        })
+    }
+
+    fn one(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        Ok(self.query(sql, params)?.into_iter().next())
+    }
+}
+
+fn opt_ts(v: Option<Timestamp>) -> Option<i64> {
+    v.map(Timestamp::as_micros)
+}
+
+impl Rows for PgRows<'_, '_> {
+    fn order(&mut self, id: &OrderId) -> Result<Option<OrderRow>, StoreError> {
+        let Some(row) = self.one(
+            "SELECT ref, created_at, status, details FROM orders WHERE order_id = $1 FOR UPDATE",
+            &[&id.as_str()],
+        )?
+        else {
+            return Ok(None);
+        };
+        let oref: i64 = row.get(0);
+        let status: String = row.get(2);
+        let mut shipments = Vec::new();
+        let mut default_ref = None;
+        for r in self.query(
+            "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = $1
+             ORDER BY ref",
+            &[&oref],
+        )? {
+            let sref: i64 = r.get(0);
+            let status: Option<String> = r.get(1);
+            let parcel = match parcel_of(r.get(2), r.get(3))? {
+                Some(t) => ParcelKey::Tracked(t),
+                None => {
+                    default_ref = Some(sref);
+                    ParcelKey::OrderDefault(id.clone())
+                }
+            };
+            shipments.push((
+                sref,
+                status.as_deref().and_then(ShipmentStatus::parse),
+                parcel,
+            ));
+        }
+        Ok(Some(OrderRow {
+            oref,
+            created_at: Timestamp(row.get(1)),
+            status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
+            details: row.get(3),
+            shipments,
+            default_ref,
+        }))
+    }
+
+    fn shipment(&mut self, key: &ParcelKey) -> Result<Option<ShipmentRow>, StoreError> {
+        let row = match key {
+            ParcelKey::Tracked(t) => self.one(
+                "SELECT ref, order_ref, event_seqs, updated_at FROM shipments
+                 WHERE carrier = $1 AND tracking_number = $2 FOR UPDATE",
+                &[&t.carrier.as_str(), &t.tracking_number.as_str()],
+            )?,
+            ParcelKey::OrderDefault(order) => self.one(
+                "SELECT ref, order_ref, event_seqs, updated_at FROM shipments
+                 WHERE order_ref = (SELECT ref FROM orders WHERE order_id = $1)
+                   AND tracking_number IS NULL FOR UPDATE",
+                &[&order.as_str()],
+            )?,
+        };
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sref: i64 = row.get(0);
+        let order_ref: Option<i64> = row.get(1);
+        let blob: Option<Vec<u8>> = row.get(2);
+        let updated_at: Option<i64> = row.get(3);
+        // Read after the lock: the owner is the one the locked row names now.
+        let order = match order_ref {
+            Some(oref) => {
+                let r = self.one("SELECT order_id FROM orders WHERE ref = $1", &[&oref])?;
+                r.map(|r| OrderId::parse(r.get(0)))
+                    .transpose()
+                    .map_err(|e| StoreError::BatchFailed(e.to_string()))?
+            }
+            None => None,
+        };
+        let seqs = decode_seqs(&blob.unwrap_or_default());
+        let entries = self
+            .query(
+                "SELECT event_id, kind, occurred_at, location FROM events WHERE seq = ANY($1)",
+                &[&seqs],
+            )?
+            .into_iter()
+            .map(|r| {
+                let id: &str = r.get(0);
+                let kind: &str = r.get(1);
+                Entry {
+                    occurred_at: Timestamp(r.get(2)),
+                    kind: EventKind::parse(kind).unwrap_or(EventKind::Unmapped),
+                    key: event_key(id),
+                    location: r.get::<_, Option<String>>(3).map(Into::into),
+                }
+            })
+            .collect();
+        Ok(Some(ShipmentRow {
+            sref,
+            order,
+            entries,
+            seqs,
+            updated_at: Timestamp(updated_at.unwrap_or_default()),
+        }))
+    }
+
+    fn insert_order(&mut self, id: &OrderId, at: Timestamp) -> Result<i64, StoreError> {
+        // Another writer inserting the same order makes this wait, then fail with a
+        // unique violation: the batch is retried and finds the row.
+        let row = self.one(
+            "INSERT INTO orders (order_id, status, created_at) VALUES ($1, 'created', $2)
+             RETURNING ref",
+            &[&id.as_str(), &at.as_micros()],
+        )?;
+        row.map(|r| r.get(0))
+            .ok_or_else(|| StoreError::BatchFailed("insert returned no row".into()))
+    }
+
+    fn insert_shipment(
+        &mut self,
+        owner: Option<i64>,
+        parcel: &ParcelKey,
+    ) -> Result<i64, StoreError> {
+        let (carrier, number) = match parcel {
+            ParcelKey::Tracked(t) => (Some(t.carrier.as_str()), Some(t.tracking_number.as_str())),
+            ParcelKey::OrderDefault(_) => (None, None),
+        };
+        let row = self.one(
+            "INSERT INTO shipments (order_ref, carrier, tracking_number) VALUES ($1, $2, $3)
+             RETURNING ref",
+            &[&owner, &carrier, &number],
+        )?;
+        row.map(|r| r.get(0))
+            .ok_or_else(|| StoreError::BatchFailed("insert returned no row".into()))
+    }
+
+    fn set_owner(&mut self, sref: i64, oref: i64) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE shipments SET order_ref = $1 WHERE ref = $2",
+            &[&oref, &sref],
+        )?;
+        Ok(())
+    }
+
+    fn rename(
+        &mut self,
+        sref: i64,
+        number: &TrackingNumber,
+        from: &Carrier,
+        to: &Carrier,
+    ) -> Result<(), StoreError> {
+        let (number, from, to) = (number.as_str(), from.as_str(), to.as_str());
+        self.execute(
+            "UPDATE shipments SET carrier = $1 WHERE ref = $2",
+            &[&to, &sref],
+        )?;
+        self.execute(
+            "UPDATE carrier_aliases SET now_carrier = $3
+             WHERE tracking_number = $1 AND now_carrier = $2",
+            &[&number, &from, &to],
+        )?;
+        self.execute(
+            "DELETE FROM carrier_aliases WHERE carrier = $1 AND tracking_number = $2",
+            &[&to, &number],
+        )?;
+        self.execute(
+            "INSERT INTO carrier_aliases (carrier, tracking_number, now_carrier)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (carrier, tracking_number) DO UPDATE SET now_carrier = $3",
+            &[&from, &number, &to],
+        )?;
+        Ok(())
+    }
+
+    fn any_alias(&mut self) -> Result<bool, StoreError> {
+        Ok(self
+            .one("SELECT EXISTS (SELECT 1 FROM carrier_aliases)", &[])?
+            .is_some_and(|r| r.get(0)))
+    }
+
+    fn alias(&mut self, t: &Tracking) -> Result<Option<Carrier>, StoreError> {
+        let row = self.one(
+            "SELECT now_carrier FROM carrier_aliases WHERE carrier = $1 AND tracking_number = $2",
+            &[&t.carrier.as_str(), &t.tracking_number.as_str()],
+        )?;
+        Ok(row.and_then(|r| Carrier::parse(r.get(0)).ok()))
+    }
+
+    fn next_seq(&mut self) -> Result<i64, StoreError> {
+        if self.seqs.is_empty() {
+            let rows = self.query(
+                "SELECT nextval('event_seq') FROM generate_series(1, $1)",
+                &[&self.reserve],
+            )?;
+            self.seqs.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+        }
+        self.seqs
+            .pop_front()
+            .ok_or_else(|| StoreError::BatchFailed("the event sequence gave nothing".into()))
+    }
+
+    fn write(
+        &mut self,
+        shipments: &[ShipmentWrite],
+        orders: &[OrderWrite],
+    ) -> Result<(), StoreError> {
+        if !shipments.is_empty() {
+            let refs: Vec<i64> = shipments.iter().map(|s| s.sref).collect();
+            let status: Vec<Option<&str>> = shipments
+                .iter()
+                .map(|s| s.status.map(ShipmentStatus::as_str))
+                .collect();
+            let status_at: Vec<Option<i64>> =
+                shipments.iter().map(|s| opt_ts(s.status_at)).collect();
+            let high: Vec<Option<&str>> = shipments
+                .iter()
+                .map(|s| s.high_water.map(ShipmentStatus::as_str))
+                .collect();
+            let last_at: Vec<Option<i64>> =
+                shipments.iter().map(|s| opt_ts(s.last_event_at)).collect();
+            let location: Vec<Option<&str>> = shipments
+                .iter()
+                .map(|s| s.last_location.as_deref())
+                .collect();
+            let updated: Vec<i64> = shipments.iter().map(|s| s.updated_at.as_micros()).collect();
+            let seqs: Vec<Vec<u8>> = shipments.iter().map(|s| encode_seqs(&s.seqs)).collect();
+            self.execute(
+                "UPDATE shipments s SET status = u.status, status_at = u.status_at,
+                     high_water = u.high_water, last_event_at = u.last_event_at,
+                     last_location = u.last_location, updated_at = u.updated_at,
+                     event_seqs = u.event_seqs
+                 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[],
+                             $6::text[], $7::bigint[], $8::bytea[])
+                      AS u(ref, status, status_at, high_water, last_event_at, last_location,
+                           updated_at, event_seqs)
+                 WHERE s.ref = u.ref",
+                &[
+                    &refs, &status, &status_at, &high, &last_at, &location, &updated, &seqs,
+                ],
+            )?;
+        }
+        if !orders.is_empty() {
+            let refs: Vec<i64> = orders.iter().map(|o| o.oref).collect();
+            let status: Vec<&str> = orders.iter().map(|o| o.status.as_str()).collect();
+            let created: Vec<i64> = orders.iter().map(|o| o.created_at.as_micros()).collect();
+            let details: Vec<Option<&str>> = orders.iter().map(|o| o.details.as_deref()).collect();
+            self.execute(
+                "UPDATE orders o SET status = u.status, created_at = u.created_at,
+                     details = COALESCE(o.details, u.details)
+                 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[])
+                      AS u(ref, status, created_at, details)
+                 WHERE o.ref = u.ref",
+                &[&refs, &status, &created, &details],
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The PostgreSQL layout and its versioned migrations (table `waybill_schema`).
+//!
+//! The same tables as the embedded store, so that one applier serves both: times are
+//! microseconds since the epoch (`BIGINT`), a shipment lists the seqs of its events
+//! (`event_seqs`, little-endian i64s). What differs is what concurrent writers need:
+//! seqs come from a sequence, and outbox rows get their `position` — the order readers
+//! follow — only from the sequencer (see `pg::outbox`), never at insert time.
+
+use tokio_postgres::Client;
+
+use crate::StoreError;
+
+/// Each step moves the schema one version up. Never edit a released step: add one.
+const MIGRATIONS: &[&str] = &[
+    // 1: everything the embedded store has at its schema 5.
+    "
+    CREATE SEQUENCE event_seq;
+    CREATE TABLE events (
+        seq             BIGINT  PRIMARY KEY,
+        event_id        TEXT    NOT NULL,
+        order_id        TEXT,
+        carrier         TEXT,
+        tracking_number TEXT,
+        kind            TEXT    NOT NULL,
+        occurred_at     BIGINT  NOT NULL,
+        utc_offset      INTEGER NOT NULL,
+        received_at     BIGINT  NOT NULL,
+        location        TEXT,
+        description     TEXT,
+        raw_status      TEXT,
+        details         TEXT
+    );
+
+    CREATE TABLE orders (
+        ref         BIGSERIAL PRIMARY KEY,
+        order_id    TEXT    NOT NULL UNIQUE,
+        status      TEXT    NOT NULL,
+        created_at  BIGINT  NOT NULL,
+        details     TEXT
+    );
+
+    CREATE TABLE shipments (
+        ref             BIGSERIAL PRIMARY KEY,
+        order_ref       BIGINT REFERENCES orders (ref),
+        carrier         TEXT,
+        tracking_number TEXT,
+        status          TEXT,
+        status_at       BIGINT,
+        high_water      TEXT,
+        last_event_at   BIGINT,
+        last_location   TEXT,
+        updated_at      BIGINT,
+        event_seqs      BYTEA
+    );
+    CREATE UNIQUE INDEX shipments_by_tracking ON shipments (carrier, tracking_number)
+        WHERE tracking_number IS NOT NULL;
+    CREATE UNIQUE INDEX shipments_default ON shipments (order_ref)
+        WHERE tracking_number IS NULL;
+    CREATE INDEX shipments_by_order ON shipments (order_ref);
+
+    CREATE TABLE carrier_aliases (
+        carrier         TEXT NOT NULL,
+        tracking_number TEXT NOT NULL,
+        now_carrier     TEXT NOT NULL,
+        PRIMARY KEY (carrier, tracking_number)
+    );
+
+    CREATE TABLE quarantine (
+        id          BIGSERIAL PRIMARY KEY,
+        provider    TEXT    NOT NULL,
+        received_at BIGINT  NOT NULL,
+        reason      TEXT    NOT NULL,
+        headers     TEXT    NOT NULL,
+        body        BYTEA   NOT NULL,
+        replayed_at BIGINT
+    );
+
+    CREATE TABLE outbox (
+        id              BIGSERIAL PRIMARY KEY,
+        -- Set by the sequencer, in commit order: what readers follow and resume from.
+        position        BIGINT UNIQUE,
+        type            TEXT    NOT NULL,
+        order_id        TEXT    NOT NULL,
+        carrier         TEXT,
+        tracking_number TEXT,
+        status          TEXT    NOT NULL,
+        previous_status TEXT,
+        at              BIGINT  NOT NULL,
+        cause           TEXT    NOT NULL
+    );
+    CREATE INDEX outbox_unsequenced ON outbox (id) WHERE position IS NULL;
+    -- An order's stream resumes from its own events (many writers, no right edge).
+    CREATE INDEX outbox_by_order ON outbox (order_id, position);
+
+    CREATE TABLE subscriptions (
+        id              TEXT    PRIMARY KEY,
+        url             TEXT    NOT NULL,
+        event_types     TEXT    NOT NULL,
+        description     TEXT,
+        secret          TEXT    NOT NULL,
+        created_at      BIGINT  NOT NULL,
+        cursor          BIGINT  NOT NULL,
+        disabled_at     BIGINT,
+        disabled_reason TEXT
+    );
+    CREATE TABLE deliveries (
+        id              BIGSERIAL PRIMARY KEY,
+        subscription_id TEXT    NOT NULL,
+        outbox_id       BIGINT  NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        state           TEXT    NOT NULL,
+        next_attempt_at BIGINT  NOT NULL,
+        last_status     INTEGER,
+        last_error      TEXT,
+        delivered_at    BIGINT,
+        created_at      BIGINT  NOT NULL,
+        UNIQUE (subscription_id, outbox_id)
+    );
+    CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+    ",
+];
+
+/// The schema version this build writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Any number for the advisory lock that serialises migrations between nodes starting
+/// at once: "WAYB" in ASCII.
+const MIGRATION_LOCK: i64 = 0x5741_5942;
+
+/// Brings the schema up to [`VERSION`], each step in its own transaction. Nodes that
+/// start together take turns.
+pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS waybill_schema (version BIGINT NOT NULL)")
+        .await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    let current: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM waybill_schema", &[])
+        .await?
+        .get(0);
+    if current > VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: VERSION,
+        });
+    }
+    for (i, step) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tx.batch_execute(step).await?;
+        tx.execute(
+            "INSERT INTO waybill_schema (version) VALUES ($1)",
+            &[&(i as i64 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! One submission, one PostgreSQL transaction: apply, append, write the rows, commit.
+
+use deadpool_postgres::Object;
+use tokio::runtime::Handle;
+use tokio_postgres::types::ToSql;
+use waybill_core::TrackingEvent;
+use waybill_core::change::Change;
+
+use super::rows::PgRows;
+use super::{hooks, quarantine};
+use crate::StoreError;
+use crate::apply::{Appends, Applier};
+use crate::writer::{ItemOutcome, Submission, Work};
+
+/// What a committed transaction did.
+pub(crate) struct Written {
+    pub outcomes: Vec<ItemOutcome>,
+    /// It wrote domain events: the sequencer has work.
+    pub announced: bool,
+}
+
+/// Runs `s` in one transaction on a blocking thread (the applier waits on `rt` for each
+/// statement). Nothing is kept between calls: every row comes from the database.
+pub(crate) fn commit(
+    rt: &Handle,
+    client: &mut Object,
+    s: &Submission,
+    announce: bool,
+) -> Result<Written, StoreError> {
+    let tx = rt.block_on(client.transaction())?;
+    let mut applier = Applier::for_shared_log(s.len() * 2 + 16);
+    applier.set_announce(announce);
+    let mut rows = PgRows::new(&tx, rt.clone(), s.len());
+    let mut log = Appends::default();
+    let outcomes = match s.work() {
+        Work::Apply(events, intake) => applier.apply_all(&mut rows, events, intake, &mut log)?,
+        Work::Keep(q) => vec![ItemOutcome::Quarantined(
+            rt.block_on(quarantine::insert(&tx, q))?,
+        )],
+        Work::Hook(op) => vec![if rt.block_on(hooks::apply(&tx, op))? {
+            ItemOutcome::Done
+        } else {
+            ItemOutcome::Missing
+        }],
+    };
+    if let Some((id, at)) = s.resolved(&outcomes) {
+        rt.block_on(quarantine::mark_replayed(&tx, id, at))?;
+    }
+    let changes = applier.take_changes();
+    rt.block_on(async {
+        append_events(&tx, &log.all()).await?;
+        append_changes(&tx, &changes).await
+    })?;
+    applier.flush(&mut rows)?;
+    drop(rows);
+    rt.block_on(tx.commit())?;
+    Ok(Written {
+        outcomes,
+        announced: !changes.is_empty(),
+    })
+}
+
+async fn append_events(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[(i64, &TrackingEvent)],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let col = |f: &dyn Fn(&TrackingEvent) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(|(_, e)| f(e)).collect()
+    };
+    let seq: Vec<i64> = events.iter().map(|(s, _)| *s).collect();
+    let id = col(&|e| Some(e.event_id.to_string()));
+    let order = col(&|e| e.order_id.as_ref().map(|o| o.to_string()));
+    let carrier = col(&|e| e.tracking.as_ref().map(|t| t.carrier.to_string()));
+    let number = col(&|e| e.tracking.as_ref().map(|t| t.tracking_number.to_string()));
+    let kind = col(&|e| Some(e.kind.as_str().to_owned()));
+    let occurred: Vec<i64> = events
+        .iter()
+        .map(|(_, e)| e.occurred_at.as_micros())
+        .collect();
+    let offset: Vec<i32> = events.iter().map(|(_, e)| e.utc_offset_seconds).collect();
+    let received: Vec<i64> = events
+        .iter()
+        .map(|(_, e)| e.received_at.as_micros())
+        .collect();
+    let location = col(&|e| e.location.clone());
+    let description = col(&|e| e.description.clone());
+    let raw = col(&|e| e.raw_status.clone());
+    let details = col(&|e| e.details.clone());
+    let params: [&(dyn ToSql + Sync); 13] = [
+        &seq,
+        &id,
+        &order,
+        &carrier,
+        &number,
+        &kind,
+        &occurred,
+        &offset,
+        &received,
+        &location,
+        &description,
+        &raw,
+        &details,
+    ];
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (seq, event_id, order_id, carrier, tracking_number, kind,
+                 occurred_at, utc_offset, received_at, location, description, raw_status, details)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::bigint[], $8::int[], $9::bigint[], $10::text[], $11::text[],
+                 $12::text[], $13::text[])",
+        )
+        .await?;
+    tx.execute(&stmt, &params).await?;
+    Ok(())
+}
+
+async fn append_changes(
+    tx: &deadpool_postgres::Transaction<'_>,
+    changes: &[Change],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let kind: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    let order: Vec<&str> = changes.iter().map(|c| c.order_id.as_str()).collect();
+    let carrier: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.parcel.as_ref().map(|t| t.carrier.as_str()))
+        .collect();
+    let number: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.parcel.as_ref().map(|t| t.tracking_number.as_str()))
+        .collect();
+    let status: Vec<&str> = changes.iter().map(|c| c.status).collect();
+    let previous: Vec<Option<&str>> = changes.iter().map(|c| c.previous).collect();
+    let at: Vec<i64> = changes.iter().map(|c| c.at.as_micros()).collect();
+    let cause: Vec<&str> = changes.iter().map(|c| c.cause.as_str()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (type, order_id, carrier, tracking_number, status,
+                 previous_status, at, cause)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::bigint[], $8::text[])",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &kind, &order, &carrier, &number, &status, &previous, &at, &cause,
+        ],
+    )
+    .await?;
+    Ok(())
+}
