@@ -88,40 +88,71 @@ pub fn decode_seqs(blob: &[u8]) -> Vec<i64> {
         .collect()
 }
 
-/// Reads an event row back into the domain type (for replay). `None` if the row no
-/// longer parses (an id this build would refuse).
-pub fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TrackingEvent>> {
-    let order_id: Option<String> = r.get("order_id")?;
-    let carrier: Option<String> = r.get("carrier")?;
-    let number: Option<String> = r.get("tracking_number")?;
-    let kind: String = r.get("kind")?;
-    let tracking = match (carrier, number) {
-        (Some(c), Some(n)) => match (Carrier::parse(&c), TrackingNumber::parse(&n)) {
-            (Ok(carrier), Ok(tracking_number)) => Some(Tracking {
-                carrier,
-                tracking_number,
+/// An event's columns, as either store keeps them.
+pub(crate) struct Stored {
+    pub event_id: String,
+    pub order_id: Option<String>,
+    pub carrier: Option<String>,
+    pub tracking_number: Option<String>,
+    pub kind: String,
+    pub occurred_at: i64,
+    pub utc_offset: i32,
+    pub received_at: i64,
+    pub location: Option<String>,
+    pub description: Option<String>,
+    pub raw_status: Option<String>,
+    pub details: Option<String>,
+}
+
+impl Stored {
+    /// The domain event again; `None` if it no longer parses (an id this build would
+    /// refuse).
+    pub(crate) fn event(self) -> Option<TrackingEvent> {
+        let tracking = match (self.carrier, self.tracking_number) {
+            (Some(c), Some(n)) => Some(Tracking {
+                carrier: Carrier::parse(&c).ok()?,
+                tracking_number: TrackingNumber::parse(&n).ok()?,
             }),
-            _ => return Ok(None),
-        },
-        _ => None,
-    };
-    let order_id = match order_id.map(|o| OrderId::parse(&o)).transpose() {
-        Ok(o) => o,
-        Err(_) => return Ok(None),
-    };
-    Ok(Some(TrackingEvent {
+            _ => None,
+        };
+        let order_id = match self.order_id {
+            Some(o) => Some(OrderId::parse(&o).ok()?),
+            None => None,
+        };
+        Some(TrackingEvent {
+            event_id: self.event_id,
+            order_id,
+            tracking,
+            kind: EventKind::parse(&self.kind).unwrap_or(EventKind::Unmapped),
+            occurred_at: Timestamp(self.occurred_at),
+            utc_offset_seconds: self.utc_offset,
+            received_at: Timestamp(self.received_at),
+            location: self.location,
+            description: self.description,
+            raw_status: self.raw_status,
+            details: self.details,
+        })
+    }
+}
+
+/// Reads an event row back into the domain type (for replay). `None` if the row no
+/// longer parses.
+pub fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<TrackingEvent>> {
+    Ok(Stored {
         event_id: r.get("event_id")?,
-        order_id,
-        tracking,
-        kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
-        occurred_at: Timestamp(r.get("occurred_at")?),
-        utc_offset_seconds: r.get("utc_offset")?,
-        received_at: Timestamp(r.get("received_at")?),
+        order_id: r.get("order_id")?,
+        carrier: r.get("carrier")?,
+        tracking_number: r.get("tracking_number")?,
+        kind: r.get("kind")?,
+        occurred_at: r.get("occurred_at")?,
+        utc_offset: r.get("utc_offset")?,
+        received_at: r.get("received_at")?,
         location: r.get("location")?,
         description: r.get("description")?,
         raw_status: r.get("raw_status")?,
         details: r.get("details")?,
-    }))
+    }
+    .event())
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The SQLite store against the core's reference model, and replay against live state.
+//! The store suite: the same tests on the embedded store and on PostgreSQL (`on_both!`),
+//! against the core's reference model, and replay against live state; then what only the
+//! embedded store has (its writer queue, lagging rows, crash recovery).
 
 use std::collections::BTreeMap;
 
@@ -43,6 +45,159 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), WriterOptions::default()).unwrap()
 }
 
+/// Which store a shared test runs on.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Where a test's store lives: a fresh directory, or a fresh schema of the PostgreSQL
+/// database named by `WAYBILL_TEST_DATABASE_URL` (dropped afterwards). Without that
+/// variable the PostgreSQL runs are skipped, saying so; `.ci/run` sets it.
+struct Place {
+    at: At,
+    options: WriterOptions,
+}
+
+enum At {
+    Dir(tempfile::TempDir),
+    Schema { url: String, name: String },
+}
+
+impl Place {
+    fn new(b: Backend) -> Option<Self> {
+        Self::with(b, WriterOptions::default())
+    }
+
+    fn with(b: Backend, options: WriterOptions) -> Option<Self> {
+        let at = match b {
+            Backend::Sqlite => At::Dir(tempfile::tempdir().unwrap()),
+            Backend::Postgres => {
+                let Ok(url) = std::env::var("WAYBILL_TEST_DATABASE_URL") else {
+                    eprintln!("skipped: set WAYBILL_TEST_DATABASE_URL to run on PostgreSQL");
+                    return None;
+                };
+                At::Schema {
+                    url,
+                    name: unique_schema(),
+                }
+            }
+        };
+        Some(Self { at, options })
+    }
+
+    fn pg_options(&self) -> Option<waybill_store::PgOptions> {
+        let At::Schema { url, name } = &self.at else {
+            return None;
+        };
+        let mut o = waybill_store::PgOptions::new(url.clone());
+        o.schema = Some(name.clone());
+        o.announce = self.options.announce;
+        o.pool_size = 4;
+        Some(o)
+    }
+
+    /// Opens the store (again).
+    async fn open(&self) -> Store {
+        match &self.at {
+            At::Dir(dir) => Store::open(dir.path(), self.options.clone()).unwrap(),
+            At::Schema { .. } => Store::connect(&self.pg_options().unwrap()).await.unwrap(),
+        }
+    }
+
+    /// Rebuilds the projections from the log; every store opened here must be closed.
+    async fn replay(&self) -> u64 {
+        match &self.at {
+            At::Dir(dir) => waybill_store::replay(dir.path()).unwrap(),
+            At::Schema { .. } => {
+                let store = waybill_store::PgStore::connect(&self.pg_options().unwrap())
+                    .await
+                    .unwrap();
+                store.replay().await.unwrap()
+            }
+        }
+    }
+}
+
+/// A schema name no other test (or run) uses.
+fn unique_schema() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "wbt_{}_{nanos}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let At::Schema { url, name } = &self.at else {
+            return;
+        };
+        // Its own thread and runtime: a drop cannot wait on the test's runtime.
+        let (url, name) = (url.clone(), name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// Runs each shared test on both stores: `sqlite::name` and `postgres::name`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both!(
+    seed_events_walk_an_order_to_delivered,
+    duplicates_rejections_and_new_order_conflicts,
+    a_backwards_scan_is_kept_and_flagged_in_the_timeline,
+    state_survives_reopening_and_a_cold_cache,
+    list_filters_and_paginates,
+    replay_rebuilds_exactly_the_live_state,
+    a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline,
+    a_registered_parcel_shows_before_any_scan,
+    a_carrier_correction_renames_the_shipment_and_keeps_its_events,
+    quarantined_pushes_are_kept_until_a_replay_applies_them,
+    a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too,
+    every_change_is_announced_once_in_the_same_transaction,
+    a_bulk_load_announces_nothing,
+    subscriptions_follow_the_outbox_and_keep_their_deliveries,
+    the_dashboard_overview_counts_and_flags_what_needs_attention,
+);
+
 /// Every order with its timeline: what a reader can see.
 type Dump = BTreeMap<String, (read::OrderRecord, Vec<read::EventRecord>)>;
 
@@ -62,10 +217,9 @@ async fn dump(store: &Store) -> Dump {
     out
 }
 
-#[tokio::test]
-async fn seed_events_walk_an_order_to_delivered() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn seed_events_walk_an_order_to_delivered(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let kinds = [
         EventKind::OrderCreated,
         st(InfoReceived),
@@ -92,10 +246,9 @@ async fn seed_events_walk_an_order_to_delivered() {
     );
 }
 
-#[tokio::test]
-async fn duplicates_rejections_and_new_order_conflicts() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn duplicates_rejections_and_new_order_conflicts(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let sf = Some(("sf-express", "SF1"));
     let first = ev(Some("o1"), sf, st(PickedUp), 1, "a");
     let out = store
@@ -147,10 +300,9 @@ async fn duplicates_rejections_and_new_order_conflicts() {
     assert_eq!(tl.len(), 3);
 }
 
-#[tokio::test]
-async fn a_backwards_scan_is_kept_and_flagged_in_the_timeline() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn a_backwards_scan_is_kept_and_flagged_in_the_timeline(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let p = Some(("ups", "1Z1"));
     store
         .submit(Submission::Events(vec![
@@ -170,12 +322,11 @@ async fn a_backwards_scan_is_kept_and_flagged_in_the_timeline() {
     );
 }
 
-#[tokio::test]
-async fn state_survives_reopening_and_a_cold_cache() {
-    let dir = tempfile::tempdir().unwrap();
+async fn state_survives_reopening_and_a_cold_cache(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
     let p = Some(("zto", "Z1"));
     {
-        let store = open(&dir);
+        let store = place.open().await;
         store
             .submit(Submission::Events(vec![
                 ev(Some("o"), p, st(PickedUp), 1, "a"),
@@ -184,7 +335,7 @@ async fn state_survives_reopening_and_a_cold_cache() {
             .await
             .unwrap();
     }
-    let store = open(&dir);
+    let store = place.open().await;
     // The writer must reload the shipment to dedup, link and re-fold the late event.
     let out = store
         .submit(Submission::Events(vec![
@@ -374,10 +525,9 @@ async fn catching_up_from_any_watermark_changes_nothing_twice() {
     assert_eq!(dump(&open(&dir)).await, live);
 }
 
-#[tokio::test]
-async fn list_filters_and_paginates() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn list_filters_and_paginates(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let mut events = Vec::new();
     for i in 0..25 {
         let carrier = if i % 2 == 0 { "sf-express" } else { "zto" };
@@ -423,10 +573,9 @@ async fn list_filters_and_paginates() {
     assert_eq!(delivered.orders.len(), 5);
 }
 
-#[tokio::test]
-async fn replay_rebuilds_exactly_the_live_state() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn replay_rebuilds_exactly_the_live_state(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let a = Some(("sf-express", "SF1"));
     let b = Some(("zto", "Z1"));
     let batches = vec![
@@ -449,8 +598,8 @@ async fn replay_rebuilds_exactly_the_live_state() {
     }
     let live = dump(&store).await;
     drop(store);
-    assert_eq!(waybill_store::replay(dir.path()).unwrap(), 7);
-    let store = open(&dir);
+    assert_eq!(place.replay().await, 7);
+    let store = place.open().await;
     assert_eq!(dump(&store).await, live);
     assert_eq!(live["o1"].0.status, "exception");
 }
@@ -545,85 +694,171 @@ fn workload() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<Vec<TrackingEven
         })
 }
 
+/// Any arrival order, any duplicates, any batching, parcels pushed before any order
+/// claims them: the store ends where the reference model ends on the same arrivals, its
+/// statuses and timelines are those of the in-order model, every order is announced
+/// once with an unbroken chain of status moves, and replay reproduces it all.
+fn matches_the_reference_model(
+    b: Backend,
+    in_order: Vec<TrackingEvent>,
+    batches: Vec<Vec<TrackingEvent>>,
+    rows_every_commit: bool,
+    tiny_cache: bool,
+    writers: usize,
+) -> Result<(), TestCaseError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let flush_interval = rows(!rows_every_commit).flush_interval;
+    // A tiny cache evicts all the time: a shipment must come back from its rows (or
+    // stay until its rows are written) with nothing lost.
+    let cache_capacity = if tiny_cache {
+        4
+    } else {
+        WriterOptions::default().cache_capacity
+    };
+    let options = WriterOptions {
+        flush_interval,
+        cache_capacity,
+        ..WriterOptions::default()
+    };
+    let Some(place) = Place::with(b, options) else {
+        return Ok(());
+    };
+    let store = rt.block_on(place.open());
+    let mut arrivals = Tracker::default();
+    for e in batches.iter().flatten() {
+        arrivals.apply(e, Unclaimed::Keep).unwrap();
+    }
+    // Several writers (each its own store, as separate processes would be) take the
+    // batches in turn and submit them all at once: their transactions overlap.
+    let mut shares: Vec<Vec<Vec<TrackingEvent>>> = vec![Vec::new(); writers];
+    for (i, b) in batches.into_iter().enumerate() {
+        shares[i % writers].push(b);
+    }
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for share in shares {
+            let writer = if writers == 1 {
+                store.clone()
+            } else {
+                place.open().await
+            };
+            tasks.push(tokio::spawn(async move {
+                for events in share {
+                    let push = Submission::Push {
+                        events,
+                        resolves: None,
+                    };
+                    writer.submit(push).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+    let mut model = Tracker::default();
+    for e in &in_order {
+        model.apply(e, Unclaimed::Refuse).unwrap();
+    }
+    let live = rt.block_on(dump(&store));
+    for id in model.order_ids() {
+        let view = model.order(id).unwrap();
+        let seen = arrivals.order(id).unwrap();
+        prop_assert_eq!(&seen.shipments, &view.shipments);
+        let (rec, tl) = &live[id.as_str()];
+        prop_assert_eq!(&rec.status, view.status.as_str());
+        // When an order was first heard of depends on which writer got there first:
+        // only one writer has a single arrival order to compare with.
+        if writers == 1 {
+            prop_assert_eq!(rec.created_at, seen.created_at.0);
+        }
+        prop_assert_eq!(rec.updated_at, seen.updated_at.0);
+        prop_assert_eq!(
+            tl.len(),
+            view.shipments
+                .values()
+                .map(|s| s.timeline.len())
+                .sum::<usize>()
+        );
+        for s in &rec.shipments {
+            let key = waybill_core::ParcelKey::Tracked(Tracking {
+                carrier: Carrier::parse(s.carrier.as_deref().unwrap()).unwrap(),
+                tracking_number: TrackingNumber::parse(s.tracking_number.as_deref().unwrap())
+                    .unwrap(),
+            });
+            let m = &view.shipments[&key].state;
+            prop_assert_eq!(s.status.as_deref(), m.status.map(|x| x.as_str()));
+            prop_assert_eq!(s.last_event_at, m.last_event_at.map(|t| t.0));
+            prop_assert_eq!(s.last_location.as_deref(), m.last_location.as_deref());
+        }
+    }
+    prop_assert_eq!(live.len(), model.order_ids().count());
+    // Each order is announced once, and its status moves form an unbroken chain
+    // from `created` to where it ended.
+    let mut chains: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for r in rt.block_on(store.outbox_after(0, 1_000_000)).unwrap() {
+        let entry = chains
+            .entry(r.order_id.clone())
+            .or_insert((0, "created".into()));
+        match r.kind.as_str() {
+            "order.created" => entry.0 += 1,
+            "order.status_changed" => {
+                prop_assert_eq!(r.previous_status.as_deref(), Some(entry.1.as_str()));
+                entry.1 = r.status.clone();
+            }
+            _ => {}
+        }
+    }
+    for (id, (rec, _)) in &live {
+        let (created, last) = &chains[id];
+        prop_assert_eq!(*created, 1);
+        prop_assert_eq!(last, &rec.status);
+    }
+    drop(store);
+    rt.block_on(place.replay());
+    let replayed = rt.block_on(async { dump(&place.open().await).await });
+    // Parcels first seen by overlapping transactions of several writers have no one
+    // "first": a replay may list an order's parcels in another order.
+    let listed = |mut d: Dump| {
+        if writers > 1 {
+            for (order, _) in d.values_mut() {
+                order
+                    .shipments
+                    .sort_by(|a, b| a.tracking_number.cmp(&b.tracking_number));
+            }
+        }
+        d
+    };
+    prop_assert_eq!(listed(replayed), listed(live));
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Any arrival order, any duplicates, any batching, parcels pushed before any order
-    /// claims them: SQLite ends where the reference model ends on the same arrivals, its
-    /// statuses and timelines are those of the in-order model, and replay reproduces it.
     #[test]
     fn sqlite_matches_the_reference_model(
         (in_order, batches) in workload(),
         rows_every_commit in any::<bool>(),
         tiny_cache in any::<bool>(),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let flush_interval = rows(!rows_every_commit).flush_interval;
-        // A tiny cache evicts all the time: a shipment must come back from its rows (or
-        // stay until its rows are written) with nothing lost.
-        let cache_capacity = if tiny_cache { 4 } else { WriterOptions::default().cache_capacity };
-        let store = Store::open(
-            dir.path(),
-            WriterOptions { flush_interval, cache_capacity, ..WriterOptions::default() },
-        )
-        .unwrap();
-        let mut arrivals = Tracker::default();
-        for b in batches {
-            for e in &b {
-                arrivals.apply(e, Unclaimed::Keep).unwrap();
-            }
-            let events = b;
-            rt.block_on(store.submit(Submission::Push { events, resolves: None })).unwrap();
-        }
-        let mut model = Tracker::default();
-        for e in &in_order {
-            model.apply(e, Unclaimed::Refuse).unwrap();
-        }
-        let live = rt.block_on(dump(&store));
-        for id in model.order_ids() {
-            let view = model.order(id).unwrap();
-            let seen = arrivals.order(id).unwrap();
-            prop_assert_eq!(&seen.shipments, &view.shipments);
-            let (rec, tl) = &live[id.as_str()];
-            prop_assert_eq!(&rec.status, view.status.as_str());
-            prop_assert_eq!(rec.created_at, seen.created_at.0);
-            prop_assert_eq!(rec.updated_at, seen.updated_at.0);
-            prop_assert_eq!(tl.len(), view.shipments.values().map(|s| s.timeline.len()).sum::<usize>());
-            for s in &rec.shipments {
-                let key = waybill_core::ParcelKey::Tracked(Tracking {
-                    carrier: Carrier::parse(s.carrier.as_deref().unwrap()).unwrap(),
-                    tracking_number: TrackingNumber::parse(s.tracking_number.as_deref().unwrap()).unwrap(),
-                });
-                let m = &view.shipments[&key].state;
-                prop_assert_eq!(s.status.as_deref(), m.status.map(|x| x.as_str()));
-                prop_assert_eq!(s.last_event_at, m.last_event_at.map(|t| t.0));
-                prop_assert_eq!(s.last_location.as_deref(), m.last_location.as_deref());
-            }
-        }
-        prop_assert_eq!(live.len(), model.order_ids().count());
-        // Each order is announced once, and its status moves form an unbroken chain
-        // from `created` to where it ended.
-        let mut chains: BTreeMap<String, (usize, String)> = BTreeMap::new();
-        for r in rt.block_on(store.outbox_after(0, 1_000_000)).unwrap() {
-            let entry = chains.entry(r.order_id.clone()).or_insert((0, "created".into()));
-            match r.kind.as_str() {
-                "order.created" => entry.0 += 1,
-                "order.status_changed" => {
-                    prop_assert_eq!(r.previous_status.as_deref(), Some(entry.1.as_str()));
-                    entry.1 = r.status.clone();
-                }
-                _ => {}
-            }
-        }
-        for (id, (rec, _)) in &live {
-            let (created, last) = &chains[id];
-            prop_assert_eq!(*created, 1);
-            prop_assert_eq!(last, &rec.status);
-        }
-        drop(store);
-        waybill_store::replay(dir.path()).unwrap();
-        prop_assert_eq!(rt.block_on(dump(&open(&dir))), live);
+        matches_the_reference_model(Backend::Sqlite, in_order, batches, rows_every_commit, tiny_cache, 1)?;
+    }
+}
+
+proptest! {
+    // A schema per case: fewer cases, the same space.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Three writers at once: whoever loses a race on a row runs again and sees the
+    /// winner's commit, so the end is the same as with one.
+    #[test]
+    fn postgres_matches_the_reference_model((in_order, batches) in workload()) {
+        matches_the_reference_model(Backend::Postgres, in_order, batches, true, false, 3)?;
     }
 }
 
@@ -641,10 +876,9 @@ fn push(events: Vec<TrackingEvent>) -> Submission {
     }
 }
 
-#[tokio::test]
-async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let z = Some(("zto-express", "Z1"));
     let out = store
         .submit(push(vec![
@@ -738,14 +972,13 @@ async fn a_pushed_parcel_waits_unlinked_then_joins_its_order_with_its_timeline()
 
     let live = dump(&store).await;
     drop(store);
-    waybill_store::replay(dir.path()).unwrap();
-    assert_eq!(dump(&open(&dir)).await, live);
+    place.replay().await;
+    assert_eq!(dump(&place.open().await).await, live);
 }
 
-#[tokio::test]
-async fn a_registered_parcel_shows_before_any_scan() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn a_registered_parcel_shows_before_any_scan(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     store
         .submit(Submission::Events(vec![ev(
             Some("o1"),
@@ -792,12 +1025,12 @@ async fn a_registered_parcel_shows_before_any_scan() {
     );
 }
 
-#[tokio::test]
-async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
+async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events(b: Backend) {
     for lagging_rows in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let options = rows(lagging_rows);
-        let store = Store::open(dir.path(), options.clone()).unwrap();
+        let Some(place) = Place::with(b, rows(lagging_rows)) else {
+            return;
+        };
+        let store = place.open().await;
         let old = Some(("zto-express", "N1"));
         store
             .submit(push(vec![
@@ -884,16 +1117,15 @@ async fn a_carrier_correction_renames_the_shipment_and_keeps_its_events() {
         // Reopening (catch-up) and replaying both end where the live store is.
         let live = dump(&store).await;
         drop(store);
-        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()).await, live);
-        waybill_store::replay(dir.path()).unwrap();
-        assert_eq!(dump(&open(&dir)).await, live);
+        assert_eq!(dump(&place.open().await).await, live);
+        place.replay().await;
+        assert_eq!(dump(&place.open().await).await, live);
     }
 }
 
-#[tokio::test]
-async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn quarantined_pushes_are_kept_until_a_replay_applies_them(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let kept = waybill_store::NewQuarantine {
         provider: "kuaidi100".into(),
         received_at: Timestamp(5),
@@ -959,12 +1191,12 @@ async fn quarantined_pushes_are_kept_until_a_replay_applies_them() {
     assert_eq!(store.quarantine(id, 10, false).await.unwrap().len(), 0);
 }
 
-#[tokio::test]
-async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
+async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too(b: Backend) {
     for lagging_rows in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let options = rows(lagging_rows);
-        let store = Store::open(dir.path(), options.clone()).unwrap();
+        let Some(place) = Place::with(b, rows(lagging_rows)) else {
+            return;
+        };
+        let store = place.open().await;
         let p = Some(("ups", "1Z1"));
         store
             .submit(push(vec![ev(None, p, st(PickedUp), 1, "e1")]))
@@ -997,9 +1229,9 @@ async fn a_resent_scan_that_names_the_order_claims_its_parcel_in_the_log_too() {
         );
         let live = dump(&store).await;
         drop(store);
-        assert_eq!(dump(&Store::open(dir.path(), options).unwrap()).await, live);
-        waybill_store::replay(dir.path()).unwrap();
-        assert_eq!(dump(&open(&dir)).await, live);
+        assert_eq!(dump(&place.open().await).await, live);
+        place.replay().await;
+        assert_eq!(dump(&place.open().await).await, live);
     }
 }
 
@@ -1084,10 +1316,9 @@ async fn announced(store: &Store) -> Vec<Announced> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_change_is_announced_once_in_the_same_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+async fn every_change_is_announced_once_in_the_same_transaction(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     let seed: Vec<_> = [
         EventKind::OrderCreated,
         st(InfoReceived),
@@ -1161,21 +1392,19 @@ async fn every_change_is_announced_once_in_the_same_transaction() {
     // Neither replay nor a reopen announces anything again.
     let before = announced(&store).await;
     drop(store);
-    waybill_store::replay(dir.path()).unwrap();
-    assert_eq!(announced(&open(&dir)).await, before);
+    place.replay().await;
+    assert_eq!(announced(&place.open().await).await, before);
 }
 
-#[tokio::test]
-async fn a_bulk_load_announces_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        dir.path(),
-        WriterOptions {
-            announce: false,
-            ..WriterOptions::default()
-        },
-    )
-    .unwrap();
+async fn a_bulk_load_announces_nothing(b: Backend) {
+    let options = WriterOptions {
+        announce: false,
+        ..WriterOptions::default()
+    };
+    let Some(place) = Place::with(b, options) else {
+        return;
+    };
+    let store = place.open().await;
     store
         .submit(Submission::Events(vec![ev(
             Some("o1"),
@@ -1193,11 +1422,10 @@ async fn a_bulk_load_announces_nothing() {
     assert!(announced(&store).await.is_empty());
 }
 
-#[tokio::test]
-async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
+async fn subscriptions_follow_the_outbox_and_keep_their_deliveries(b: Backend) {
     use waybill_store::{Attempt, HookOp, NewSubscription};
-    let dir = tempfile::tempdir().unwrap();
-    let store = open(&dir);
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
     // What happened before a subscription exists is not its business.
     store
         .submit(Submission::Events(vec![ev(
@@ -1362,12 +1590,13 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries() {
     );
 }
 
-#[tokio::test]
-async fn the_dashboard_overview_counts_and_flags_what_needs_attention() {
+async fn the_dashboard_overview_counts_and_flags_what_needs_attention(b: Backend) {
     use waybill_store::dashboard::StallRules;
-    let dir = tempfile::tempdir().unwrap();
     // The overview reads the rows: written at every commit here.
-    let store = Store::open(dir.path(), rows(false)).unwrap();
+    let Some(place) = Place::with(b, rows(false)) else {
+        return;
+    };
+    let store = place.open().await;
     store
         .submit(Submission::Events(vec![
             ev(Some("o1"), Some(("ups", "P1")), st(PickedUp), 1, "a"),

@@ -169,6 +169,15 @@ impl PgStore {
         }
     }
 
+    /// Rebuilds every projection from the event log (`waybill replay`); writers wait.
+    pub async fn replay(&self) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || write::replay(&rt, &mut client))
+            .await
+            .map_err(|e| StoreError::BatchFailed(format!("the replay task failed: {e}")))?
+    }
+
     /// Numbers committed outbox rows and tells followers how far they may read. A
     /// failure here loses nothing: the rows wait for the next pass.
     async fn sequence(&self) {

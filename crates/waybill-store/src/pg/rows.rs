@@ -7,8 +7,6 @@
 //! locked before any change to its shipments' statuses reaches its row, which is what
 //! makes its status, derived from all its shipments, safe to rewrite.
 
-use std::collections::VecDeque;
-
 use deadpool_postgres::Transaction;
 use tokio::runtime::Handle;
 use waybill_core::event::Tracking;
@@ -25,19 +23,46 @@ use crate::rows::parcel_of;
 pub struct PgRows<'a, 't> {
     pub tx: &'a Transaction<'t>,
     pub rt: Handle,
-    /// Seqs taken from the sequence for this batch and not yet used.
-    seqs: VecDeque<i64>,
-    /// How many to take at once.
-    reserve: i64,
+    /// Provisional seqs handed out so far: -1, -2, … in the order events were applied.
+    provisional: i64,
+    /// The real seqs, once taken (see [`PgRows::settle`]).
+    real: Vec<i64>,
 }
 
 impl<'a, 't> PgRows<'a, 't> {
-    pub fn new(tx: &'a Transaction<'t>, rt: Handle, expected_events: usize) -> Self {
+    pub fn new(tx: &'a Transaction<'t>, rt: Handle) -> Self {
         Self {
             tx,
             rt,
-            seqs: VecDeque::new(),
-            reserve: expected_events.clamp(1, 10_000) as i64,
+            provisional: 0,
+            real: Vec::new(),
+        }
+    }
+
+    /// Takes the real seqs for every provisional one, once every row the batch needs is
+    /// locked. A writer that touched one of those rows before us has committed by now,
+    /// and took its seqs before its commit: ours come after, so the log's seq order is
+    /// the order in which each shipment's events were applied (which replay relies on).
+    pub fn settle(&mut self) -> Result<(), StoreError> {
+        if self.provisional == 0 {
+            return Ok(());
+        }
+        let rows = self.query(
+            "SELECT nextval('event_seq') FROM generate_series(1, $1::bigint)",
+            &[&self.provisional],
+        )?;
+        let mut real: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        real.sort_unstable();
+        self.real = real;
+        Ok(())
+    }
+
+    /// The real seq of a provisional one (others are real already).
+    pub fn real(&self, seq: i64) -> i64 {
+        if seq < 0 {
+            self.real[(-seq - 1) as usize]
+        } else {
+            seq
         }
     }
 
@@ -259,17 +284,11 @@ impl Rows for PgRows<'_, '_> {
         Ok(row.and_then(|r| Carrier::parse(r.get(0)).ok()))
     }
 
+    /// Provisional until [`PgRows::settle`]: a seq taken now could be smaller than one
+    /// a writer still waiting to commit took before us.
     fn next_seq(&mut self) -> Result<i64, StoreError> {
-        if self.seqs.is_empty() {
-            let rows = self.query(
-                "SELECT nextval('event_seq') FROM generate_series(1, $1)",
-                &[&self.reserve],
-            )?;
-            self.seqs.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
-        }
-        self.seqs
-            .pop_front()
-            .ok_or_else(|| StoreError::BatchFailed("the event sequence gave nothing".into()))
+        self.provisional += 1;
+        Ok(-self.provisional)
     }
 
     fn write(
@@ -296,7 +315,13 @@ impl Rows for PgRows<'_, '_> {
                 .map(|s| s.last_location.as_deref())
                 .collect();
             let updated: Vec<i64> = shipments.iter().map(|s| s.updated_at.as_micros()).collect();
-            let seqs: Vec<Vec<u8>> = shipments.iter().map(|s| encode_seqs(&s.seqs)).collect();
+            let seqs: Vec<Vec<u8>> = shipments
+                .iter()
+                .map(|s| {
+                    let real: Vec<i64> = s.seqs.iter().map(|q| self.real(*q)).collect();
+                    encode_seqs(&real)
+                })
+                .collect();
             self.execute(
                 "UPDATE shipments s SET status = u.status, status_at = u.status_at,
                      high_water = u.high_water, last_event_at = u.last_event_at,

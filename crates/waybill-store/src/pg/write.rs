@@ -9,7 +9,7 @@ use waybill_core::change::Change;
 use super::rows::PgRows;
 use super::{hooks, quarantine};
 use crate::StoreError;
-use crate::apply::{Appends, Applier};
+use crate::apply::{Appends, Applier, Intake, Sink};
 use crate::writer::{ItemOutcome, Submission, Work};
 
 /// What a committed transaction did.
@@ -30,7 +30,7 @@ pub(crate) fn commit(
     let tx = rt.block_on(client.transaction())?;
     let mut applier = Applier::for_shared_log(s.len() * 2 + 16);
     applier.set_announce(announce);
-    let mut rows = PgRows::new(&tx, rt.clone(), s.len());
+    let mut rows = PgRows::new(&tx, rt.clone());
     let mut log = Appends::default();
     let outcomes = match s.work() {
         Work::Apply(events, intake) => applier.apply_all(&mut rows, events, intake, &mut log)?,
@@ -47,8 +47,14 @@ pub(crate) fn commit(
         rt.block_on(quarantine::mark_replayed(&tx, id, at))?;
     }
     let changes = applier.take_changes();
+    rows.settle()?;
+    let appended: Vec<(i64, &TrackingEvent)> = log
+        .all()
+        .into_iter()
+        .map(|(seq, ev)| (rows.real(seq), ev))
+        .collect();
     rt.block_on(async {
-        append_events(&tx, &log.all()).await?;
+        append_events(&tx, &appended).await?;
         append_changes(&tx, &changes).await
     })?;
     applier.flush(&mut rows)?;
@@ -154,4 +160,67 @@ async fn append_changes(
     )
     .await?;
     Ok(())
+}
+
+/// Drops the projections and re-applies the whole log in seq order, in one transaction
+/// that keeps every writer out meanwhile. Returns the number of events replayed.
+///
+/// Seq order is the order seqs were handed out, which is not quite commit order when
+/// writers overlap; but two writers that touch one parcel or order take turns on its
+/// rows, and the later one takes its seqs after the earlier one committed, so the events
+/// of any one shipment replay in the order they were applied.
+pub(crate) fn replay(rt: &Handle, client: &mut Object) -> Result<u64, StoreError> {
+    let tx = rt.block_on(client.transaction())?;
+    rt.block_on(tx.batch_execute(
+        "LOCK TABLE events, orders, shipments, carrier_aliases IN EXCLUSIVE MODE;
+         DELETE FROM carrier_aliases; DELETE FROM shipments; DELETE FROM orders;",
+    ))?;
+    let events = rt.block_on(tx.query(
+        "SELECT seq, event_id, order_id, carrier, tracking_number, kind, occurred_at,
+                utc_offset, received_at, location, description, raw_status, details
+         FROM events ORDER BY seq",
+        &[],
+    ))?;
+    let mut applier = Applier::for_shared_log(events.len() + 16);
+    let mut rows = PgRows::new(&tx, rt.clone());
+    let mut n = 0;
+    for row in &events {
+        let seq: i64 = row.get(0);
+        let ev = event_of(row)
+            .ok_or_else(|| StoreError::BatchFailed(format!("event seq {seq} is unreadable")))?;
+        match applier
+            .apply(&mut rows, &ev, Intake::Provider, Sink::Logged { seq })?
+            .outcome
+        {
+            ItemOutcome::Accepted => n += 1,
+            other => {
+                return Err(StoreError::BatchFailed(format!(
+                    "event seq {seq} no longer applies: {other:?}"
+                )));
+            }
+        }
+    }
+    applier.flush(&mut rows)?;
+    drop(rows);
+    rt.block_on(tx.commit())?;
+    Ok(n)
+}
+
+/// An event row back as the domain type; `None` if it no longer parses.
+fn event_of(r: &tokio_postgres::Row) -> Option<TrackingEvent> {
+    crate::log::Stored {
+        event_id: r.get(1),
+        order_id: r.get(2),
+        carrier: r.get(3),
+        tracking_number: r.get(4),
+        kind: r.get(5),
+        occurred_at: r.get(6),
+        utc_offset: r.get(7),
+        received_at: r.get(8),
+        location: r.get(9),
+        description: r.get(10),
+        raw_status: r.get(11),
+        details: r.get(12),
+    }
+    .event()
 }
