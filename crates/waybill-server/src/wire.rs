@@ -404,6 +404,33 @@ pub fn item_errors(items: &[Result<TrackingEvent, String>]) -> Vec<ItemError> {
         .collect()
 }
 
+/// Reads a message from the broker (CONTRACT §6): canonical events as `/v1/events`
+/// takes them (one, an array, NDJSON), or CloudEvents structured or batched, told by
+/// the content type. Each event is read on its own; `Err` when none could be.
+pub fn decode_message(
+    content_type: Option<&str>,
+    body: &[u8],
+    received_at: Timestamp,
+    max_items: usize,
+) -> Result<Vec<Result<TrackingEvent, String>>, String> {
+    let mode = match crate::cloudevents::media_type(content_type).as_str() {
+        "application/cloudevents+json" => Some(crate::cloudevents::Mode::Structured),
+        "application/cloudevents-batch+json" => Some(crate::cloudevents::Mode::Batch),
+        _ => None,
+    };
+    let batch = match mode {
+        Some(mode) => {
+            let mut headers = axum::http::HeaderMap::new();
+            if let Some(ct) = content_type.and_then(|c| c.parse().ok()) {
+                headers.insert(axum::http::header::CONTENT_TYPE, ct);
+            }
+            crate::cloudevents::parse(mode, &headers, body, received_at, max_items)
+        }
+        None => parse_events(content_type, body, received_at, max_items),
+    };
+    batch.map(|b| b.items).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

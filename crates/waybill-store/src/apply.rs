@@ -292,6 +292,11 @@ impl Applier {
         !self.dirty_shipments.is_empty() || !self.dirty_orders.is_empty()
     }
 
+    /// The orders the batch changed so far (each once).
+    pub fn touched(&self) -> &[OrderId] {
+        &self.touched
+    }
+
     /// The batch's changes went to the rows: nothing to publish.
     pub fn forget_touched(&mut self) {
         for id in std::mem::take(&mut self.touched) {

@@ -75,6 +75,20 @@ struct Inner {
     announce: bool,
     /// The highest outbox position this process knows to be readable.
     announced: watch::Sender<i64>,
+    listener: std::sync::OnceLock<Arc<dyn Listener>>,
+}
+
+/// A future a [`Listener`] returns.
+pub type Told<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Hears what this process's writes did, for what lives outside the database: a cache
+/// to invalidate, other processes to wake.
+pub trait Listener: Send + Sync + 'static {
+    /// These orders changed: called after the commit and before the writer is answered,
+    /// so that a read after the answer never finds an older copy.
+    fn changed<'a>(&'a self, orders: &'a [String]) -> Told<'a>;
+    /// This process sequenced the outbox up to `position`.
+    fn sequenced(&self, position: i64) -> Told<'_>;
 }
 
 /// Transient failures (a lost race) are retried this many times before the caller hears.
@@ -126,6 +140,7 @@ impl PgStore {
             pool,
             announce: options.announce,
             announced: watch::Sender::new(last),
+            listener: std::sync::OnceLock::new(),
         });
         tokio::spawn(poll(Arc::downgrade(&inner), options.poll_interval));
         Ok(Self { inner })
@@ -153,6 +168,11 @@ impl PgStore {
             s = back;
             match result {
                 Ok(written) => {
+                    if let Some(l) = self.inner.listener.get()
+                        && !written.touched.is_empty()
+                    {
+                        l.changed(&written.touched).await;
+                    }
                     if written.announced {
                         self.sequence().await;
                     }
@@ -186,9 +206,58 @@ impl PgStore {
             outbox::sequence(&mut client).await
         };
         match done.await {
-            Ok(last) => self.note_position(last),
+            Ok(last) => {
+                self.note_position(last);
+                if let Some(l) = self.inner.listener.get() {
+                    l.sequenced(last).await;
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "outbox sequencer failed; the poller retries"),
         }
+    }
+
+    /// Sets who hears about this process's writes (once; later calls are ignored).
+    pub fn listen(&self, listener: Arc<dyn Listener>) {
+        let _ = self.inner.listener.set(listener);
+    }
+
+    /// Takes the lease named `name` if nobody holds it: one process at a time does the
+    /// work it guards (the relay). The lease lives while its connection does: a process
+    /// that dies, or loses the database, frees it.
+    pub async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let client = deadpool_postgres::Object::take(self.client().await?);
+        let key = lease_key(name);
+        let held: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await?
+            .get(0);
+        Ok(held.then_some(Lease { client }))
+    }
+
+    /// How far the relay `name` has published (0 at first).
+    pub async fn relay_cursor(&self, name: &str) -> Result<i64, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT position FROM relay_cursors WHERE name = $1",
+                &[&name],
+            )
+            .await?;
+        Ok(row.map_or(0, |r| r.get(0)))
+    }
+
+    /// Records that the relay `name` has published through `position`.
+    pub async fn set_relay_cursor(&self, name: &str, position: i64) -> Result<(), StoreError> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO relay_cursors (name, position) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET position = greatest(relay_cursors.position, $2)",
+                &[&name, &position],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Another process reached `position` (told by the fan-out): readers may go there.
@@ -305,6 +374,27 @@ impl PgStore {
     }
 }
 
+/// One process's right to do what a lease guards; see [`PgStore::lease`].
+pub struct Lease {
+    client: deadpool_postgres::ClientWrapper,
+}
+
+impl Lease {
+    /// Is it still held? (Its connection is alive.)
+    pub async fn held(&self) -> bool {
+        !self.client.is_closed() && self.client.simple_query("SELECT 1").await.is_ok()
+    }
+}
+
+/// An advisory-lock key from a lease name (FNV-1a: stable across builds).
+fn lease_key(name: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
 /// Read access that does not keep the store (its pool and poller) alive.
 #[derive(Clone)]
 pub struct PgReader(Weak<Inner>);
@@ -340,11 +430,10 @@ impl PgReader {
 
 /// A little noise for retry delays, without a random-number dependency in the store.
 fn rand_u8() -> u8 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    (nanos ^ (nanos >> 8)) as u8
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u8
 }
 
 /// Sequences what writers left behind and learns positions other processes reached,

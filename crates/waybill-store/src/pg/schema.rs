@@ -118,6 +118,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
     ",
+    // 2: how far each relay (the broker's copy of the outbox) has published.
+    "
+    CREATE TABLE relay_cursors (
+        name     TEXT   PRIMARY KEY,
+        position BIGINT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

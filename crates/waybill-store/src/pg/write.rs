@@ -17,6 +17,8 @@ pub(crate) struct Written {
     pub outcomes: Vec<ItemOutcome>,
     /// It wrote domain events: the sequencer has work.
     pub announced: bool,
+    /// The orders it changed.
+    pub touched: Vec<String>,
 }
 
 /// Runs `s` in one transaction on a blocking thread (the applier waits on `rt` for each
@@ -59,10 +61,12 @@ pub(crate) fn commit(
     })?;
     applier.flush(&mut rows)?;
     drop(rows);
+    let touched = applier.touched().iter().map(|o| o.to_string()).collect();
     rt.block_on(tx.commit())?;
     Ok(Written {
         outcomes,
         announced: !changes.is_empty(),
+        touched,
     })
 }
 
