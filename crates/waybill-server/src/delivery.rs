@@ -305,11 +305,25 @@ async fn run(store: Store, d: Dispatcher) {
     let flights: Arc<Mutex<Flights>> = Arc::default();
     // A finished send starts a new round at once: its slot is free.
     let wake = Arc::new(tokio::sync::Notify::new());
+    // On PostgreSQL every API node runs an engine; one at a time sends.
+    let mut lease: Option<waybill_store::pg::Lease> = None;
     loop {
         tokio::select! {
             changed = announced.changed() => if changed.is_err() { return },
             () = wake.notified() => {}
             () = tokio::time::sleep(d.settings.poll) => {}
+        }
+        if let Store::Postgres(p) = &store {
+            let held = match &lease {
+                Some(l) => l.held().await,
+                None => false,
+            };
+            if !held {
+                lease = p.lease("deliveries").await.ok().flatten();
+                if lease.is_none() {
+                    continue;
+                }
+            }
         }
         {
             let mut f = flights.lock().expect("not poisoned");

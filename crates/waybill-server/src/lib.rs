@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cloudevents;
+pub mod cluster;
 pub mod delivery;
 pub mod intake;
 pub mod mail;
@@ -68,6 +69,8 @@ pub struct AppState {
     /// How long a shipment may go without a scan, per status, before the dashboard
     /// calls it stalled.
     pub stall: Arc<waybill_store::dashboard::StallRules>,
+    /// Redis, when several nodes share a PostgreSQL store: the order cache.
+    pub cluster: Option<Arc<cluster::Cluster>>,
 }
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.

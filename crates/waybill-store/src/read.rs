@@ -54,7 +54,7 @@ impl ReadPool {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ShipmentRecord {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
@@ -64,7 +64,7 @@ pub struct ShipmentRecord {
     pub last_location: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRecord {
     pub order_id: String,
     pub status: String,

@@ -38,6 +38,34 @@ pub enum Command {
     Bench(BenchArgs),
     /// Print the OpenAPI document.
     Openapi,
+    /// Apply events from RabbitMQ to PostgreSQL (scale-out; see docs/scaling.md).
+    Worker(WorkerArgs),
+    /// Publish events from files to RabbitMQ's waybill.intake, as a producer would.
+    Publish(PublishArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Files of events: .ndjson/.jsonl, .json (array) or .csv.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// This worker's number, from 0: it takes the partitions p with p % workers == index
+    /// at once, and stands by for the others.
+    #[arg(long, env = "WAYBILL_WORKER_INDEX", default_value_t = 0)]
+    pub index: u16,
+    /// How many workers share the partitions.
+    #[arg(long, env = "WAYBILL_WORKERS", default_value_t = 1)]
+    pub workers: u16,
+    /// Unacknowledged messages per partition.
+    #[arg(long, default_value_t = 500)]
+    pub prefetch: u16,
+    /// Most messages applied in one transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub batch: usize,
 }
 
 #[derive(Debug, Args)]

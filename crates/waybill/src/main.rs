@@ -36,6 +36,25 @@ fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(cli.data, args.addr, args.public_url, file)?;
             runtime()?.block_on(cmd::serve::run(settings, args.demo))
         }
+        Command::Publish(args) => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            let url = settings
+                .scale
+                .amqp_url
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("waybill publish needs WAYBILL_AMQP_URL"))?;
+            let n = runtime()?.block_on(cmd::publish::run(
+                &url,
+                settings.scale.partitions,
+                &args.files,
+            ))?;
+            println!("published {n} events (confirmed by the broker)");
+            Ok(())
+        }
+        Command::Worker(args) => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            runtime()?.block_on(cmd::worker::run(settings, args))
+        }
         Command::Ingest(args) => {
             let settings = Settings::resolve(cli.data, None, None, file)?;
             let totals = match &args.server {

@@ -34,6 +34,12 @@ pub struct FileConfig {
     /// `[webhooks.<provider>]` tables: `secret` and `zone`.
     #[serde(default)]
     pub webhooks: std::collections::BTreeMap<String, WebhookFileConfig>,
+    /// Scale-out: PostgreSQL instead of the embedded store, RabbitMQ intake, Redis.
+    pub database_url: Option<String>,
+    pub amqp_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub partitions: Option<u16>,
+    pub db_pool: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +79,34 @@ pub struct Settings {
     pub tracking_link_ttl: std::time::Duration,
     /// The dashboard's stall limits per status (`WAYBILL_STALL_HOURS`).
     pub stall: waybill_store::dashboard::StallRules,
+    pub scale: ScaleOut,
+}
+
+/// Where the scale-out parts are, when they are used (docs/scaling.md).
+#[derive(Debug, Clone)]
+pub struct ScaleOut {
+    /// `WAYBILL_DATABASE_URL`: PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+    /// `WAYBILL_AMQP_URL`: RabbitMQ, for `waybill worker`.
+    pub amqp_url: Option<String>,
+    /// `WAYBILL_REDIS_URL`: the order cache and the fan-out of changes between nodes.
+    pub redis_url: Option<String>,
+    /// `WAYBILL_PARTITIONS`: intake queues (8). Every process must agree.
+    pub partitions: u16,
+    /// `WAYBILL_DB_POOL`: PostgreSQL connections per process (16).
+    pub db_pool: usize,
+}
+
+impl ScaleOut {
+    /// The PostgreSQL store's options, if one is configured.
+    pub fn postgres(&self, announce: bool) -> Option<waybill_store::PgOptions> {
+        self.database_url.as_ref().map(|url| {
+            let mut o = waybill_store::PgOptions::new(url.clone());
+            o.pool_size = self.db_pool;
+            o.announce = announce;
+            o
+        })
+    }
 }
 
 /// Provider secrets and zones: `WAYBILL_WEBHOOK_SECRET_<PROVIDER>` and
@@ -199,7 +233,24 @@ impl Settings {
             &env("WAYBILL_STALL_HOURS").unwrap_or_default(),
         )
         .map_err(|e| anyhow::anyhow!("WAYBILL_STALL_HOURS: {e}"))?;
+        let partitions = match env("WAYBILL_PARTITIONS") {
+            Some(v) => v
+                .parse::<u16>()
+                .with_context(|| format!("WAYBILL_PARTITIONS={v:?}"))?,
+            None => file.partitions.unwrap_or(8),
+        };
+        if partitions == 0 {
+            bail!("WAYBILL_PARTITIONS must be at least 1");
+        }
+        let scale = ScaleOut {
+            database_url: env("WAYBILL_DATABASE_URL").or(file.database_url),
+            amqp_url: env("WAYBILL_AMQP_URL").or(file.amqp_url),
+            redis_url: env("WAYBILL_REDIS_URL").or(file.redis_url),
+            partitions,
+            db_pool: parse_env("WAYBILL_DB_POOL")?.or(file.db_pool).unwrap_or(16),
+        };
         Ok(Self {
+            scale,
             stall,
             webhooks,
             deliveries,

@@ -160,13 +160,32 @@ async fn get_order(
 ) -> Result<Json<OrderView>, ApiError> {
     state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
-    let id = order_id.clone();
-    let rec = state
-        .store
-        .order(&id)
+    let rec = cached_order(&state, &order_id)
         .await?
         .ok_or_else(|| not_found(&order_id))?;
     Ok(Json(OrderView::from_record(rec, &state.links)))
+}
+
+/// An order, from the cluster's cache when there is one (see `crate::cluster`).
+async fn cached_order(
+    state: &AppState,
+    id: &str,
+) -> Result<Option<waybill_store::OrderRecord>, ApiError> {
+    use crate::cluster::Lookup;
+    let Some(cluster) = &state.cluster else {
+        return Ok(state.store.order(id).await?);
+    };
+    match cluster.lookup(id).await {
+        Lookup::Hit(rec) => Ok(Some(rec)),
+        Lookup::Miss(tag) => {
+            let rec = state.store.order(id).await?;
+            if let Some(r) = &rec {
+                cluster.fill(id, &tag, r).await;
+            }
+            Ok(rec)
+        }
+        Lookup::Bypass => Ok(state.store.order(id).await?),
+    }
 }
 
 /// The order's timeline: every event of every shipment, ordered by `occurred_at`.

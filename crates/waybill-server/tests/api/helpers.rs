@@ -99,6 +99,7 @@ pub async fn spawn_app_config(
         sessions: Default::default(),
         stall: Default::default(),
         webhooks: Arc::new(webhooks),
+        cluster: None,
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(waybill_server::run(listener, state, async {

@@ -103,7 +103,8 @@ impl PgStore {
     pub async fn connect(options: &PgOptions) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = options.url.parse()?;
         // Acknowledged means on the database's disk, whatever the server's default.
-        let mut settings = String::from("-c synchronous_commit=on");
+        let mut settings = config.get_options().unwrap_or_default().to_owned();
+        settings.push_str(" -c synchronous_commit=on -c client_min_messages=warning");
         if let Some(schema) = &options.schema {
             if !schema
                 .chars()

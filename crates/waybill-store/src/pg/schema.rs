@@ -137,11 +137,11 @@ const MIGRATION_LOCK: i64 = 0x5741_5942;
 /// Brings the schema up to [`VERSION`], each step in its own transaction. Nodes that
 /// start together take turns.
 pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    client
-        .batch_execute("CREATE TABLE IF NOT EXISTS waybill_schema (version BIGINT NOT NULL)")
-        .await?;
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    // Inside the lock: two nodes creating it at once would collide.
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS waybill_schema (version BIGINT NOT NULL)")
         .await?;
     let current: i64 = tx
         .query_one("SELECT coalesce(max(version), 0) FROM waybill_schema", &[])

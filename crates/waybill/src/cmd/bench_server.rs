@@ -57,6 +57,7 @@ pub async fn start(
         sessions: Default::default(),
         stall: Default::default(),
         webhooks: Default::default(),
+        cluster: None,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(waybill_server::run(listener, state, async {

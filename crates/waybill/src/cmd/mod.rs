@@ -8,4 +8,6 @@ pub mod bench_sse;
 pub mod demo;
 pub mod ingest;
 pub mod order;
+pub mod publish;
 pub mod serve;
+pub mod worker;

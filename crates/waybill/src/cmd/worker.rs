@@ -1,0 +1,83 @@
+//! `waybill worker`: applies what producers publish to RabbitMQ (CONTRACT §6) to the
+//! PostgreSQL store, and relays domain events to `waybill.events`. Run as many as the
+//! partitions keep busy; each takes its share (`--index` of `--workers`) and stands by
+//! for the rest. See docs/scaling.md.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use waybill_broker::Topology;
+use waybill_broker::relay::{self, RelayCounters};
+use waybill_broker::worker::{self, Counters, WorkerSettings};
+use waybill_store::{PgStore, Store};
+
+use crate::cli::WorkerArgs;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
+    let pg = settings
+        .scale
+        .postgres(true)
+        .context("waybill worker needs WAYBILL_DATABASE_URL (PostgreSQL)")?;
+    let amqp = settings
+        .scale
+        .amqp_url
+        .clone()
+        .context("waybill worker needs WAYBILL_AMQP_URL (RabbitMQ)")?;
+    let store = PgStore::connect(&pg)
+        .await
+        .context("connecting to PostgreSQL (WAYBILL_DATABASE_URL)")?;
+    let store_any = Store::Postgres(store.clone());
+    // Its writes invalidate the API nodes' cache and wake their streams.
+    let _cluster = crate::cmd::serve::join_cluster(&settings, &store_any)?;
+    let topology = Topology {
+        partitions: settings.scale.partitions,
+        ..Topology::default()
+    };
+    let mut ws = WorkerSettings::new(&amqp);
+    ws.topology = topology.clone();
+    ws.index = args.index;
+    ws.workers = args.workers.max(1);
+    ws.prefetch = args.prefetch;
+    ws.max_batch = args.batch;
+    if args.index >= ws.workers {
+        anyhow::bail!("--index must be below --workers");
+    }
+    let max_items = settings.limits.max_batch_items;
+    let decode: worker::Decoder = Arc::new(move |content_type, body| {
+        waybill_server::wire::decode_message(
+            content_type,
+            body,
+            waybill_server::wire::now(),
+            max_items,
+        )
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(relay::run(
+        amqp,
+        topology,
+        store.clone(),
+        Arc::new(|r| waybill_server::delivery::body(r).into_bytes()),
+        Arc::new(RelayCounters::default()),
+        stopped.clone(),
+    ));
+    tokio::spawn(async move {
+        crate::cmd::serve::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    tracing::info!(
+        index = ws.index,
+        workers = ws.workers,
+        partitions = ws.topology.partitions,
+        "worker started"
+    );
+    let counters = Arc::new(Counters::default());
+    worker::run(ws, store_any, decode, counters.clone(), stopped).await;
+    let _ = relay.await;
+    tracing::info!(
+        applied = counters.applied.load(std::sync::atomic::Ordering::Relaxed),
+        dead = counters.dead.load(std::sync::atomic::Ordering::Relaxed),
+        "worker stopped"
+    );
+    Ok(())
+}
