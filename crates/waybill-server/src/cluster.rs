@@ -2,10 +2,11 @@
 //! fan-out that wakes every node's streams when any process changed something.
 //!
 //! **The cache never serves an order older than an acknowledged write.** Each order has
-//! a tag in Redis (`waybill:tag:<id>`); a writer sets a fresh tag after its commit and
+//! a tag in Redis (`<prefix>:tag:<id>`); a writer sets a fresh tag after its commit and
 //! before it answers anyone. A cached order (`waybill:order:<id>`) carries the tag that
 //! was current when its reader *began* reading the database, and counts only while that
-//! is still the tag. A reader that raced a write has read the tag before the write
+//! is still the tag. (`<prefix>` is `waybill` unless `WAYBILL_REDIS_PREFIX` says
+//! otherwise: several deployments can share one Redis.) A reader that raced a write has read the tag before the write
 //! replaced it, so its copy, old or not, is filed under a tag that is already gone.
 //!
 //! **Redis may go away.** Reads then go to PostgreSQL, and streams keep moving on the
@@ -31,8 +32,6 @@ use waybill_store::{OrderRecord, PgStore};
 pub const ENTRY_TTL: u64 = 60;
 /// Tags outlive the entries filed under them.
 const TAG_TTL: u64 = 86_400;
-/// The fan-out channel: positions the outbox reached.
-const CHANNEL: &str = "waybill:outbox";
 /// How often a node without Redis tries again.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -48,17 +47,10 @@ pub enum Lookup {
 
 pub struct Cluster {
     client: redis::Client,
+    prefix: String,
     conn: Mutex<(Option<ConnectionManager>, Option<Instant>)>,
     /// Orders whose tag could not be replaced after a write.
     pending: Mutex<BTreeSet<String>>,
-}
-
-fn tag_key(id: &str) -> String {
-    format!("waybill:tag:{id}")
-}
-
-fn entry_key(id: &str) -> String {
-    format!("waybill:order:{id}")
 }
 
 fn fresh_tag() -> String {
@@ -68,12 +60,26 @@ fn fresh_tag() -> String {
 
 impl Cluster {
     /// Does not wait for Redis: a node starts (and serves from PostgreSQL) without it.
-    pub fn new(url: &str) -> Result<Arc<Self>, redis::RedisError> {
+    pub fn new(url: &str, prefix: &str) -> Result<Arc<Self>, redis::RedisError> {
         Ok(Arc::new(Self {
             client: redis::Client::open(url)?,
+            prefix: prefix.to_owned(),
             conn: Mutex::new((None, None)),
             pending: Mutex::new(BTreeSet::new()),
         }))
+    }
+
+    fn tag_key(&self, id: &str) -> String {
+        format!("{}:tag:{id}", self.prefix)
+    }
+
+    fn entry_key(&self, id: &str) -> String {
+        format!("{}:order:{id}", self.prefix)
+    }
+
+    /// The fan-out channel: positions the outbox reached.
+    fn channel(&self) -> String {
+        format!("{}:outbox", self.prefix)
     }
 
     /// A connection, if Redis can be reached (tried at most once a second).
@@ -119,8 +125,8 @@ impl Cluster {
             return Lookup::Bypass;
         };
         let got: Result<(Option<String>, Option<String>), _> = redis::pipe()
-            .get(tag_key(id))
-            .get(entry_key(id))
+            .get(self.tag_key(id))
+            .get(self.entry_key(id))
             .query_async(&mut c)
             .await;
         let (tag, entry) = match got {
@@ -145,7 +151,7 @@ impl Cluster {
             None => {
                 let mine = fresh_tag();
                 let set: Result<Option<String>, _> = redis::cmd("SET")
-                    .arg(tag_key(id))
+                    .arg(self.tag_key(id))
                     .arg(&mine)
                     .arg("NX")
                     .arg("GET")
@@ -171,9 +177,9 @@ impl Cluster {
             return;
         };
         let done: Result<(), _> = redis::pipe()
-            .set_ex(entry_key(id), format!("{tag}|{json}"), ENTRY_TTL)
+            .set_ex(self.entry_key(id), format!("{tag}|{json}"), ENTRY_TTL)
             .ignore()
-            .expire(tag_key(id), TAG_TTL as i64)
+            .expire(self.tag_key(id), TAG_TTL as i64)
             .ignore()
             .query_async(&mut c)
             .await;
@@ -204,7 +210,7 @@ impl Cluster {
         };
         let mut pipe = redis::pipe();
         for id in pending.iter() {
-            pipe.set_ex(tag_key(id), fresh_tag(), TAG_TTL).ignore();
+            pipe.set_ex(self.tag_key(id), fresh_tag(), TAG_TTL).ignore();
         }
         match pipe.query_async::<()>(&mut c).await {
             Ok(()) => {
@@ -222,7 +228,9 @@ impl Cluster {
     /// Tells every node the outbox reached `position`.
     pub async fn announce(&self, position: i64) {
         if let Some(mut c) = self.conn().await
-            && c.publish::<_, _, ()>(CHANNEL, position).await.is_err()
+            && c.publish::<_, _, ()>(self.channel(), position)
+                .await
+                .is_err()
         {
             self.lost().await;
         }
@@ -234,7 +242,7 @@ impl Cluster {
         loop {
             match self.client.get_async_pubsub().await {
                 Ok(mut pubsub) => {
-                    if pubsub.subscribe(CHANNEL).await.is_ok() {
+                    if pubsub.subscribe(self.channel()).await.is_ok() {
                         let mut messages = pubsub.on_message();
                         while let Some(m) = messages.next().await {
                             if let Ok(p) = m.get_payload::<i64>() {

@@ -38,6 +38,7 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     pub amqp_url: Option<String>,
     pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
     pub partitions: Option<u16>,
     pub db_pool: Option<usize>,
 }
@@ -91,10 +92,15 @@ pub struct ScaleOut {
     pub amqp_url: Option<String>,
     /// `WAYBILL_REDIS_URL`: the order cache and the fan-out of changes between nodes.
     pub redis_url: Option<String>,
+    /// `WAYBILL_REDIS_PREFIX`: of every key and channel (`waybill`).
+    pub redis_prefix: String,
     /// `WAYBILL_PARTITIONS`: intake queues (8). Every process must agree.
     pub partitions: u16,
     /// `WAYBILL_DB_POOL`: PostgreSQL connections per process (16).
     pub db_pool: usize,
+    /// `WAYBILL_OUTBOX_POLL_MS`: how often each process looks at the outbox for
+    /// changes other processes made (500), besides hearing of them through Redis.
+    pub outbox_poll: std::time::Duration,
 }
 
 impl ScaleOut {
@@ -104,6 +110,7 @@ impl ScaleOut {
             let mut o = waybill_store::PgOptions::new(url.clone());
             o.pool_size = self.db_pool;
             o.announce = announce;
+            o.poll_interval = self.outbox_poll;
             o
         })
     }
@@ -246,8 +253,14 @@ impl Settings {
             database_url: env("WAYBILL_DATABASE_URL").or(file.database_url),
             amqp_url: env("WAYBILL_AMQP_URL").or(file.amqp_url),
             redis_url: env("WAYBILL_REDIS_URL").or(file.redis_url),
+            redis_prefix: env("WAYBILL_REDIS_PREFIX")
+                .or(file.redis_prefix)
+                .unwrap_or_else(|| "waybill".into()),
             partitions,
             db_pool: parse_env("WAYBILL_DB_POOL")?.or(file.db_pool).unwrap_or(16),
+            outbox_poll: std::time::Duration::from_millis(
+                parse_env("WAYBILL_OUTBOX_POLL_MS")?.unwrap_or(500).max(10) as u64,
+            ),
         };
         Ok(Self {
             scale,

@@ -114,7 +114,8 @@ pub fn join_cluster(
         );
         return Ok(None);
     };
-    let cluster = waybill_server::cluster::Cluster::new(url).context("WAYBILL_REDIS_URL")?;
+    let cluster = waybill_server::cluster::Cluster::new(url, &settings.scale.redis_prefix)
+        .context("WAYBILL_REDIS_URL")?;
     pg.listen(Arc::new(waybill_server::cluster::Tell(cluster.clone())));
     tokio::spawn(cluster.clone().follow(pg.clone()));
     Ok(Some(cluster))

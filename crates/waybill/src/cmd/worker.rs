@@ -72,12 +72,32 @@ pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
         "worker started"
     );
     let counters = Arc::new(Counters::default());
+    let progress = {
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                report(&counters, "worker progress");
+            }
+        })
+    };
     worker::run(ws, store_any, decode, counters.clone(), stopped).await;
+    progress.abort();
     let _ = relay.await;
-    tracing::info!(
-        applied = counters.applied.load(std::sync::atomic::Ordering::Relaxed),
-        dead = counters.dead.load(std::sync::atomic::Ordering::Relaxed),
-        "worker stopped"
-    );
+    report(&counters, "worker stopped");
     Ok(())
+}
+
+/// The counters as one log line (the scale-out tests add them up).
+fn report(c: &Counters, what: &str) {
+    use std::sync::atomic::Ordering::Relaxed;
+    tracing::info!(
+        applied = c.applied.load(Relaxed),
+        accepted = c.accepted.load(Relaxed),
+        duplicates = c.duplicates.load(Relaxed),
+        dead = c.dead.load(Relaxed),
+        redelivered = c.redelivered.load(Relaxed),
+        sessions = c.sessions.load(Relaxed),
+        "{what}"
+    );
 }
