@@ -126,3 +126,39 @@ pub async fn declare(ch: &Channel, t: &Topology) -> Result<(), BrokerError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The AsyncAPI document names what this code declares, with the same arguments.
+    #[test]
+    fn the_asyncapi_document_matches_the_topology() {
+        let doc = include_str!("../../../docs/asyncapi.yaml");
+        assert!(doc.starts_with("asyncapi: 3."), "an AsyncAPI 3 document");
+        for (address, kind) in [(INTAKE, "x-consistent-hash"), (EVENTS, "topic")] {
+            assert!(doc.contains(&format!("address: {address}\n")), "{address}");
+            assert!(
+                doc.contains(&format!("name: {address}\n          type: {kind}")),
+                "{address} is a {kind} exchange"
+            );
+        }
+        assert!(doc.contains(&format!("address: {DEAD}\n")));
+        assert!(doc.contains(&format!("address: '{INTAKE}.{{partition}}'")));
+        let t = Topology::default();
+        for arg in [
+            "`x-queue-type: quorum`".to_owned(),
+            "`x-single-active-consumer: true`".to_owned(),
+            format!("`x-delivery-limit: {}`", t.delivery_limit),
+            format!("`x-dead-letter-exchange: {DEAD}`"),
+            "`x-dead-letter-strategy: at-least-once`".to_owned(),
+            "`x-overflow: reject-publish`".to_owned(),
+        ] {
+            assert!(doc.contains(&arg), "the document lists {arg}");
+        }
+        assert!(doc.contains(&format!(
+            "`WAYBILL_PARTITIONS` quorum queues ({} by default)",
+            t.partitions
+        )));
+    }
+}

@@ -30,8 +30,10 @@ use waybill_store::{OrderRecord, PgStore};
 /// How long a cached order lives: the longest an order can be stale after a partition
 /// between a writer and Redis.
 pub const ENTRY_TTL: u64 = 60;
-/// Tags outlive the entries filed under them.
-const TAG_TTL: u64 = 86_400;
+/// Tags outlive the entries filed under them (a fill renews its tag's life), and no
+/// more: Redis holds a tag for each order changed in the last ten minutes, not for
+/// every order there is.
+const TAG_TTL: u64 = 600;
 /// How often a node without Redis tries again.
 const RETRY: Duration = Duration::from_secs(1);
 

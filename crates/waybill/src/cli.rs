@@ -30,7 +30,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Show an order's status and timeline.
     Order(OrderArgs),
-    /// Rebuild every projection from the event log (stop the server first).
+    /// Rebuild every projection from the event log (stop the server first; on
+    /// PostgreSQL, writers wait while it runs).
     Replay,
     /// Write a realistic synthetic workload as NDJSON.
     Loadgen(LoadgenArgs),
@@ -126,8 +127,12 @@ pub struct BenchArgs {
     /// Streams opened by the `sse` phase.
     #[arg(long, default_value_t = 1000)]
     pub sse_clients: usize,
+    /// Events through RabbitMQ in the `scale` phase (for each worker count).
+    #[arg(long, default_value_t = 30_000)]
+    pub scale_events: usize,
     /// Which parts to run, comma-separated: parse, providers, bulk, naive, http,
-    /// webhooks, sse.
+    /// webhooks, sse, and scale (needs WAYBILL_DATABASE_URL, WAYBILL_AMQP_URL and
+    /// optionally WAYBILL_REDIS_URL; see docs/scaling.md).
     #[arg(
         long,
         default_value = "parse,providers,bulk,naive,http,webhooks,sse",

@@ -82,12 +82,20 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Order(args) => {
             let settings = Settings::resolve(cli.data, None, None, file)?;
-            cmd::order::run(&settings.data, &args.order_id)
+            match settings.scale.postgres(true) {
+                Some(pg) => runtime()?.block_on(cmd::order::from_postgres(&pg, &args.order_id)),
+                None => cmd::order::run(&settings.data, &args.order_id),
+            }
         }
         Command::Replay => {
             let settings = Settings::resolve(cli.data, None, None, file)?;
             let started = std::time::Instant::now();
-            let n = waybill_store::replay(&settings.data)?;
+            let n = match settings.scale.postgres(false) {
+                Some(pg) => runtime()?.block_on(async {
+                    waybill_store::PgStore::connect(&pg).await?.replay().await
+                })?,
+                None => waybill_store::replay(&settings.data)?,
+            };
             println!("replayed {n} events in {:.1?}", started.elapsed());
             Ok(())
         }

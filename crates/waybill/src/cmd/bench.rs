@@ -25,7 +25,7 @@ use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 use crate::cli::BenchArgs;
 use crate::cmd::bench_server::{self, KEY};
 use crate::cmd::ingest::bulk_options;
-use crate::cmd::{bench_hooks, bench_push, bench_sse};
+use crate::cmd::{bench_hooks, bench_push, bench_scale, bench_sse};
 use crate::loadgen::{LoadgenOptions, events};
 
 const HTTP_BATCH: usize = 100;
@@ -163,6 +163,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             percentile(&steady.latencies, 1.0),
             steady.cut_off
         );
+    }
+    if on("scale") {
+        println!();
+        bench_scale::run(args.scale_events).await?;
     }
     println!();
     println!("peak memory (VmHWM): {}", peak_memory());

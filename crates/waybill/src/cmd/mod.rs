@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_hooks;
 pub mod bench_push;
+pub mod bench_scale;
 pub mod bench_server;
 pub mod bench_sse;
 pub mod demo;

@@ -1,4 +1,5 @@
-//! `waybill order ORDER_ID`: status and timeline as a table, read from the embedded store.
+//! `waybill order ORDER_ID`: status and timeline as a table, read from the embedded
+//! store's rows, or from PostgreSQL when `WAYBILL_DATABASE_URL` is set.
 
 use std::path::Path;
 
@@ -6,6 +7,20 @@ use anyhow::bail;
 use waybill_server::wire::format_instant;
 use waybill_store::overlay::Overlay;
 use waybill_store::read::{self, ReadPool};
+
+/// From PostgreSQL.
+pub async fn from_postgres(
+    options: &waybill_store::PgOptions,
+    order_id: &str,
+) -> anyhow::Result<()> {
+    let store = waybill_store::PgStore::connect(options).await?;
+    let Some(order) = store.order(order_id).await? else {
+        bail!("no order {order_id:?}");
+    };
+    let events = store.timeline(order_id).await?.unwrap_or_default();
+    print(&order, events);
+    Ok(())
+}
 
 pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
     let path = data.join("waybill.sqlite3");
@@ -25,6 +40,11 @@ pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
     let events = pool
         .with(|c| read::timeline(c, &at_rest, order_id))?
         .unwrap_or_default();
+    print(&order, events);
+    Ok(())
+}
+
+fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRecord>) {
     println!("order    {}", order.order_id);
     println!("status   {}", order.status);
     println!("created  {}", format_instant(order.created_at, 0));
@@ -61,5 +81,4 @@ pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
             println!("{:<26} (!) not applied: {flag}", "");
         }
     }
-    Ok(())
 }
