@@ -8,11 +8,13 @@
 //! makes its status, derived from all its shipments, safe to rewrite.
 
 use deadpool_postgres::Transaction;
+use std::collections::HashMap;
+
 use tokio::runtime::Handle;
 use waybill_core::event::Tracking;
 use waybill_core::{
     Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentStatus, Timestamp,
-    TrackingNumber, event_key,
+    TrackingEvent, TrackingNumber, event_key,
 };
 
 use crate::StoreError;
@@ -27,6 +29,10 @@ pub struct PgRows<'a, 't> {
     provisional: i64,
     /// The real seqs, once taken (see [`PgRows::settle`]).
     real: Vec<i64>,
+    /// Rows [`PgRows::prefetch`] read (and locked) ahead, handed out once; `None`: known
+    /// not to exist.
+    orders: HashMap<OrderId, Option<OrderRow>>,
+    shipments: HashMap<ParcelKey, Option<ShipmentRow>>,
 }
 
 impl<'a, 't> PgRows<'a, 't> {
@@ -36,7 +42,149 @@ impl<'a, 't> PgRows<'a, 't> {
             rt,
             provisional: 0,
             real: Vec::new(),
+            orders: HashMap::new(),
+            shipments: HashMap::new(),
         }
+    }
+
+    /// Reads and locks, in four statements, every row the batch's events name: their
+    /// parcels, their orders and the owners of those parcels, all those orders'
+    /// shipments, and the events of every one of them. The applier then finds them here
+    /// instead of asking row by row; what it needs beyond them (rare) it still asks for.
+    pub fn prefetch(&mut self, events: &[TrackingEvent]) -> Result<(), StoreError> {
+        let mut carriers = Vec::new();
+        let mut numbers = Vec::new();
+        let mut named: Vec<&str> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for ev in events {
+            if let Some(t) = &ev.tracking
+                && seen.insert((t.carrier.as_str(), t.tracking_number.as_str()))
+            {
+                carriers.push(t.carrier.as_str());
+                numbers.push(t.tracking_number.as_str());
+            }
+            if let Some(o) = &ev.order_id {
+                named.push(o.as_str());
+            }
+        }
+        named.sort_unstable();
+        named.dedup();
+        let parcels = self.query(
+            "SELECT s.ref, s.order_ref FROM shipments s
+             JOIN UNNEST($1::text[], $2::text[]) AS k(c, n)
+               ON s.carrier = k.c AND s.tracking_number = k.n
+             ORDER BY s.ref FOR UPDATE OF s",
+            &[&carriers, &numbers],
+        )?;
+        let owners: Vec<i64> = parcels.iter().filter_map(|r| r.get(1)).collect();
+        let unlinked: Vec<i64> = parcels
+            .iter()
+            .filter(|r| r.get::<_, Option<i64>>(1).is_none())
+            .map(|r| r.get(0))
+            .collect();
+        let orders = self.query(
+            "SELECT ref, order_id, created_at, status, details FROM orders
+             WHERE order_id = ANY($1) OR ref = ANY($2) ORDER BY ref FOR UPDATE",
+            &[&named, &owners],
+        )?;
+        let orefs: Vec<i64> = orders.iter().map(|r| r.get(0)).collect();
+        let ships = self.query(
+            "SELECT ref, order_ref, status, carrier, tracking_number, event_seqs, updated_at
+             FROM shipments WHERE order_ref = ANY($1) OR ref = ANY($2)
+             ORDER BY ref FOR UPDATE",
+            &[&orefs, &unlinked],
+        )?;
+        let mut seqs_of: Vec<Vec<i64>> = Vec::with_capacity(ships.len());
+        let mut all_seqs = Vec::new();
+        for r in &ships {
+            let seqs = decode_seqs(&r.get::<_, Option<Vec<u8>>>(5).unwrap_or_default());
+            all_seqs.extend_from_slice(&seqs);
+            seqs_of.push(seqs);
+        }
+        let mut entries: HashMap<i64, Entry> = HashMap::with_capacity(all_seqs.len());
+        for r in self.query(
+            "SELECT seq, event_id, kind, occurred_at, location FROM events WHERE seq = ANY($1)",
+            &[&all_seqs],
+        )? {
+            entries.insert(r.get(0), entry_of(&r, 1));
+        }
+        // Orders, keyed by ref for the shipments, with their parcels in row order.
+        let mut by_ref: HashMap<i64, OrderRow> = HashMap::with_capacity(orders.len());
+        let mut ids: HashMap<i64, OrderId> = HashMap::with_capacity(orders.len());
+        for r in &orders {
+            let oref: i64 = r.get(0);
+            let id = OrderId::parse(r.get(1)).map_err(unreadable)?;
+            let status: &str = r.get(3);
+            by_ref.insert(
+                oref,
+                OrderRow {
+                    oref,
+                    created_at: Timestamp(r.get(2)),
+                    status: OrderStatus::parse(status).unwrap_or(OrderStatus::Created),
+                    details: r.get(4),
+                    shipments: Vec::new(),
+                    default_ref: None,
+                },
+            );
+            ids.insert(oref, id);
+        }
+        for (r, seqs) in ships.iter().zip(seqs_of) {
+            let sref: i64 = r.get(0);
+            let owner: Option<i64> = r.get(1);
+            let status: Option<&str> = r.get(2);
+            let order = owner.and_then(|o| ids.get(&o)).cloned();
+            let key = match (parcel_of(r.get(3), r.get(4))?, &order) {
+                (Some(t), _) => ParcelKey::Tracked(t),
+                (None, Some(id)) => ParcelKey::OrderDefault(id.clone()),
+                (None, None) => continue,
+            };
+            if let Some(o) = owner.and_then(|o| by_ref.get_mut(&o)) {
+                if matches!(key, ParcelKey::OrderDefault(_)) {
+                    o.default_ref = Some(sref);
+                }
+                o.shipments
+                    .push((sref, status.and_then(ShipmentStatus::parse), key.clone()));
+            }
+            let mut row_entries = Vec::with_capacity(seqs.len());
+            for seq in &seqs {
+                row_entries.push(entries.get(seq).cloned().ok_or_else(|| {
+                    StoreError::BatchFailed(format!("event seq {seq} is missing"))
+                })?);
+            }
+            self.shipments.insert(
+                key,
+                Some(ShipmentRow {
+                    sref,
+                    order,
+                    entries: row_entries,
+                    seqs,
+                    updated_at: Timestamp(r.get::<_, Option<i64>>(6).unwrap_or_default()),
+                }),
+            );
+        }
+        // What the batch names and the database does not have.
+        for (c, n) in carriers.iter().zip(&numbers) {
+            if let Some(t) = parcel_of(Some(c), Some(n))? {
+                self.shipments.entry(ParcelKey::Tracked(t)).or_insert(None);
+            }
+        }
+        for (oref, row) in by_ref {
+            if let Some(id) = ids.remove(&oref) {
+                self.shipments
+                    .entry(ParcelKey::OrderDefault(id.clone()))
+                    .or_insert(None);
+                self.orders.insert(id, Some(row));
+            }
+        }
+        for id in named {
+            if let Ok(id) = OrderId::parse(id) {
+                self.orders.entry(id.clone()).or_insert(None);
+                self.shipments
+                    .entry(ParcelKey::OrderDefault(id))
+                    .or_insert(None);
+            }
+        }
+        Ok(())
     }
 
     /// Takes the real seqs for every provisional one, once every row the batch needs is
@@ -101,8 +249,27 @@ fn opt_ts(v: Option<Timestamp>) -> Option<i64> {
     v.map(Timestamp::as_micros)
 }
 
+/// An entry from an event row's `event_id, kind, occurred_at, location`, from `at`.
+fn entry_of(r: &tokio_postgres::Row, at: usize) -> Entry {
+    let id: &str = r.get(at);
+    let kind: &str = r.get(at + 1);
+    Entry {
+        occurred_at: Timestamp(r.get(at + 2)),
+        kind: EventKind::parse(kind).unwrap_or(EventKind::Unmapped),
+        key: event_key(id),
+        location: r.get::<_, Option<String>>(at + 3).map(Into::into),
+    }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::BatchFailed(e.to_string())
+}
+
 impl Rows for PgRows<'_, '_> {
     fn order(&mut self, id: &OrderId) -> Result<Option<OrderRow>, StoreError> {
+        if let Some(known) = self.orders.remove(id) {
+            return Ok(known);
+        }
         let Some(row) = self.one(
             "SELECT ref, created_at, status, details FROM orders WHERE order_id = $1 FOR UPDATE",
             &[&id.as_str()],
@@ -145,6 +312,9 @@ impl Rows for PgRows<'_, '_> {
     }
 
     fn shipment(&mut self, key: &ParcelKey) -> Result<Option<ShipmentRow>, StoreError> {
+        if let Some(known) = self.shipments.remove(key) {
+            return Ok(known);
+        }
         let row = match key {
             ParcelKey::Tracked(t) => self.one(
                 "SELECT ref, order_ref, event_seqs, updated_at FROM shipments
@@ -171,7 +341,7 @@ impl Rows for PgRows<'_, '_> {
                 let r = self.one("SELECT order_id FROM orders WHERE ref = $1", &[&oref])?;
                 r.map(|r| OrderId::parse(r.get(0)))
                     .transpose()
-                    .map_err(|e| StoreError::BatchFailed(e.to_string()))?
+                    .map_err(unreadable)?
             }
             None => None,
         };
@@ -181,17 +351,8 @@ impl Rows for PgRows<'_, '_> {
                 "SELECT event_id, kind, occurred_at, location FROM events WHERE seq = ANY($1)",
                 &[&seqs],
             )?
-            .into_iter()
-            .map(|r| {
-                let id: &str = r.get(0);
-                let kind: &str = r.get(1);
-                Entry {
-                    occurred_at: Timestamp(r.get(2)),
-                    kind: EventKind::parse(kind).unwrap_or(EventKind::Unmapped),
-                    key: event_key(id),
-                    location: r.get::<_, Option<String>>(3).map(Into::into),
-                }
-            })
+            .iter()
+            .map(|r| entry_of(r, 0))
             .collect();
         Ok(Some(ShipmentRow {
             sref,

@@ -35,7 +35,10 @@ pub(crate) fn commit(
     let mut rows = PgRows::new(&tx, rt.clone());
     let mut log = Appends::default();
     let outcomes = match s.work() {
-        Work::Apply(events, intake) => applier.apply_all(&mut rows, events, intake, &mut log)?,
+        Work::Apply(events, intake) => {
+            rows.prefetch(events)?;
+            applier.apply_all(&mut rows, events, intake, &mut log)?
+        }
         Work::Keep(q) => vec![ItemOutcome::Quarantined(
             rt.block_on(quarantine::insert(&tx, q))?,
         )],
