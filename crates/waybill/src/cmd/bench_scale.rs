@@ -101,6 +101,10 @@ impl Place {
 
 /// `n` events: six for each of `n / 6` orders, interleaved as they would arrive.
 fn workload(n: usize) -> Vec<(String, String)> {
+    workload_of("B", n)
+}
+
+fn workload_of(tag: &str, n: usize) -> Vec<(String, String)> {
     let kinds = [
         "info_received",
         "picked_up",
@@ -113,7 +117,7 @@ fn workload(n: usize) -> Vec<(String, String)> {
     let mut out = Vec::with_capacity(orders * 6);
     for (k, kind) in kinds.iter().enumerate() {
         for o in 0..orders {
-            let order = format!("B-{o:07}");
+            let order = format!("{tag}-{o:07}");
             let body = serde_json::json!({
                 "event_id": format!("{order}-{k}"),
                 "order_id": order,
@@ -437,6 +441,8 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
     let place = last.context("a measured place")?;
     let orders: Vec<String> = work.iter().take(2000).map(|(o, _)| o.clone()).collect();
     let mut rows = Vec::new();
+    // Reads while two workers write other orders (new ones each time): the database is
+    // busy, as it would be.
     for (label, redis) in [
         ("without Redis", None),
         ("with the Redis cache", urls.redis.as_deref()),
@@ -462,13 +468,26 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
             .to_owned();
         let base = format!("http://{addr}");
         query(&base, &orders, 1).await?; // warm: the cache fills, connections open
+        let mut writers = Vec::new();
+        for w in 0..2 {
+            let (index, dir) = (w.to_string(), data.to_str().context("data dir")?);
+            let args = ["--data", dir, "worker", "--index", &index, "--workers", "2"];
+            writers.push(Child::spawn(&args, &env, "worker started").await?.0);
+        }
+        let amqp = place.amqp.clone();
+        let load = workload_of(if redis.is_some() { "D" } else { "C" }, 12_000);
+        let producer = tokio::spawn(async move { produce(&amqp, &load).await });
         let lat = query(&base, &orders, 3).await?;
+        producer.await??;
+        for w in writers {
+            w.stop().await;
+        }
         rows.push((label, lat));
         node.stop().await;
     }
     for (label, lat) in &rows {
         println!(
-            "GET /v1/orders/{{id}} {label:<22} {} reads, p50 {:.2} ms, p99 {:.2} ms (8 clients, 2000 orders)",
+            "GET /v1/orders/{{id}} {label:<22} {} reads, p50 {:.2} ms, p99 {:.2} ms (8 clients, 2000 orders, 2 workers writing)",
             lat.len(),
             pct(lat, 0.5),
             pct(lat, 0.99)
