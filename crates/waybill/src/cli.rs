@@ -43,6 +43,18 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Publish events from files to RabbitMQ's waybill.intake, as a producer would.
     Publish(PublishArgs),
+    /// Show the messages no worker could apply (waybill.intake.dead), and why.
+    DeadLetters(DeadLettersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLettersArgs {
+    /// Publish each to waybill.intake again (once fixed), removing it from the dead letters.
+    #[arg(long)]
+    pub replay: bool,
+    /// Most messages to show.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]

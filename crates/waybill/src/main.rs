@@ -51,6 +51,19 @@ fn main() -> anyhow::Result<()> {
             println!("published {n} events (confirmed by the broker)");
             Ok(())
         }
+        Command::DeadLetters(args) => {
+            let settings = Settings::resolve(cli.data, None, None, file)?;
+            let url =
+                settings.scale.amqp_url.clone().ok_or_else(|| {
+                    anyhow::anyhow!("waybill dead-letters needs WAYBILL_AMQP_URL")
+                })?;
+            runtime()?.block_on(cmd::dead_letters::run(
+                &url,
+                settings.scale.partitions,
+                args.replay,
+                args.limit,
+            ))
+        }
         Command::Worker(args) => {
             let settings = Settings::resolve(cli.data, None, None, file)?;
             runtime()?.block_on(cmd::worker::run(settings, args))
@@ -69,6 +82,11 @@ fn main() -> anyhow::Result<()> {
                         args.batch,
                     ))?
                 }
+                None if settings.scale.database_url.is_some() => anyhow::bail!(
+                    "waybill ingest loads the embedded store; with WAYBILL_DATABASE_URL set, \
+                     send the files through the broker (waybill publish) or to a server \
+                     (--server)"
+                ),
                 None => {
                     let store = cmd::ingest::open_store(&settings.data, settings.writer)?;
                     cmd::ingest::into_store(&store, &args.files, args.batch)?

@@ -778,3 +778,206 @@ async fn api_nodes_share_streams_and_never_serve_an_older_order() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A webhook receiver on this machine: records each `webhook-id` it is sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let sink = sink.clone();
+            async move {
+                if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                    sink.lock().unwrap().push(id.to_owned());
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+/// Every API node runs a delivery engine, and one at a time sends (a lease in
+/// PostgreSQL): with two nodes a receiver gets each domain event once; when a node
+/// stops, the other goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_delivery_engine_sends_at_a_time() {
+    let _turn = TURN.lock().await;
+    let Some(site) = Site::new().await else {
+        return;
+    };
+    let private = [("WAYBILL_WEBHOOK_ALLOW_PRIVATE", "true")];
+    let (a, b) = (site.api_with(&private).await, site.api_with(&private).await);
+    let (url, got) = receiver().await;
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{}/v1/subscriptions", a.base))
+        .bearer_auth(KEY)
+        .json(&json!({"url": url, "event_types": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let db = site.db().await;
+    let outbox = async || -> usize {
+        db.query_one("SELECT count(*) FROM outbox", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0) as usize
+    };
+    let delivered = |got: &Arc<Mutex<Vec<String>>>| -> (usize, usize) {
+        let all = got.lock().unwrap();
+        let distinct: HashSet<&String> = all.iter().collect();
+        (all.len(), distinct.len())
+    };
+    for o in 0..10 {
+        post_event(&http, &b.base, &format!("y-{o}"), 0, "2026-11-05T08:00:00Z").await;
+    }
+    let expected = outbox().await;
+    let started = Instant::now();
+    while delivered(&got).1 < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            delivered(&got)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second engine to send them again, if one did.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (sent, distinct) = delivered(&got);
+    assert_eq!((sent, distinct), (expected, expected), "each sent once");
+
+    // One node goes; whichever held the lease, deliveries go on.
+    a.stop().await;
+    for o in 10..15 {
+        post_event(&http, &b.base, &format!("y-{o}"), 0, "2026-11-05T08:00:00Z").await;
+    }
+    let expected = outbox().await;
+    let started = Instant::now();
+    while delivered(&got).1 < expected {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            delivered(&got)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.stop().await;
+}
+
+/// Runs a `waybill` command against the site and returns what it printed.
+async fn cli(site: &Site, args: &[&str]) -> String {
+    let out = site
+        .command(args)
+        .stdout(Stdio::piped())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What no worker could apply is kept with the reason, shown by `waybill dead-letters`,
+/// and, once the cause is fixed, applied by `waybill dead-letters --replay`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_kept_shown_and_replayed() {
+    let _turn = TURN.lock().await;
+    let Some(site) = Site::new().await else {
+        return;
+    };
+    let api = site.api().await;
+    let worker = site.worker(0, 1).await;
+    // A scan for a parcel no order has claimed, without an order_id: refused.
+    let scan = json!({"event_id": "dl-1", "carrier": "ups", "tracking_number": "1ZDEAD001",
+        "status": "in_transit", "occurred_at": "2026-11-06T08:00:00Z"})
+    .to_string();
+    let conn = waybill_broker::connect(&site.amqp_url, "dl-producer")
+        .await
+        .unwrap();
+    let p = Publisher::open(&conn).await.unwrap();
+    let partitions = Topology {
+        partitions: PARTITIONS,
+        ..Topology::default()
+    };
+    topology::declare(p.channel(), &partitions).await.unwrap();
+    p.publish(&Message {
+        exchange: topology::INTAKE,
+        routing_key: "1ZDEAD001",
+        body: scan.as_bytes(),
+        content_type: "application/json",
+        message_id: None,
+        headers: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let shown = loop {
+        let shown = cli(&site, &["dead-letters"]).await;
+        if shown.contains("1 dead letter(s)") {
+            break shown;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(shown.contains("order_id"), "the reason is shown: {shown}");
+    assert!(shown.contains("1ZDEAD001"), "the message is shown: {shown}");
+    // Looking took nothing away.
+    assert!(
+        cli(&site, &["dead-letters"])
+            .await
+            .contains("1 dead letter(s)")
+    );
+
+    // The fix: an order claims the parcel. Then the replay applies the scan.
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/orders", api.base))
+        .bearer_auth(KEY)
+        .json(&json!({"order_id": "z-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .post(format!("{}/v1/orders/z-1/shipments", api.base))
+        .bearer_auth(KEY)
+        .json(&json!({"carrier": "ups", "tracking_number": "1ZDEAD001"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert!(
+        cli(&site, &["dead-letters", "--replay"])
+            .await
+            .contains("1 dead letter(s) published again")
+    );
+    let started = Instant::now();
+    loop {
+        let order: Value = http
+            .get(format!("{}/v1/orders/z-1", api.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if order["status"] == "in_transit" {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{order}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        cli(&site, &["dead-letters"])
+            .await
+            .contains("0 dead letter(s)")
+    );
+    worker.stop().await;
+    api.stop().await;
+}
