@@ -50,9 +50,10 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
+    let tracking_key = tracking_key(&settings.data)?;
     let links = waybill_server::pages::Links::new(
         &public_url,
-        tracking_key(&settings.data)?.as_bytes(),
+        tracking_key.as_bytes(),
         settings.tracking_link_ttl,
     );
     if let Some(mail) = &mut settings.deliveries.mail {
@@ -63,7 +64,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         links: Arc::new(links),
         limits: settings.limits.clone(),
-        sessions: Default::default(),
+        sessions: waybill_server::pages::Sessions::new(tracking_key.as_bytes()),
         stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
         cluster,
