@@ -266,15 +266,28 @@ async fn apply(
         }
     }
     if !events.is_empty() {
-        let outcomes = submit(store, events, shutdown).await?;
-        for (m, out) in owner.into_iter().zip(outcomes) {
-            match out {
-                ItemOutcome::Rejected(r) => problems[m].push(r.to_string()),
-                ItemOutcome::Duplicate => {
-                    counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                }
-                _ => {
-                    counters.accepted.fetch_add(1, Ordering::Relaxed);
+        match submit(store, events.clone(), shutdown).await? {
+            Ok(outcomes) => tally(owner.into_iter().zip(outcomes), &mut problems, counters),
+            // Something in the batch fails every time: apply its messages one by one, so
+            // that only the one at fault is kept aside.
+            Err(e) => {
+                tracing::warn!(error = %e, "a batch failed for good; applying its messages one by one");
+                for m in 0..problems.len() {
+                    let (mine, evs): (Vec<usize>, Vec<TrackingEvent>) = owner
+                        .iter()
+                        .zip(&events)
+                        .filter(|(o, _)| **o == m)
+                        .map(|(o, e)| (*o, e.clone()))
+                        .unzip();
+                    if evs.is_empty() {
+                        continue;
+                    }
+                    match submit(store, evs, shutdown).await? {
+                        Ok(outcomes) => {
+                            tally(mine.into_iter().zip(outcomes), &mut problems, counters)
+                        }
+                        Err(e) => problems[m].push(format!("the store refused it: {e}")),
+                    }
                 }
             }
         }
@@ -291,17 +304,38 @@ async fn apply(
     Ok(())
 }
 
-/// Submits until the store takes it; gives up only when asked to stop (the messages go
-/// back to the broker unacknowledged).
+/// Counts what the store made of each event, and keeps its refusals with their message.
+fn tally(
+    outcomes: impl Iterator<Item = (usize, ItemOutcome)>,
+    problems: &mut [Vec<String>],
+    counters: &Counters,
+) {
+    for (m, out) in outcomes {
+        match out {
+            ItemOutcome::Rejected(r) => problems[m].push(r.to_string()),
+            ItemOutcome::Duplicate => {
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                counters.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Submits until the store takes it, or says it never will (the inner `Err`). While the
+/// store cannot be reached it retries; it gives up only when asked to stop (the
+/// messages then go back to the broker unacknowledged).
 async fn submit(
     store: &Store,
     events: Vec<TrackingEvent>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<Vec<ItemOutcome>, BrokerError> {
+) -> Result<Result<Vec<ItemOutcome>, waybill_store::StoreError>, BrokerError> {
     let mut backoff = Duration::from_millis(50);
     loop {
         match store.submit(Submission::Events(events.clone())).await {
-            Ok(outcomes) => return Ok(outcomes),
+            Ok(outcomes) => return Ok(Ok(outcomes)),
+            Err(e) if !e.is_transient() => return Ok(Err(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "the store did not take the batch; retrying");
                 if *shutdown.borrow() {

@@ -466,3 +466,47 @@ async fn the_relay_publishes_every_domain_event() {
         want.len() as i64
     );
 }
+
+/// A message whose event the database refuses every time (here a NUL character, which
+/// PostgreSQL's text cannot hold, let through by a careless decoder) does not hold up
+/// its batch: the batch is applied message by message, that one is kept aside with
+/// the database's reason, and the others are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_database_refuses_is_kept_aside() {
+    let Some(env) = Env::new() else { return };
+    let store = env.store().await;
+    let careless: Decoder = Arc::new(|ct, body| {
+        let mut items =
+            waybill_server::wire::decode_message(ct, body, waybill_server::wire::now(), 1000)?;
+        for ev in items.iter_mut().flatten() {
+            if ev.order_id.as_ref().is_some_and(|o| o.as_str() == "bad") {
+                ev.location = Some("hub\u{0}".into());
+            }
+        }
+        Ok(items)
+    });
+    let messages: Vec<(String, String)> = ["a1", "bad", "a2", "a3"]
+        .iter()
+        .map(|o| ((*o).to_owned(), event(o, 0)))
+        .collect();
+    publish_all(&env.amqp, &messages, "application/json").await;
+    let counters = Arc::new(Counters::default());
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(worker::run(
+        env.settings(),
+        Store::Postgres(store.clone()),
+        careless,
+        counters.clone(),
+        stopped,
+    ));
+    until("three applied, one kept aside", async || {
+        counters.applied.load(Ordering::Relaxed) == 3 && counters.dead.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    for o in ["a1", "a2", "a3"] {
+        assert!(store.order(o).await.unwrap().is_some(), "{o}");
+    }
+    assert!(store.order("bad").await.unwrap().is_none());
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}

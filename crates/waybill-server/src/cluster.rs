@@ -24,8 +24,9 @@ use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::Mutex;
+use waybill_store::OrderRecord;
+use waybill_store::pg::PgReader;
 use waybill_store::pg::{Listener, Told};
-use waybill_store::{OrderRecord, PgStore};
 
 /// How long a cached order lives: the longest an order can be stale after a partition
 /// between a writer and Redis.
@@ -238,17 +239,19 @@ impl Cluster {
         }
     }
 
-    /// Follows the fan-out for ever: every position another process announces wakes
-    /// this process's streams. Resubscribes after Redis comes back.
-    pub async fn follow(self: Arc<Self>, store: PgStore) {
-        loop {
+    /// Follows the fan-out while the store lives: every position another process
+    /// announces wakes this process's streams. Resubscribes after Redis comes back.
+    pub async fn follow(self: Arc<Self>, store: PgReader) {
+        while store.alive() {
             match self.client.get_async_pubsub().await {
                 Ok(mut pubsub) => {
                     if pubsub.subscribe(self.channel()).await.is_ok() {
                         let mut messages = pubsub.on_message();
                         while let Some(m) = messages.next().await {
-                            if let Ok(p) = m.get_payload::<i64>() {
-                                store.note_position(p);
+                            if let Ok(p) = m.get_payload::<i64>()
+                                && !store.note_position(p)
+                            {
+                                return; // the store closed
                             }
                         }
                     }

@@ -210,6 +210,8 @@ fn bounded<'a>(
             Err(format!("{field} is {} bytes; the limit is {max}", s.len()))
         }
         Some(s) if s.is_empty() => Ok(None),
+        // No store can keep it faithfully (PostgreSQL's text refuses it outright).
+        Some(s) if s.contains('\0') => Err(format!("{field} contains a NUL character")),
         other => Ok(other),
     }
 }
@@ -458,6 +460,16 @@ mod tests {
             "2026-11-27T10:02:00+08:00"
         );
         assert_eq!(e.details.as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn a_nul_character_in_text_is_refused() {
+        for field in ["location", "description", "raw_status", "event_id"] {
+            let json =
+                format!(r#"{{"order_id":"o1","status":"in_transit","{field}":"hub\u0000 3"}}"#);
+            let err = one(&json).unwrap_err();
+            assert!(err.contains(field) && err.contains("NUL"), "{field}: {err}");
+        }
     }
 
     #[test]

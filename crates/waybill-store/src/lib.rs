@@ -69,6 +69,32 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Worth trying again as it is: the database or the writer could not be reached, was
+    /// busy, or another writer got there first. Anything else (a value the database
+    /// refuses, a row that no longer reads) fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Busy | Self::WriterGone | Self::Unavailable(_) | Self::Io(_) => true,
+            Self::Postgres(e) => {
+                let io = std::error::Error::source(e)
+                    .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+                let code = e.code().map(|c| c.code());
+                e.is_closed()
+                    || io
+                    || self.is_conflict()
+                    || code.is_some_and(|c| {
+                        // connection exceptions, insufficient resources, operator
+                        // intervention (a restart), lock not available
+                        c.starts_with("08")
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
+                            || c == "55P03"
+                    })
+            }
+            _ => false,
+        }
+    }
+
     /// Another writer got there first (a lock wait that ended in a deadlock, or a row
     /// both inserted): the same work, run again, will see what it committed.
     pub fn is_conflict(&self) -> bool {

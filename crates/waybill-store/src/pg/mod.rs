@@ -117,6 +117,9 @@ impl PgStore {
             settings.push_str(&format!(" -c search_path={schema}"));
         }
         config.options(&settings);
+        // A database gone quiet (a partition) is noticed in about a minute, not hours:
+        // a lease's connection must not outlive its holder's reach.
+        config.keepalives_idle(Duration::from_secs(30));
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -151,8 +154,17 @@ impl PgStore {
         self.inner.pool.get().await.map_err(unavailable)
     }
 
-    /// Applies a submission in one transaction and answers once it is committed.
-    pub async fn submit(&self, mut s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+    /// Applies a submission in one transaction and answers once it is committed. Runs as
+    /// a task of its own: a caller that stops waiting (a client gone) cannot cut off what
+    /// follows a commit (invalidating caches, sequencing the outbox).
+    pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.submit_here(s).await })
+            .await
+            .map_err(|e| StoreError::BatchFailed(format!("the submission task failed: {e}")))?
+    }
+
+    async fn submit_here(&self, mut s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
         let rt = tokio::runtime::Handle::current();
         let mut attempt = 0;
         loop {
@@ -185,18 +197,40 @@ impl PgStore {
                     let jitter = u64::from(attempt) * 2 + u64::from(rand_u8() % 8);
                     tokio::time::sleep(Duration::from_millis(jitter)).await;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // Lost on the way (a connection cut at COMMIT) it may have
+                    // committed all the same, and the caller's retry will find only
+                    // duplicates and touch nothing: invalidate what it names now.
+                    if e.is_transient()
+                        && let Some(l) = self.inner.listener.get()
+                    {
+                        l.changed(&named_orders(&s)).await;
+                    }
+                    return Err(e);
+                }
             }
         }
     }
 
     /// Rebuilds every projection from the event log (`waybill replay`); writers wait.
+    /// Taking the tables can deadlock with a writer that holds one of them: then the
+    /// writer goes on and the replay starts again.
     pub async fn replay(&self) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || write::replay(&rt, &mut client))
-            .await
-            .map_err(|e| StoreError::BatchFailed(format!("the replay task failed: {e}")))?
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client().await?;
+            let rt = tokio::runtime::Handle::current();
+            let done = tokio::task::spawn_blocking(move || write::replay(&rt, &mut client))
+                .await
+                .map_err(|e| StoreError::BatchFailed(format!("the replay task failed: {e}")))?;
+            match done {
+                Err(e) if e.is_conflict() && attempt < ATTEMPTS => {
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Numbers committed outbox rows and tells followers how far they may read. A
@@ -226,13 +260,19 @@ impl PgStore {
     /// work it guards (the relay). The lease lives while its connection does: a process
     /// that dies, or loses the database, frees it.
     pub async fn lease(&self, name: &str) -> Result<Option<Lease>, StoreError> {
-        let client = deadpool_postgres::Object::take(self.client().await?);
-        let key = lease_key(name);
+        let client = self.client().await?;
         let held: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .query_one(
+                &format!("SELECT pg_try_advisory_lock({})", lock_key("$1")),
+                &[&name],
+            )
             .await?
             .get(0);
-        Ok(held.then_some(Lease { client }))
+        // A connection holding the lock never goes back to the pool: it leaves it, and
+        // closing it is what frees the lease.
+        Ok(held.then(|| Lease {
+            client: deadpool_postgres::Object::take(client),
+        }))
     }
 
     /// How far the relay `name` has published (0 at first).
@@ -381,19 +421,22 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Is it still held? (Its connection is alive.)
+    /// Is it still held? (Its connection is alive and answers within two seconds.)
     pub async fn held(&self) -> bool {
-        !self.client.is_closed() && self.client.simple_query("SELECT 1").await.is_ok()
+        !self.client.is_closed()
+            && tokio::time::timeout(Duration::from_secs(2), self.client.simple_query("SELECT 1"))
+                .await
+                .is_ok_and(|r| r.is_ok())
     }
 }
 
-/// An advisory-lock key from a lease name (FNV-1a: stable across builds).
-fn lease_key(name: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h as i64
+/// The SQL of an advisory-lock key for the name `param` (a text expression), within
+/// the current schema: deployments sharing a database in different schemas do not
+/// share locks.
+pub(crate) fn lock_key(param: &str) -> String {
+    format!(
+        "('x' || substr(md5(coalesce(current_schema(), '') || ':' || {param}), 1, 16))::bit(64)::bigint"
+    )
 }
 
 /// Read access that does not keep the store (its pool and poller) alive.
@@ -401,6 +444,22 @@ fn lease_key(name: &str) -> i64 {
 pub struct PgReader(Weak<Inner>);
 
 impl PgReader {
+    /// Is the store still open?
+    pub fn alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+
+    /// As [`PgStore::note_position`]; `false` once the store is gone.
+    pub fn note_position(&self, position: i64) -> bool {
+        match self.store() {
+            Ok(s) => {
+                s.note_position(position);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
     fn store(&self) -> Result<PgStore, StoreError> {
         self.0
             .upgrade()
@@ -427,6 +486,21 @@ impl PgReader {
             .outbox_for_order(order_id, after, through, limit)
             .await
     }
+}
+
+/// The orders a submission's events name.
+fn named_orders(s: &Submission) -> Vec<String> {
+    let mut ids: Vec<String> = match s {
+        Submission::Events(evs) | Submission::Push { events: evs, .. } => evs
+            .iter()
+            .filter_map(|e| e.order_id.as_ref().map(|o| o.to_string()))
+            .collect(),
+        Submission::NewOrder(e) => e.order_id.iter().map(|o| o.to_string()).collect(),
+        Submission::Quarantine(_) | Submission::Hook(_) => Vec::new(),
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// A little noise for retry delays, without a random-number dependency in the store.

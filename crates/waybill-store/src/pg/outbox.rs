@@ -16,14 +16,17 @@ use waybill_core::Timestamp;
 use crate::StoreError;
 use crate::outbox::OutboxRecord;
 
-/// "WAYB" + 1: the sequencer's advisory lock.
-const SEQUENCER_LOCK: i64 = 0x5741_5943;
-
 /// Numbers the committed rows that wait; returns the highest position there is.
 pub(crate) async fn sequence(client: &mut Client) -> Result<i64, StoreError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SEQUENCER_LOCK])
-        .await?;
+    tx.execute(
+        &format!(
+            "SELECT pg_advisory_xact_lock({})",
+            super::lock_key("'sequencer'")
+        ),
+        &[],
+    )
+    .await?;
     // The statement starts after the lock is held: it sees every earlier pass.
     let stmt = tx
         .prepare_cached(

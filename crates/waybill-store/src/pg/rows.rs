@@ -88,10 +88,14 @@ impl<'a, 't> PgRows<'a, 't> {
             &[&named, &owners],
         )?;
         let orefs: Vec<i64> = orders.iter().map(|r| r.get(0)).collect();
+        // Not locked again: the parcels the batch names are locked above, and an order's
+        // other shipments change only under their order's lock, which this batch holds.
+        // (Locking them too would lock parcels after orders, the other way round from
+        // the first statement: two batches could then wait on each other.)
         let ships = self.query(
             "SELECT ref, order_ref, status, carrier, tracking_number, event_seqs, updated_at
              FROM shipments WHERE order_ref = ANY($1) OR ref = ANY($2)
-             ORDER BY ref FOR UPDATE",
+             ORDER BY ref",
             &[&orefs, &unlinked],
         )?;
         let mut seqs_of: Vec<Vec<i64>> = Vec::with_capacity(ships.len());

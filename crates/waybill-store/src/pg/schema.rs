@@ -130,16 +130,18 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Any number for the advisory lock that serialises migrations between nodes starting
-/// at once: "WAYB" in ASCII.
-const MIGRATION_LOCK: i64 = 0x5741_5942;
-
 /// Brings the schema up to [`VERSION`], each step in its own transaction. Nodes that
 /// start together take turns.
 pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-        .await?;
+    tx.execute(
+        &format!(
+            "SELECT pg_advisory_xact_lock({})",
+            super::lock_key("'migrations'")
+        ),
+        &[],
+    )
+    .await?;
     // Inside the lock: two nodes creating it at once would collide.
     tx.batch_execute("CREATE TABLE IF NOT EXISTS waybill_schema (version BIGINT NOT NULL)")
         .await?;

@@ -118,7 +118,7 @@ pub fn join_cluster(
     let cluster = waybill_server::cluster::Cluster::new(url, &settings.scale.redis_prefix)
         .context("WAYBILL_REDIS_URL")?;
     pg.listen(Arc::new(waybill_server::cluster::Tell(cluster.clone())));
-    tokio::spawn(cluster.clone().follow(pg.clone()));
+    tokio::spawn(cluster.clone().follow(pg.downgrade()));
     Ok(Some(cluster))
 }
 
