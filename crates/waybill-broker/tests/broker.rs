@@ -15,25 +15,14 @@ use waybill_broker::topology::{self, Topology};
 use waybill_broker::worker::{self, Counters, Decoder, WorkerSettings};
 use waybill_store::{PgOptions, PgStore, Store};
 
+#[path = "../../waybill-store/tests/support/scratch.rs"]
+mod scratch;
+
 /// A virtual host and a schema, removed afterwards.
 struct Env {
     amqp: String,
     vhost: String,
     pg: PgOptions,
-}
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::AtomicU32;
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 fn rabbitmqctl(args: &[&str]) {
@@ -53,7 +42,7 @@ impl Env {
             eprintln!("skipped: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL");
             return None;
         };
-        let vhost = unique("wbt");
+        let vhost = scratch::unique("wbt");
         rabbitmqctl(&["add_vhost", &vhost]);
         rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
         let base = amqp.rsplit_once('/').map_or(amqp.as_str(), |(b, _)| b);
@@ -87,24 +76,8 @@ impl Drop for Env {
         let _ = std::process::Command::new("rabbitmqctl")
             .args(["delete_vhost", &self.vhost])
             .output();
-        let (url, schema) = (self.pg.url.clone(), self.vhost.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.vhost);
+        scratch::run_sql(&self.pg.url, sql);
     }
 }
 

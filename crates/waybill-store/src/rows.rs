@@ -33,6 +33,29 @@ pub(crate) fn parcel_of(
     })
 }
 
+impl OrderRow {
+    /// Adds one of the order's shipments, from its row's columns (in row order).
+    pub(crate) fn add_shipment(
+        &mut self,
+        id: &OrderId,
+        sref: i64,
+        status: Option<&str>,
+        carrier: Option<&str>,
+        number: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let parcel = match parcel_of(carrier, number)? {
+            Some(t) => ParcelKey::Tracked(t),
+            None => {
+                self.default_ref = Some(sref);
+                ParcelKey::OrderDefault(id.clone())
+            }
+        };
+        self.shipments
+            .push((sref, status.and_then(ShipmentStatus::parse), parcel));
+        Ok(())
+    }
+}
+
 impl Rows for SqliteRows<'_> {
     fn order(&mut self, id: &OrderId) -> Result<Option<OrderRow>, StoreError> {
         let conn = self.0;
@@ -52,39 +75,32 @@ impl Rows for SqliteRows<'_> {
         let Some((oref, created, status, details)) = row else {
             return Ok(None);
         };
-        let mut stmt = conn.prepare_cached(
-            "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
-             ORDER BY ref",
-        )?;
-        let mut shipments = Vec::new();
-        let mut default_ref = None;
-        let mut rows = stmt.query([oref])?;
-        while let Some(r) = rows.next()? {
-            let sref: i64 = r.get(0)?;
-            let status: Option<String> = r.get(1)?;
-            let carrier: Option<String> = r.get(2)?;
-            let number: Option<String> = r.get(3)?;
-            let parcel = match parcel_of(carrier.as_deref(), number.as_deref())? {
-                Some(t) => ParcelKey::Tracked(t),
-                None => {
-                    default_ref = Some(sref);
-                    ParcelKey::OrderDefault(id.clone())
-                }
-            };
-            shipments.push((
-                sref,
-                status.as_deref().and_then(ShipmentStatus::parse),
-                parcel,
-            ));
-        }
-        Ok(Some(OrderRow {
+        let mut order = OrderRow {
             oref,
             created_at: Timestamp(created),
             status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
             details,
-            shipments,
-            default_ref,
-        }))
+            shipments: Vec::new(),
+            default_ref: None,
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
+             ORDER BY ref",
+        )?;
+        let mut rows = stmt.query([oref])?;
+        while let Some(r) = rows.next()? {
+            let status: Option<String> = r.get(1)?;
+            let carrier: Option<String> = r.get(2)?;
+            let number: Option<String> = r.get(3)?;
+            order.add_shipment(
+                id,
+                r.get(0)?,
+                status.as_deref(),
+                carrier.as_deref(),
+                number.as_deref(),
+            )?;
+        }
+        Ok(Some(order))
     }
 
     fn shipment(&mut self, key: &ParcelKey) -> Result<Option<ShipmentRow>, StoreError> {

@@ -12,6 +12,9 @@ use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, Tracki
 use waybill_store::read::{self, ListFilter};
 use waybill_store::{ItemOutcome, Store, Submission, WriterOptions};
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 fn ev(
     order: Option<&str>,
     parcel: Option<(&str, &str)>,
@@ -80,7 +83,7 @@ impl Place {
                 };
                 At::Schema {
                     url,
-                    name: unique_schema(),
+                    name: scratch::unique("wbt"),
                 }
             }
         };
@@ -120,45 +123,11 @@ impl Place {
     }
 }
 
-/// A schema name no other test (or run) uses.
-fn unique_schema() -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "wbt_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 impl Drop for Place {
     fn drop(&mut self) {
-        let At::Schema { url, name } = &self.at else {
-            return;
-        };
-        // Its own thread and runtime: a drop cannot wait on the test's runtime.
-        let (url, name) = (url.clone(), name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        if let At::Schema { url, name } = &self.at {
+            scratch::run_sql(url, format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+        }
     }
 }
 

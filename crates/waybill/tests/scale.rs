@@ -23,25 +23,14 @@ use tokio::process::{Child, Command};
 use waybill_broker::publish::{Message, Publisher};
 use waybill_broker::topology::{self, Topology};
 
+#[path = "../../waybill-store/tests/support/scratch.rs"]
+mod scratch;
+
 const KEY: &str = "scale-admin-key-000000001";
 const PARTITIONS: u16 = 6;
 
 /// One test at a time: they restart what they all share.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}_{}_{nanos}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 fn run(cmd: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(cmd)
@@ -82,7 +71,7 @@ impl Site {
             );
             return None;
         };
-        let db = unique("wbt");
+        let db = scratch::unique("wbt");
         pg(&admin_url)
             .await
             .batch_execute(&format!("CREATE DATABASE {db}"))
@@ -197,24 +186,8 @@ impl Site {
 impl Drop for Site {
     fn drop(&mut self) {
         let _ = run("rabbitmqctl", &["delete_vhost", &self.vhost]);
-        let (url, db) = (self.admin_url.clone(), self.db.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db);
+        scratch::run_sql(&self.admin_url, sql);
     }
 }
 

@@ -142,12 +142,8 @@ impl<'a, 't> PgRows<'a, 't> {
                 (None, Some(id)) => ParcelKey::OrderDefault(id.clone()),
                 (None, None) => continue,
             };
-            if let Some(o) = owner.and_then(|o| by_ref.get_mut(&o)) {
-                if matches!(key, ParcelKey::OrderDefault(_)) {
-                    o.default_ref = Some(sref);
-                }
-                o.shipments
-                    .push((sref, status.and_then(ShipmentStatus::parse), key.clone()));
+            if let (Some(o), Some(id)) = (owner.and_then(|o| by_ref.get_mut(&o)), &order) {
+                o.add_shipment(id, sref, status, r.get(3), r.get(4))?;
             }
             let mut row_entries = Vec::with_capacity(seqs.len());
             for seq in &seqs {
@@ -283,36 +279,22 @@ impl Rows for PgRows<'_, '_> {
         };
         let oref: i64 = row.get(0);
         let status: String = row.get(2);
-        let mut shipments = Vec::new();
-        let mut default_ref = None;
+        let mut order = OrderRow {
+            oref,
+            created_at: Timestamp(row.get(1)),
+            status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
+            details: row.get(3),
+            shipments: Vec::new(),
+            default_ref: None,
+        };
         for r in self.query(
             "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = $1
              ORDER BY ref",
             &[&oref],
         )? {
-            let sref: i64 = r.get(0);
-            let status: Option<String> = r.get(1);
-            let parcel = match parcel_of(r.get(2), r.get(3))? {
-                Some(t) => ParcelKey::Tracked(t),
-                None => {
-                    default_ref = Some(sref);
-                    ParcelKey::OrderDefault(id.clone())
-                }
-            };
-            shipments.push((
-                sref,
-                status.as_deref().and_then(ShipmentStatus::parse),
-                parcel,
-            ));
+            order.add_shipment(id, r.get(0), r.get(1), r.get(2), r.get(3))?;
         }
-        Ok(Some(OrderRow {
-            oref,
-            created_at: Timestamp(row.get(1)),
-            status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
-            details: row.get(3),
-            shipments,
-            default_ref,
-        }))
+        Ok(Some(order))
     }
 
     fn shipment(&mut self, key: &ParcelKey) -> Result<Option<ShipmentRow>, StoreError> {
