@@ -228,6 +228,19 @@ fn follow(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     log
 }
 
+/// Polls `check` until it says yes (`Ok`), for at most 30 s; then fails with the last
+/// thing it said.
+async fn eventually<T>(mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let started = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if started.elapsed() > Duration::from_secs(30) => panic!("{last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 async fn wait_for(log: &Arc<Mutex<Vec<String>>>, needle: &str, within: Duration) -> String {
     let started = Instant::now();
     loop {
@@ -838,15 +851,11 @@ async fn one_delivery_engine_sends_at_a_time() {
         post_event(&http, &b.base, &format!("y-{o}"), 0, "2026-11-05T08:00:00Z").await;
     }
     let expected = outbox().await;
-    let started = Instant::now();
-    while delivered(&got).1 < expected {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            delivered(&got)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(async || match delivered(&got) {
+        (_, d) if d >= expected => Ok(()),
+        other => Err(format!("delivered {other:?} of {expected}")),
+    })
+    .await;
     // Time for a second engine to send them again, if one did.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (sent, distinct) = delivered(&got);
@@ -858,15 +867,11 @@ async fn one_delivery_engine_sends_at_a_time() {
         post_event(&http, &b.base, &format!("y-{o}"), 0, "2026-11-05T08:00:00Z").await;
     }
     let expected = outbox().await;
-    let started = Instant::now();
-    while delivered(&got).1 < expected {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            delivered(&got)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(async || match delivered(&got) {
+        (_, d) if d >= expected => Ok(()),
+        other => Err(format!("delivered {other:?} of {expected}")),
+    })
+    .await;
     b.stop().await;
 }
 
@@ -915,15 +920,15 @@ async fn dead_letters_are_kept_shown_and_replayed() {
     })
     .await
     .unwrap();
-    let started = Instant::now();
-    let shown = loop {
+    let shown = eventually(async || {
         let shown = cli(&site, &["dead-letters"]).await;
         if shown.contains("1 dead letter(s)") {
-            break shown;
+            Ok(shown)
+        } else {
+            Err(shown)
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    })
+    .await;
     assert!(shown.contains("order_id"), "the reason is shown: {shown}");
     assert!(shown.contains("1ZDEAD001"), "the message is shown: {shown}");
     // Looking took nothing away.
@@ -956,8 +961,7 @@ async fn dead_letters_are_kept_shown_and_replayed() {
             .await
             .contains("1 dead letter(s) published again")
     );
-    let started = Instant::now();
-    loop {
+    eventually(async || {
         let order: Value = http
             .get(format!("{}/v1/orders/z-1", api.base))
             .bearer_auth(KEY)
@@ -968,11 +972,12 @@ async fn dead_letters_are_kept_shown_and_replayed() {
             .await
             .unwrap();
         if order["status"] == "in_transit" {
-            break;
+            Ok(())
+        } else {
+            Err(order.to_string())
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{order}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     assert!(
         cli(&site, &["dead-letters"])
             .await
