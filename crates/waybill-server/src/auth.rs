@@ -91,6 +91,14 @@ impl ApiKeys {
         self
     }
 
+    /// The configured keys of one role.
+    pub fn of_role(&self, role: Role) -> impl Iterator<Item = &str> {
+        self.0
+            .iter()
+            .filter(move |(_, r)| *r == role)
+            .map(|(k, _)| k.as_str())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

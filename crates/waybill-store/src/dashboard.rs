@@ -68,7 +68,9 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
     let mut figures: Vec<CarrierFigures> = conn
         .prepare_cached(
-            "SELECT carrier, count(*), sum(status = 'exception')
+            // FILTER, not sum(): a parcel with no known status yet (registered, or scanned
+            // only with a raw status) has a NULL status, and sum() over NULLs is NULL.
+            "SELECT carrier, count(*), count(*) FILTER (WHERE status = 'exception')
              FROM shipments WHERE carrier IS NOT NULL AND order_ref IS NOT NULL
              GROUP BY carrier ORDER BY 2 DESC",
         )?
@@ -259,11 +261,13 @@ pub fn overview(
     let failing = conn
         .prepare_cached(
             "SELECT s.id, s.url,
-                 sum(d.state = 'failed'), sum(d.state = 'pending' AND d.attempts > 0),
+                 count(*) FILTER (WHERE d.state = 'failed'),
+                 count(*) FILTER (WHERE d.state = 'pending' AND d.attempts > 0),
                  s.disabled_at IS NOT NULL
              FROM subscriptions s JOIN deliveries d ON d.subscription_id = s.id
              GROUP BY s.id
-             HAVING sum(d.state = 'failed') > 0 OR sum(d.state = 'pending' AND d.attempts > 0) > 0
+             HAVING count(*) FILTER (WHERE d.state = 'failed') > 0
+                 OR count(*) FILTER (WHERE d.state = 'pending' AND d.attempts > 0) > 0
                  OR s.disabled_at IS NOT NULL
              ORDER BY 3 DESC, 4 DESC LIMIT ?1",
         )?

@@ -146,6 +146,11 @@ impl Embedded {
         self.read(|c| hooks::subscription(c, id))
     }
 
+    /// Whether the dashboard session with this nonce was signed out (blocking).
+    pub fn is_signed_out(&self, nonce: &str) -> Result<bool, StoreError> {
+        self.read(|c| crate::sign_outs::is_signed_out(c, nonce))
+    }
+
     /// Pending deliveries due by `now`, at most `per_subscription` of each (blocking).
     pub fn due_deliveries(
         &self,

@@ -27,6 +27,7 @@ pub mod quarantine;
 pub mod read;
 pub mod rows;
 pub mod schema;
+pub mod sign_outs;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ pub use hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
 pub use outbox::OutboxRecord;
 pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
+pub use sign_outs::SignOut;
 pub use writer::{ItemOutcome, Pending, Submission, WriterOptions};
 
 /// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
@@ -289,6 +291,17 @@ impl Store {
                 Self::blocking(e, move |e| e.subscription(&id)).await
             }
             Self::Postgres(p) => p.subscription(id).await,
+        }
+    }
+
+    /// Whether the dashboard session with this nonce was signed out.
+    pub async fn is_signed_out(&self, nonce: &str) -> Result<bool, StoreError> {
+        match self {
+            Self::Embedded(e) => {
+                let nonce = nonce.to_owned();
+                Self::blocking(e, move |e| e.is_signed_out(&nonce)).await
+            }
+            Self::Postgres(p) => p.is_signed_out(nonce).await,
         }
     }
 

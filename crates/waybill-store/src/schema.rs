@@ -165,6 +165,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
     ",
+    // 6: dashboard sessions signed out before they expired.
+    "
+    CREATE TABLE signed_out (
+        nonce TEXT    PRIMARY KEY,
+        until INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -31,6 +31,7 @@ use crate::outbox;
 use crate::overlay::{Overlay, PendingOrder};
 use crate::quarantine::{self, NewQuarantine};
 use crate::rows::{SqliteRows, set_projected_through};
+use crate::sign_outs::SignOut;
 use crate::{StoreError, Synchronous, log};
 
 /// What became of one submitted event.
@@ -71,6 +72,8 @@ pub enum Submission {
     Quarantine(NewQuarantine),
     /// A write to subscriptions or deliveries.
     Hook(HookOp),
+    /// Forget a dashboard session.
+    SignOut(SignOut),
 }
 
 /// A submission's work, by kind.
@@ -78,6 +81,7 @@ pub(crate) enum Work<'s> {
     Apply(&'s [TrackingEvent], Intake),
     Keep(&'s NewQuarantine),
     Hook(&'s HookOp),
+    SignOut(&'s SignOut),
 }
 
 impl Submission {
@@ -89,6 +93,7 @@ impl Submission {
             Self::Push { events, .. } => Work::Apply(events, Intake::Provider),
             Self::Quarantine(q) => Work::Keep(q),
             Self::Hook(op) => Work::Hook(op),
+            Self::SignOut(s) => Work::SignOut(s),
         }
     }
 
@@ -110,7 +115,7 @@ impl Submission {
     pub(crate) fn len(&self) -> usize {
         match self {
             Self::Events(v) | Self::Push { events: v, .. } => v.len(),
-            Self::NewOrder(_) | Self::Quarantine(_) | Self::Hook(_) => 1,
+            Self::NewOrder(_) | Self::Quarantine(_) | Self::Hook(_) | Self::SignOut(_) => 1,
         }
     }
 }
@@ -551,6 +556,10 @@ fn commit_batch(
             } else {
                 ItemOutcome::Missing
             }],
+            Work::SignOut(s) => {
+                crate::sign_outs::record(&tx, s)?;
+                vec![ItemOutcome::Done]
+            }
         };
         if let Some((id, at)) = job.submission.resolved(&out) {
             quarantine::mark_replayed(&tx, id, at)?;

@@ -165,6 +165,8 @@ on_both!(
     a_bulk_load_announces_nothing,
     subscriptions_follow_the_outbox_and_keep_their_deliveries,
     the_dashboard_overview_counts_and_flags_what_needs_attention,
+    the_dashboard_overview_reads_parcels_with_no_status_yet,
+    sign_outs_are_kept_until_the_session_would_have_expired,
 );
 
 /// Every order with its timeline: what a reader can see.
@@ -1657,4 +1659,66 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention(b: Backend
             .quarantined,
         1
     );
+}
+
+/// A parcel registered for a carrier with no scans yet has no status: the overview
+/// counted it with sum(), which is NULL over NULLs, and failed for every reader.
+async fn the_dashboard_overview_reads_parcels_with_no_status_yet(b: Backend) {
+    use waybill_store::dashboard::StallRules;
+    let Some(place) = Place::with(b, rows(false)) else {
+        return;
+    };
+    let store = place.open().await;
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("o1"),
+            None,
+            EventKind::OrderCreated,
+            0,
+            "c",
+        )]))
+        .await
+        .unwrap();
+    let link = TrackingEvent::link(
+        OrderId::parse("o1").unwrap(),
+        tracking("dhl", "JD1"),
+        Timestamp(7),
+    );
+    store.submit(Submission::Events(vec![link])).await.unwrap();
+    let o = store
+        .overview(Timestamp(1_000), &StallRules::default(), 10)
+        .await
+        .unwrap();
+    let dhl = o.carriers.iter().find(|c| c.carrier == "dhl").unwrap();
+    assert_eq!((dhl.shipments, dhl.exceptions), (1, 0));
+}
+
+/// A sign-out is kept (and read back) until the session's own expiry; a later sign-out
+/// clears the ones that no longer matter, so the list never outgrows open sessions.
+async fn sign_outs_are_kept_until_the_session_would_have_expired(b: Backend) {
+    use waybill_store::SignOut;
+    let Some(place) = Place::new(b) else {
+        return;
+    };
+    let store = place.open().await;
+    let out = |nonce: &str, until: i64, at: i64| {
+        Submission::SignOut(SignOut {
+            nonce: nonce.into(),
+            until: Timestamp(until),
+            at: Timestamp(at),
+        })
+    };
+    assert!(!store.is_signed_out("n1").await.unwrap());
+    store.submit(out("n1", 100, 10)).await.unwrap();
+    store.submit(out("n1", 100, 11)).await.unwrap();
+    store.submit(out("n2", 500, 20)).await.unwrap();
+    assert!(store.is_signed_out("n1").await.unwrap());
+    assert!(store.is_signed_out("n2").await.unwrap());
+    store.submit(out("n3", 900, 100)).await.unwrap();
+    assert!(
+        !store.is_signed_out("n1").await.unwrap(),
+        "expired: cleared"
+    );
+    assert!(store.is_signed_out("n2").await.unwrap());
+    assert!(store.is_signed_out("n3").await.unwrap());
 }

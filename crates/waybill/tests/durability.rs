@@ -22,8 +22,8 @@ async fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_waybill"))
         .args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
-        .envs(env.iter().copied())
         .env("WAYBILL_API_KEYS", format!("admin:{KEY}"))
+        .envs(env.iter().copied())
         .env("WAYBILL_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
@@ -254,4 +254,73 @@ async fn a_webhook_pending_at_a_crash_arrives_after_restart_with_its_webhook_id(
         serde_json::from_str::<Value>(body).unwrap()["data"]["order_id"],
         "crash-1"
     );
+}
+
+/// Signs in to the dashboard with `key`; the cookie to send back.
+async fn dashboard_session(base: &str, key: &str) -> String {
+    let r = no_redirects()
+        .post(format!("{base}/dashboard/login"))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_owned()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn dashboard_status(base: &str, cookie: &str) -> u16 {
+    no_redirects()
+        .get(format!("{base}/dashboard?fragment=1"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A sign-out holds after a crash (it is in the store, not in memory), a session still
+/// open survives it (the session key is kept in the data directory), and a session ends
+/// when the admin key that opened it is no longer configured.
+#[tokio::test]
+async fn dashboard_sign_outs_survive_a_restart_and_sessions_end_with_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = start(dir.path()).await;
+    let kept = dashboard_session(&base, KEY).await;
+    let ended = dashboard_session(&base, KEY).await;
+    assert_eq!(dashboard_status(&base, &ended).await, 200);
+    let out = no_redirects()
+        .post(format!("{base}/dashboard/logout"))
+        .header("cookie", &ended)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(dashboard_status(&base, &ended).await, 401);
+    child.kill().await.unwrap(); // SIGKILL
+
+    let (mut child, base) = start(dir.path()).await;
+    assert_eq!(
+        dashboard_status(&base, &ended).await,
+        401,
+        "still signed out"
+    );
+    assert_eq!(dashboard_status(&base, &kept).await, 200, "still signed in");
+    child.kill().await.unwrap();
+
+    // The admin key is rotated: its sessions end with it.
+    let other = "durability-admin-key-0002";
+    let keys = format!("admin:{other}");
+    let (_child, base) = start_with(dir.path(), &[("WAYBILL_API_KEYS", &keys)]).await;
+    assert_eq!(dashboard_status(&base, &kept).await, 401);
+    let fresh = dashboard_session(&base, other).await;
+    assert_eq!(dashboard_status(&base, &fresh).await, 200);
 }

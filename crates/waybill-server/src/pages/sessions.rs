@@ -1,25 +1,30 @@
 //! Dashboard sessions: signing in with an admin key gives a session in an HTTP-only,
 //! same-site cookie; the key itself is never stored in the browser.
 //!
-//! A session id is `{expiry}.{nonce}.{mac}`, signed with a key derived from the tracking
-//! key, so every API node sharing `WAYBILL_TRACKING_KEY` accepts it: the nodes stay
-//! stateless. Signing out forgets the session on the node that was asked (and the
-//! browser drops the cookie); another node would still take a copy of the cookie until
-//! it expires, at most [`Sessions::ttl`] after sign-in.
+//! A session id is `{expiry}.{nonce}.{mac}`: the expiry in µs (decimal, no sign, no
+//! leading zero), 16 random bytes and an HMAC-SHA256, all lowercase hex. The MAC key is
+//! derived from the session key *and the admin key that signed in*, so a session lasts
+//! only as long as that admin key is configured, and the nodes stay stateless: every
+//! API node with the same session key and API keys accepts it. The session key is its
+//! own (`WAYBILL_SESSION_KEY`), not the tracking key, which signs links handed out to
+//! customers' mail. Sign-outs are kept in the store (by nonce, until the session would
+//! have expired), so they hold across restarts and on every node.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 use waybill_core::Timestamp;
 use waybill_providers::sign::{ct_eq, hmac_sha256};
 
+use crate::auth::{ApiKeys, Role};
+
+/// The longest id [`Sessions::check`] reads: 19 digits, 32 and 64 hex, two dots.
+const MAX_ID: usize = 19 + 1 + 32 + 1 + 64;
+
 #[derive(Clone)]
 pub struct Sessions {
     key: Arc<[u8; 32]>,
-    /// Sessions signed out here, until they would have expired anyway.
-    closed: Arc<Mutex<HashMap<String, i64>>>,
     pub ttl: Duration,
 }
 
@@ -30,23 +35,34 @@ impl Default for Sessions {
     }
 }
 
+/// A validly signed, unexpired session (it may still have been signed out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub nonce: String,
+    pub expiry: Timestamp,
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl Sessions {
-    /// Sessions signed with a key derived from `secret` (the tracking key).
+    /// Sessions signed with a key derived from `secret` (the session key).
     pub fn new(secret: &[u8]) -> Self {
         Self {
             key: Arc::new(hmac_sha256(secret, &[b"waybill dashboard sessions"])),
-            closed: Arc::default(),
             ttl: Duration::from_secs(8 * 3600),
         }
     }
 
-    fn mac(&self, expiry: i64, nonce: &str) -> String {
+    fn mac(&self, admin_key: &str, expiry: i64, nonce: &str) -> String {
+        let key = hmac_sha256(&*self.key, &[b"admin key\0", admin_key.as_bytes()]);
         hex(&hmac_sha256(
-            &*self.key,
+            &key,
             &[
                 b"session\0",
                 expiry.to_string().as_bytes(),
@@ -56,35 +72,48 @@ impl Sessions {
         ))
     }
 
-    /// A new session; its id goes in the cookie.
-    pub fn open(&self, now: Timestamp) -> String {
+    /// A new session for `admin_key`; its id goes in the cookie.
+    pub fn open(&self, now: Timestamp, admin_key: &str) -> String {
         let expiry = now.as_micros() + self.ttl.as_micros() as i64;
         let nonce = hex(&rand::rng().random::<[u8; 16]>());
-        format!("{expiry}.{nonce}.{}", self.mac(expiry, &nonce))
+        format!("{expiry}.{nonce}.{}", self.mac(admin_key, expiry, &nonce))
     }
 
-    pub fn valid(&self, id: &str, now: Timestamp) -> bool {
-        let mut parts = id.splitn(3, '.');
-        let (Some(expiry), Some(nonce), Some(mac)) = (parts.next(), parts.next(), parts.next())
+    /// The session an id names, if it is in canonical form, signed for one of the
+    /// admin keys configured now, unexpired, and no longer-lived than a session this
+    /// build opens.
+    pub fn check(&self, id: &str, now: Timestamp, keys: &ApiKeys) -> Option<Session> {
+        if id.len() > MAX_ID {
+            return None;
+        }
+        let mut parts = id.split('.');
+        let (Some(expiry), Some(nonce), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return false;
+            return None;
         };
-        let Ok(expiry) = expiry.parse::<i64>() else {
-            return false;
-        };
-        ct_eq(mac.as_bytes(), self.mac(expiry, nonce).as_bytes())
-            && expiry > now.as_micros()
-            && !self.closed.lock().expect("not poisoned").contains_key(id)
-    }
-
-    pub fn close(&self, id: &str) {
-        let Some(expiry) = id.split('.').next().and_then(|e| e.parse::<i64>().ok()) else {
-            return;
-        };
-        let mut closed = self.closed.lock().expect("not poisoned");
-        let now = crate::wire::now().as_micros();
-        closed.retain(|_, until| *until > now);
-        closed.insert(id.to_owned(), expiry);
+        // One spelling per session: a second one ("+1…", "01…") would be a session
+        // the sign-out list does not know.
+        let canonical = !expiry.is_empty()
+            && expiry.len() <= 19
+            && expiry.bytes().all(|b| b.is_ascii_digit())
+            && !expiry.starts_with('0');
+        if !canonical || !lower_hex(nonce, 32) || !lower_hex(mac, 64) {
+            return None;
+        }
+        let expiry: i64 = expiry.parse().ok()?;
+        let latest = now.as_micros().saturating_add(self.ttl.as_micros() as i64);
+        if expiry <= now.as_micros() || expiry > latest {
+            return None;
+        }
+        let mut signed = false;
+        for key in keys.of_role(Role::Admin) {
+            signed |= ct_eq(mac.as_bytes(), self.mac(key, expiry, nonce).as_bytes());
+        }
+        signed.then(|| Session {
+            nonce: nonce.to_owned(),
+            expiry: Timestamp(expiry),
+        })
     }
 }
 
@@ -92,22 +121,87 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    const ADMIN: &str = "admin-key-0000000000001";
+
+    fn keys() -> ApiKeys {
+        ApiKeys::default().with(ADMIN.into(), Role::Admin)
+    }
+
     #[test]
-    fn sessions_open_expire_and_close() {
-        let s = Sessions::new(b"tracking key");
+    fn sessions_open_and_expire() {
+        let s = Sessions::new(b"session key");
         let now = crate::wire::now();
-        let id = s.open(now);
-        assert!(s.valid(&id, now));
-        assert!(!s.valid("forged", now));
-        assert!(!s.valid(&id, Timestamp(now.as_micros() + s.ttl.as_micros() as i64)));
+        let id = s.open(now, ADMIN);
+        assert_eq!(s.check(&id, now, &keys()).unwrap().nonce.len(), 32);
+        assert!(s.check("forged", now, &keys()).is_none());
+        let later = Timestamp(now.as_micros() + s.ttl.as_micros() as i64);
+        assert!(s.check(&id, later, &keys()).is_none());
         // A longer life written into the id breaks its signature.
         let (expiry, rest) = id.split_once('.').unwrap();
         let stretched = format!("{}.{rest}", expiry.parse::<i64>().unwrap() + 1);
-        assert!(!s.valid(&stretched, now));
-        // Another node with the same key takes it; one with another key does not.
-        assert!(Sessions::new(b"tracking key").valid(&id, now));
-        assert!(!Sessions::new(b"another key").valid(&id, now));
-        s.close(&id);
-        assert!(!s.valid(&id, now));
+        assert!(s.check(&stretched, now, &keys()).is_none());
+        // Another node with the same keys takes it; one with another key does not.
+        assert!(
+            Sessions::new(b"session key")
+                .check(&id, now, &keys())
+                .is_some()
+        );
+        assert!(
+            Sessions::new(b"another key")
+                .check(&id, now, &keys())
+                .is_none()
+        );
+    }
+
+    /// The probe's reuse of a signed-out cookie: the same session spelt another way.
+    #[test]
+    fn only_the_canonical_spelling_is_read() {
+        let s = Sessions::new(b"session key");
+        let now = crate::wire::now();
+        let id = s.open(now, ADMIN);
+        assert!(s.check(&id, now, &keys()).is_some());
+        let upper = {
+            let (head, mac) = id.rsplit_once('.').unwrap();
+            format!("{head}.{}", mac.to_uppercase())
+        };
+        for variant in [
+            format!("0{id}"),
+            format!("+{id}"),
+            format!("{id}."),
+            format!("{id}.x"),
+            format!(" {id}"),
+            upper,
+        ] {
+            assert!(s.check(&variant, now, &keys()).is_none(), "{variant}");
+        }
+    }
+
+    /// A session is bound to the admin key that opened it.
+    #[test]
+    fn a_session_ends_with_its_admin_key() {
+        let s = Sessions::new(b"session key");
+        let now = crate::wire::now();
+        let id = s.open(now, ADMIN);
+        let other = "admin-key-0000000000002";
+        let both = keys().with(other.into(), Role::Admin);
+        assert!(s.check(&id, now, &both).is_some());
+        let rotated = ApiKeys::default().with(other.into(), Role::Admin);
+        assert!(s.check(&id, now, &rotated).is_none());
+        // A key that is no longer admin cannot hold a session either.
+        let demoted = ApiKeys::default().with(ADMIN.into(), Role::Read);
+        assert!(s.check(&id, now, &demoted).is_none());
+    }
+
+    /// Whoever holds the session key still cannot mint a session longer than a sign-in
+    /// gives.
+    #[test]
+    fn a_session_lives_no_longer_than_a_sign_in_gives() {
+        let s = Sessions::new(b"session key");
+        let now = crate::wire::now();
+        let far = Timestamp(now.as_micros() + 2 * s.ttl.as_micros() as i64);
+        let id = s.open(far, ADMIN);
+        assert!(s.check(&id, far, &keys()).is_some());
+        assert!(s.check(&id, now, &keys()).is_none());
+        assert!(s.check(&"9".repeat(400_000), now, &keys()).is_none());
     }
 }

@@ -6,9 +6,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use waybill_store::{SignOut, Submission};
 
 use crate::auth::Role;
 use crate::pages::dashboard;
+use crate::pages::sessions::Session;
 use crate::routes::ApiError;
 use crate::{AppState, wire};
 
@@ -61,8 +63,17 @@ fn session_of(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-fn signed_in(state: &AppState, headers: &HeaderMap) -> bool {
-    session_of(headers).is_some_and(|id| state.sessions.valid(&id, wire::now()))
+/// The request's session, if it is valid and was not signed out.
+async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, waybill_store::StoreError> {
+    let Some(s) =
+        session_of(headers).and_then(|id| state.sessions.check(&id, wire::now(), &state.keys))
+    else {
+        return Ok(None);
+    };
+    Ok((!state.store.is_signed_out(&s.nonce).await?).then_some(s))
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,7 +86,11 @@ async fn show(
     headers: HeaderMap,
     Query(q): Query<ShowQuery>,
 ) -> Response {
-    if !signed_in(&state, &headers) {
+    let signed_in = match session(&state, &headers).await {
+        Ok(s) => s.is_some(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if !signed_in {
         if q.fragment == Some(1) {
             return StatusCode::UNAUTHORIZED.into_response();
         }
@@ -114,6 +129,7 @@ async fn login(State(state): State<AppState>, axum::Form(f): axum::Form<LoginFor
         );
     };
     probe.insert(header::AUTHORIZATION, bearer);
+    let key = f.key.trim();
     match state.keys.authorize(&probe, Role::Admin) {
         Ok(_) => {}
         Err(crate::problem::ApiError::Forbidden { .. }) => {
@@ -129,7 +145,7 @@ async fn login(State(state): State<AppState>, axum::Form(f): axum::Form<LoginFor
             );
         }
     }
-    let id = state.sessions.open(wire::now());
+    let id = state.sessions.open(wire::now(), key);
     let secure = if state.links.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -148,9 +164,23 @@ async fn login(State(state): State<AppState>, axum::Form(f): axum::Form<LoginFor
     r
 }
 
+/// Only a session that is valid now is recorded: anything else needs no sign-out, and
+/// recording it would let anyone fill the store.
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_of(&headers) {
-        state.sessions.close(&id);
+    let ended = async {
+        if let Some(s) = session(&state, &headers).await? {
+            let out = SignOut {
+                nonce: s.nonce,
+                until: s.expiry,
+                at: wire::now(),
+            };
+            state.store.submit(Submission::SignOut(out)).await?;
+        }
+        Ok::<_, waybill_store::StoreError>(())
+    }
+    .await;
+    if let Err(e) = ended {
+        return ApiError::from(e).into_response();
     }
     let mut r = StatusCode::SEE_OTHER.into_response();
     let h = r.headers_mut();

@@ -111,3 +111,109 @@ async fn admins_sign_in_and_see_the_numbers_move() {
         "signed out"
     );
 }
+
+/// Rows in the store's list of signed-out sessions, read from its SQLite file.
+fn signed_out_rows(app: &TestApp) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        app.dir.path().join("waybill.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.query_row("SELECT count(*) FROM signed_out", [], |r| r.get(0))
+        .unwrap()
+}
+
+async fn logout(app: &TestApp, cookie: &str) -> u16 {
+    client()
+        .post(format!("{}/dashboard/logout", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The probe's attack: sign-outs of made-up sessions, each with a unique id of any
+/// size and a far expiry, were all kept. Only a validly signed, open session is
+/// recorded, once; the signed-out cookie spelt another way does not come back.
+#[tokio::test]
+async fn only_real_sessions_are_signed_out_and_a_sign_out_sticks() {
+    let app = spawn_app().await;
+    let big = "a".repeat(64 * 1024);
+    for n in 0..40 {
+        let forged = format!("wb_session=9999999999999999.{n}{big}.x");
+        assert_eq!(logout(&app, &forged).await, 303);
+    }
+    let shaped = format!(
+        "wb_session=9999999999999999.{}.{}",
+        "0".repeat(32),
+        "0".repeat(64)
+    );
+    assert_eq!(logout(&app, &shaped).await, 303);
+    assert_eq!(signed_out_rows(&app), 0, "nothing forged is kept");
+
+    let set = sign_in(&app, ADMIN).await;
+    let cookie = set.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        get(&app, "/dashboard?fragment=1", Some(&cookie)).await.0,
+        200
+    );
+    assert_eq!(logout(&app, &cookie).await, 303);
+    assert_eq!(logout(&app, &cookie).await, 303, "a replayed sign-out");
+    assert_eq!(signed_out_rows(&app), 1);
+    let id = cookie.strip_prefix("wb_session=").unwrap();
+    for again in [
+        cookie.clone(),
+        format!("wb_session=0{id}"),
+        format!("wb_session=+{id}"),
+        format!("wb_session=00{id}"),
+    ] {
+        assert_eq!(
+            get(&app, "/dashboard?fragment=1", Some(&again)).await.0,
+            401,
+            "{again}"
+        );
+    }
+}
+
+/// The probe's 500: a parcel registered with no scans yet, and a scan carrying only a
+/// carrier's raw status, both have no status, and the overview's sums came out NULL.
+#[tokio::test]
+async fn parcels_with_no_status_yet_do_not_break_the_dashboard() {
+    let app = spawn_app().await;
+    let order = app
+        .post_json(ADMIN, "/v1/orders", &json!({"order_id": "n1"}))
+        .await;
+    assert_eq!(order.status, 201, "{:?}", order.json);
+    let parcel = json!({"carrier": "dhl", "tracking_number": "JD0001"});
+    let linked = app
+        .post_json(ADMIN, "/v1/orders/n1/shipments", &parcel)
+        .await;
+    assert!(linked.status < 300, "{:?}", linked.json);
+    let raw_only = json!({"order_id": "n2", "carrier": "sf-express",
+        "tracking_number": "SF0002", "raw_status": "X-UNKNOWN"});
+    let a = app.post_json(INGEST, "/v1/events", &raw_only).await;
+    assert_eq!(a.status, 200, "{:?}", a.json);
+
+    let set = sign_in(&app, ADMIN).await;
+    let cookie = set.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    // The rows lag the log by up to a second: wait until both parcels are counted.
+    let mut last = (0, String::new());
+    for _ in 0..100 {
+        last = get(&app, "/dashboard?fragment=1", Some(&cookie)).await;
+        assert_eq!(last.0, 200, "{}", last.1);
+        if last.1.contains("<td>dhl</td>") && last.1.contains("<td>sf-express</td>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        last.1
+            .contains("data-carrier=\"dhl\"><td>dhl</td><td>1</td><td>0.0%</td>"),
+        "{}",
+        last.1
+    );
+}

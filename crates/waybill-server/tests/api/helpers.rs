@@ -17,7 +17,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
 
-    _dir: tempfile::TempDir,
+    /// The store's data directory.
+    pub dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -109,7 +110,7 @@ pub async fn spawn_app_config(
         base,
         client: reqwest::Client::new(),
 
-        _dir: dir,
+        dir,
         _stop: stop,
     }
 }

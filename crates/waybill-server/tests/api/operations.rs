@@ -16,6 +16,11 @@ async fn health_endpoints_answer_without_a_key() {
     }
 }
 
+async fn metrics(app: &TestApp) -> String {
+    let r = app.client.get(format!("{}/metrics", app.base)).send().await;
+    r.unwrap().text().await.unwrap()
+}
+
 #[tokio::test]
 async fn metrics_count_ingested_events() {
     let app = spawn_app().await;
@@ -25,21 +30,36 @@ async fn metrics_count_ingested_events() {
         json!({"order_id": "m", "status": "picked_up"}).to_string(),
     )
     .await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics(&app).await;
     assert!(
         text.contains("waybill_events_total{outcome=\"accepted\"}"),
         "{text}"
     );
     assert!(text.contains("waybill_http_requests_total"), "{text}");
     assert!(text.contains("waybill_write_queue_events 0"), "{text}");
+}
+
+/// Any token is a valid HTTP method. Each one used to become a label of its own, kept
+/// for good: a client could grow `/metrics` (and the process) without bound.
+#[tokio::test]
+async fn made_up_methods_share_one_metrics_label() {
+    let app = spawn_app().await;
+    let long = "X".repeat(10_000);
+    for name in ["BREW", "PROPFIND", long.as_str()] {
+        let method = reqwest::Method::from_bytes(name.as_bytes()).unwrap();
+        let a = app
+            .send(
+                app.client
+                    .request(method, format!("{}/v1/orders", app.base)),
+            )
+            .await;
+        assert!(a.status >= 400, "{name:.20}: {}", a.status);
+    }
+    let text = metrics(&app).await;
+    assert!(!text.contains("BREW") && !text.contains("PROPFIND"));
+    assert!(!text.contains("XXXXXXXX"));
+    assert!(text.contains("method=\"other\""), "{text}");
+    assert!(text.contains("method=\"GET\""), "{text}");
 }
 
 #[tokio::test]

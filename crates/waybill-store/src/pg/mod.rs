@@ -20,6 +20,7 @@ mod quarantine;
 mod read;
 mod rows;
 pub mod schema;
+mod sign_outs;
 mod write;
 
 use std::sync::{Arc, Weak};
@@ -357,6 +358,10 @@ impl PgStore {
         hooks::subscription(&self.client().await?, id).await
     }
 
+    pub async fn is_signed_out(&self, nonce: &str) -> Result<bool, StoreError> {
+        sign_outs::is_signed_out(&self.client().await?, nonce).await
+    }
+
     pub async fn due_deliveries(
         &self,
         now: Timestamp,
@@ -496,7 +501,7 @@ fn named_orders(s: &Submission) -> Vec<String> {
             .filter_map(|e| e.order_id.as_ref().map(|o| o.to_string()))
             .collect(),
         Submission::NewOrder(e) => e.order_id.iter().map(|o| o.to_string()).collect(),
-        Submission::Quarantine(_) | Submission::Hook(_) => Vec::new(),
+        Submission::Quarantine(_) | Submission::Hook(_) | Submission::SignOut(_) => Vec::new(),
     };
     ids.sort_unstable();
     ids.dedup();

@@ -125,6 +125,13 @@ const MIGRATIONS: &[&str] = &[
         position BIGINT NOT NULL
     );
     ",
+    // 3: dashboard sessions signed out before they expired.
+    "
+    CREATE TABLE signed_out (
+        nonce TEXT   PRIMARY KEY,
+        until BIGINT NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

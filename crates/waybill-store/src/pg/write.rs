@@ -7,7 +7,7 @@ use waybill_core::TrackingEvent;
 use waybill_core::change::Change;
 
 use super::rows::PgRows;
-use super::{hooks, quarantine};
+use super::{hooks, quarantine, sign_outs};
 use crate::StoreError;
 use crate::apply::{Appends, Applier, Intake, Sink};
 use crate::writer::{ItemOutcome, Submission, Work};
@@ -47,6 +47,10 @@ pub(crate) fn commit(
         } else {
             ItemOutcome::Missing
         }],
+        Work::SignOut(so) => {
+            rt.block_on(sign_outs::record(&tx, so))?;
+            vec![ItemOutcome::Done]
+        }
     };
     if let Some((id, at)) = s.resolved(&outcomes) {
         rt.block_on(quarantine::mark_replayed(&tx, id, at))?;

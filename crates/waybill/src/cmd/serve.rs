@@ -50,7 +50,8 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let tracking_key = tracking_key(&settings.data)?;
+    let tracking_key = secret_key(&settings.data, "WAYBILL_TRACKING_KEY", "tracking.key")?;
+    let session_key = secret_key(&settings.data, "WAYBILL_SESSION_KEY", "session.key")?;
     let links = waybill_server::pages::Links::new(
         &public_url,
         tracking_key.as_bytes(),
@@ -64,7 +65,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         links: Arc::new(links),
         limits: settings.limits.clone(),
-        sessions: waybill_server::pages::Sessions::new(tracking_key.as_bytes()),
+        sessions: waybill_server::pages::Sessions::new(session_key.as_bytes()),
         stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
         cluster,
@@ -142,16 +143,15 @@ fn admin_key(data: &Path) -> anyhow::Result<String> {
     Ok(key)
 }
 
-/// The key that signs tracking links: `WAYBILL_TRACKING_KEY`, or one generated on
-/// first start and kept in the data directory (so links survive restarts).
-fn tracking_key(data: &Path) -> anyhow::Result<String> {
-    if let Some(k) = std::env::var("WAYBILL_TRACKING_KEY")
-        .ok()
-        .filter(|k| k.len() >= 16)
-    {
+/// A signing key: from `env` (the tracking key signs links, the session key dashboard
+/// sessions), or one generated on first start and kept in the data directory as `file`
+/// (so links and sessions survive restarts). Two keys, so that whoever may make
+/// tracking links cannot make dashboard sessions.
+fn secret_key(data: &Path, env: &str, file: &str) -> anyhow::Result<String> {
+    if let Some(k) = std::env::var(env).ok().filter(|k| k.len() >= 16) {
         return Ok(k);
     }
-    let path = data.join("tracking.key");
+    let path = data.join(file);
     if let Ok(k) = std::fs::read_to_string(&path) {
         let k = k.trim().to_owned();
         if k.len() >= 16 {
