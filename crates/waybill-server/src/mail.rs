@@ -11,7 +11,6 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use serde_json::Value;
 use waybill_store::OutboxRecord;
 
 /// The id of the built-in e-mail subscription, and the URL it is stored with.
@@ -108,13 +107,34 @@ pub fn render(
 
 /// The customer's address and language, from the order's details.
 pub fn recipient(details: Option<&str>, default: Locale) -> (Option<String>, Locale) {
-    let v: Value = details
+    // Typed, not a `Value`: the rest of the metadata is skipped unread, so a number
+    // no f64 holds there (which a `Value` refuses) cannot cost the customer the mail.
+    #[derive(serde::Deserialize, Default)]
+    struct Part {
+        email: Option<Box<serde_json::value::RawValue>>,
+        locale: Option<Box<serde_json::value::RawValue>>,
+    }
+    let text = |raw: Option<Box<serde_json::value::RawValue>>| {
+        raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+    };
+    #[derive(serde::Deserialize, Default)]
+    struct Details {
+        #[serde(default)]
+        customer: Option<Part>,
+        #[serde(default)]
+        metadata: Option<Part>,
+    }
+    let d: Details = details
         .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or(Value::Null);
-    let email = v["customer"]["email"].as_str().map(str::to_owned);
-    let locale = [&v["metadata"]["locale"], &v["customer"]["locale"]]
+        .unwrap_or_default();
+    let (customer, metadata) = (
+        d.customer.unwrap_or_default(),
+        d.metadata.unwrap_or_default(),
+    );
+    let email = text(customer.email);
+    let locale = [metadata.locale, customer.locale]
         .into_iter()
-        .find_map(|l| l.as_str().and_then(Locale::parse))
+        .find_map(|l| Locale::parse(&text(l)?))
         .unwrap_or(default);
     (email, locale)
 }
@@ -198,5 +218,11 @@ mod tests {
         assert_eq!(recipient(None, Locale::Zh), (None, Locale::Zh));
         let d = r#"{"customer":{"email":"a@b.c","locale":"zh-CN"}}"#;
         assert_eq!(recipient(Some(d), Locale::En).1, Locale::Zh);
+        // A number no f64 holds elsewhere in the metadata costs nothing.
+        let d = r#"{"customer":{"email":"a@b.cn"},"metadata":{"locale":"en","w":1e400}}"#;
+        assert_eq!(
+            recipient(Some(d), Locale::Zh),
+            (Some("a@b.cn".into()), Locale::En)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Response and request bodies of the API, separate from the domain and store types.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use waybill_store::{EventRecord, OrderRecord, ShipmentRecord};
 
@@ -26,14 +27,62 @@ pub struct OrderView {
     /// delivered, exception, returning, returned, cancelled.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub customer: Option<Box<RawValue>>,
+    /// As it was sent: numbers keep every digit.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Box<RawValue>>,
     pub shipments: Vec<ShipmentView>,
     pub created_at: String,
     pub updated_at: String,
     /// The customer tracking page.
     pub tracking_url: String,
+}
+
+/// What an `ingest` key gets back when it writes an order or registers a parcel: the
+/// order without its customer, metadata or tracking link. A key handed to a carrier
+/// integration writes; it has no business reading customers' data.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OrderAck {
+    pub order_id: String,
+    /// The derived order status, as in `OrderView`.
+    pub status: String,
+    pub shipments: Vec<ShipmentView>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The answer to a write on an order: the full view for an `admin` key, the
+/// acknowledgement for an `ingest` key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum OrderAnswer {
+    Full(OrderView),
+    Ack(OrderAck),
+}
+
+impl OrderAnswer {
+    pub fn new(o: OrderRecord, links: &crate::pages::Links, role: crate::Role) -> Self {
+        let v = OrderView::from_record(o, links);
+        if role == crate::Role::Admin {
+            return Self::Full(v);
+        }
+        Self::Ack(OrderAck {
+            order_id: v.order_id,
+            status: v.status,
+            shipments: v.shipments,
+            created_at: v.created_at,
+            updated_at: v.updated_at,
+        })
+    }
+
+    pub fn order_id(&self) -> &str {
+        match self {
+            Self::Full(v) => &v.order_id,
+            Self::Ack(a) => &a.order_id,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -50,7 +99,9 @@ pub struct EventView {
     pub location: Option<String>,
     pub description: Option<String>,
     pub raw_status: Option<String>,
-    pub details: Option<serde_json::Value>,
+    /// As it was sent: numbers keep every digit.
+    #[schema(value_type = Option<serde_json::Value>)]
+    pub details: Option<Box<RawValue>>,
     /// True when the state machine did not apply this event (kept, not dropped).
     pub flagged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,8 +147,9 @@ pub struct Customer {
 pub struct NewOrder {
     pub order_id: String,
     pub customer: Option<Customer>,
-    /// Free-form JSON object kept with the order.
-    pub metadata: Option<serde_json::Value>,
+    /// Free-form JSON object kept with the order, exactly as sent.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Box<RawValue>>,
 }
 
 /// `POST /v1/orders/{order_id}/shipments`.
@@ -184,21 +236,22 @@ impl ShipmentView {
 
 impl OrderView {
     pub fn from_record(o: OrderRecord, links: &crate::pages::Links) -> Self {
-        let details: Option<serde_json::Value> = o
+        /// Read as raw text, not as numbers: a value beyond f64 keeps its digits.
+        #[derive(Deserialize, Default)]
+        struct Details {
+            customer: Option<Box<RawValue>>,
+            metadata: Option<Box<RawValue>>,
+        }
+        let details: Details = o
             .details
             .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok());
-        let field = |name: &str| {
-            details
-                .as_ref()
-                .and_then(|d| d.get(name))
-                .filter(|v| !v.is_null())
-                .cloned()
-        };
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        let present = |v: Option<Box<RawValue>>| v.filter(|v| v.get() != "null");
         Self {
             tracking_url: links.url(&o.order_id, crate::wire::now()),
-            customer: field("customer"),
-            metadata: field("metadata"),
+            customer: present(details.customer),
+            metadata: present(details.metadata),
             order_id: o.order_id,
             status: o.status,
             shipments: o
@@ -217,10 +270,7 @@ impl EventView {
         Self {
             occurred_at: format_instant(e.occurred_at, e.utc_offset),
             received_at: utc(e.received_at),
-            details: e
-                .details
-                .as_deref()
-                .and_then(|d| serde_json::from_str(d).ok()),
+            details: e.details.and_then(|d| RawValue::from_string(d).ok()),
             flagged: e.flag.is_some(),
             flag_reason: e.flag,
             event_id: e.event_id,

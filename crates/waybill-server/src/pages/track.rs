@@ -38,11 +38,15 @@ fn estimate(events: &[&EventRecord]) -> Option<String> {
     events
         .iter()
         .filter_map(|e| {
-            let d: serde_json::Value = serde_json::from_str(e.details.as_deref()?).ok()?;
-            let eta = d
-                .get(waybill_providers::checkpoint::ESTIMATED_DELIVERY)?
-                .as_str()?;
-            Some((e.received_at, eta.to_owned()))
+            // Typed: the other details are skipped unread, whatever numbers they hold.
+            // The field is `waybill_providers::checkpoint::ESTIMATED_DELIVERY`.
+            #[derive(serde::Deserialize)]
+            struct Eta {
+                estimated_delivery: Option<Box<serde_json::value::RawValue>>,
+            }
+            let d: Eta = serde_json::from_str(e.details.as_deref()?).ok()?;
+            let eta: String = serde_json::from_str(d.estimated_delivery?.get()).ok()?;
+            Some((e.received_at, eta))
         })
         .max_by_key(|(at, _)| *at)
         .map(|(_, eta)| eta)
@@ -240,7 +244,7 @@ mod tests {
             location: None,
             description: Some("<b>scan</b>".into()),
             raw_status: None,
-            details: Some(r#"{"phone":"123","estimated_delivery":"2026-11-30"}"#.into()),
+            details: Some(r#"{"phone":"123","w":1e400,"estimated_delivery":"2026-11-30"}"#.into()),
             flag: None,
         };
         let html = fragment(

@@ -18,7 +18,7 @@ use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
-use crate::views::{EventView, NewOrder, NewShipment, OrderList, OrderView, Timeline};
+use crate::views::{EventView, NewOrder, NewShipment, OrderAnswer, OrderList, OrderView, Timeline};
 use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
 
@@ -42,7 +42,11 @@ fn not_found(order_id: &str) -> ApiError {
 /// Checks the optional customer contact (personal data: kept, never shown on the
 /// tracking page) and metadata.
 fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
-    if order.metadata.as_ref().is_some_and(|m| !m.is_object()) {
+    if order
+        .metadata
+        .as_ref()
+        .is_some_and(|m| !m.get().trim_start().starts_with('{'))
+    {
         return Err(invalid("metadata must be a JSON object"));
     }
     let Some(c) = &order.customer else {
@@ -84,7 +88,7 @@ fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
     security(("bearer" = [])),
     request_body = NewOrder,
     responses(
-        (status = 201, description = "Created", body = OrderView),
+        (status = 201, description = "Created: the order for an admin key, without its customer, metadata and tracking link for an ingest key", body = OrderAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -95,13 +99,23 @@ async fn create_order(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, HeaderMap, Json<OrderView>), ApiError> {
-    state.keys.authorize(&headers, Role::Ingest)?;
+) -> Result<(StatusCode, HeaderMap, Json<OrderAnswer>), ApiError> {
+    let role = state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
     let req: NewOrder = json_body(&body)?;
     let order_id = OrderId::parse(&req.order_id).map_err(|e| invalid(e.to_string()))?;
     validate_new_order(&req)?;
-    let details = serde_json::json!({ "customer": req.customer, "metadata": req.metadata });
+    // Serialised as text, not through a `Value`: the metadata keeps every digit.
+    #[derive(serde::Serialize)]
+    struct Details<'a> {
+        customer: &'a Option<crate::views::Customer>,
+        metadata: &'a Option<Box<serde_json::value::RawValue>>,
+    }
+    let details = serde_json::to_string(&Details {
+        customer: &req.customer,
+        metadata: &req.metadata,
+    })
+    .map_err(|e| ApiError::Internal(e.into()))?;
     let now = wire::now();
     let event = TrackingEvent {
         // Not the derived id of a seed `create`: an order that an event created first
@@ -116,7 +130,7 @@ async fn create_order(
         location: None,
         description: None,
         raw_status: None,
-        details: Some(details.to_string()),
+        details: Some(details),
     };
     let outcome = state.store.submit(Submission::NewOrder(event)).await?;
     if outcome.first() != Some(&ItemOutcome::Accepted) {
@@ -130,11 +144,11 @@ async fn create_order(
         .order(&id)
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
-    let view = OrderView::from_record(rec, &state.links);
+    let view = OrderAnswer::new(rec, &state.links, role);
     let mut h = HeaderMap::new();
     if let Ok(loc) = format!(
         "/v1/orders/{}",
-        crate::views::percent_encode(&view.order_id)
+        crate::views::percent_encode(view.order_id())
     )
     .parse()
     {
@@ -316,8 +330,8 @@ async fn list_orders(
     params(("order_id" = String, Path, description = "The merchant's order id")),
     request_body = NewShipment,
     responses(
-        (status = 201, description = "Linked", body = OrderView),
-        (status = 200, description = "Already linked to this order", body = OrderView),
+        (status = 201, description = "Linked: the order for an admin key, without its customer, metadata and tracking link for an ingest key", body = OrderAnswer),
+        (status = 200, description = "Already linked to this order", body = OrderAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -330,8 +344,8 @@ async fn register_shipment(
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<OrderView>), ApiError> {
-    state.keys.authorize(&headers, Role::Ingest)?;
+) -> Result<(StatusCode, Json<OrderAnswer>), ApiError> {
+    let role = state.keys.authorize(&headers, Role::Ingest)?;
     let order_id = path_order_id(path)?;
     let order_id = OrderId::parse(&order_id).map_err(|_| not_found(&order_id))?;
     let body = read_body(&state, body).await?;
@@ -364,5 +378,5 @@ async fn register_shipment(
         .order(&id)
         .await?
         .ok_or_else(|| not_found(order_id.as_str()))?;
-    Ok((status, Json(OrderView::from_record(rec, &state.links))))
+    Ok((status, Json(OrderAnswer::new(rec, &state.links, role))))
 }

@@ -8,6 +8,7 @@ mod linking;
 mod operations;
 mod orders;
 mod providers;
+mod roles;
 mod streams;
 mod subscriptions;
 mod track;

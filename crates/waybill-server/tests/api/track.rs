@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use waybill_core::Timestamp;
 
-use crate::helpers::{INGEST, TestApp, spawn_app, test_links};
+use crate::helpers::{ADMIN, INGEST, TestApp, spawn_app, test_links};
 
 async fn page(
     app: &TestApp,
@@ -26,7 +26,7 @@ async fn page(
 async fn order_with_parcel(app: &TestApp) -> String {
     let created = app
         .post_json(
-            INGEST,
+            ADMIN,
             "/v1/orders",
             &json!({"order_id": "T-1", "customer": {"email": "li@example.com", "phone": "13800000000"}}),
         )
