@@ -8,6 +8,7 @@
 //! - [`intake`]: provider webhook settings; [`cloudevents`]: CloudEvents 1.0 intake.
 //! - [`auth`]: API keys and roles; [`problem`]: RFC 9457 errors, mapped once.
 //! - [`routes`]: one module per resource; [`telemetry`]: Prometheus metrics.
+//! - [`transport`]: accepting connections, with limits on what each may hold.
 
 pub mod auth;
 pub mod cloudevents;
@@ -20,6 +21,7 @@ pub mod problem;
 pub mod routes;
 pub mod streams;
 pub mod telemetry;
+pub mod transport;
 pub mod views;
 pub mod wire;
 
@@ -34,11 +36,12 @@ use waybill_store::Store;
 
 pub use auth::{ApiKeys, Role};
 
-/// Limits on what one request may carry.
+/// Limits on what one request may carry, and on what connections may hold.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_items: usize,
+    pub transport: transport::Transport,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
         Self {
             max_body_bytes: 8 * 1024 * 1024,
             max_batch_items: 10_000,
+            transport: Default::default(),
         }
     }
 }
@@ -58,6 +62,8 @@ pub struct AppState {
     /// Signed tracking links (`tracking_url`), and the base URL they start with.
     pub links: Arc<pages::Links>,
     pub limits: Limits,
+    /// The bytes of request bodies being read; [`run`] sizes it from `limits`.
+    pub bodies: transport::BodyBudget,
     /// Provider webhook secrets and zones.
     pub webhooks: Arc<intake::Webhooks>,
     /// The broadcast of domain events that streams follow.
@@ -121,11 +127,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Serves the API until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,
-    state: AppState,
+    mut state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     telemetry::install();
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let transport = state.limits.transport.clone();
+    state.bodies = transport::BodyBudget::new(transport.max_inflight_body_bytes);
+    transport::serve(listener, app(state), &transport, shutdown).await
 }

@@ -65,6 +65,10 @@ pub enum ApiError {
     Conflict(String),
     #[error("the write queue is full; retry shortly")]
     Busy,
+    #[error("the server is reading as many request bodies as it will hold; retry shortly")]
+    Saturated,
+    #[error("the body did not arrive in time")]
+    BodyTimeout,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -97,7 +101,8 @@ impl ApiError {
                 "Unsupported media type",
             ),
             Self::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
-            Self::Busy => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Self::Busy | Self::Saturated => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body-timeout", "Body timeout"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -136,8 +141,13 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match self {
-            Self::Busy => {
+            Self::Busy | Self::Saturated => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            // The rest of the body may still be on its way: the connection cannot be
+            // reused.
+            Self::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Self::Unauthenticated(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

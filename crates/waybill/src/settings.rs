@@ -2,12 +2,14 @@
 //! defaults. Validated here once, so commands receive values that are known good.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use waybill_server::delivery::DeliverySettings;
 use waybill_server::intake::{Webhooks, names};
 use waybill_server::mail::{Locale, MailSettings};
+use waybill_server::transport::Transport;
 use waybill_server::{ApiKeys, Limits};
 use waybill_store::{Synchronous, WriterOptions};
 
@@ -23,6 +25,14 @@ pub struct FileConfig {
     pub synchronous: Option<String>,
     pub max_body_bytes: Option<usize>,
     pub max_batch_items: Option<usize>,
+    /// Connections served at once; the rest wait to be accepted.
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request's headers (also how long an
+    /// idle keep-alive connection stays open), and to send its body.
+    pub header_timeout_secs: Option<u64>,
+    pub body_timeout_secs: Option<u64>,
+    /// Bytes of request bodies being read at once, across all connections.
+    pub max_inflight_body_bytes: Option<usize>,
     pub cache_capacity: Option<usize>,
     /// Customer e-mail: the SMTP server (`smtp://host:port`), the sender, the default
     /// language (`zh` or `en`).
@@ -174,6 +184,34 @@ impl Settings {
                 .transpose()
         };
         let defaults = Limits::default();
+        let seconds = |k: &str, from_file: Option<u64>, default: Duration| {
+            let secs = parse_env(k)?.map(|s| s as u64).or(from_file);
+            match secs {
+                Some(0) => bail!("{k} must be at least 1 second"),
+                Some(s) => Ok(Duration::from_secs(s)),
+                None => Ok(default),
+            }
+        };
+        let t = &defaults.transport;
+        let transport = Transport {
+            max_connections: parse_env("WAYBILL_MAX_CONNECTIONS")?
+                .or(file.max_connections)
+                .unwrap_or(t.max_connections),
+            header_timeout: seconds(
+                "WAYBILL_HEADER_TIMEOUT_SECS",
+                file.header_timeout_secs,
+                t.header_timeout,
+            )?,
+            body_timeout: seconds(
+                "WAYBILL_BODY_TIMEOUT_SECS",
+                file.body_timeout_secs,
+                t.body_timeout,
+            )?,
+            max_inflight_body_bytes: parse_env("WAYBILL_MAX_INFLIGHT_BODY_BYTES")?
+                .or(file.max_inflight_body_bytes)
+                .unwrap_or(t.max_inflight_body_bytes),
+            max_header_bytes: t.max_header_bytes,
+        };
         let limits = Limits {
             max_body_bytes: parse_env("WAYBILL_MAX_BODY_BYTES")?
                 .or(file.max_body_bytes)
@@ -181,7 +219,14 @@ impl Settings {
             max_batch_items: parse_env("WAYBILL_MAX_BATCH_ITEMS")?
                 .or(file.max_batch_items)
                 .unwrap_or(defaults.max_batch_items),
+            transport,
         };
+        if limits.transport.max_connections == 0 {
+            bail!("max_connections must be at least 1");
+        }
+        if limits.transport.max_inflight_body_bytes < limits.max_body_bytes {
+            bail!("max_inflight_body_bytes must be at least max_body_bytes");
+        }
         if limits.max_body_bytes < 1024 {
             bail!("max_body_bytes must be at least 1024");
         }

@@ -120,7 +120,11 @@ pub struct LoginForm {
     key: String,
 }
 
-async fn login(State(state): State<AppState>, axum::Form(f): axum::Form<LoginForm>) -> Response {
+async fn login(State(state): State<AppState>, body: axum::body::Body) -> Response {
+    let f: LoginForm = match crate::routes::form_body(&state, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
     let mut probe = HeaderMap::new();
     let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {}", f.key.trim())) else {
         return html(

@@ -14,6 +14,10 @@ use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
+use axum::body::{Body, Bytes};
+use http_body_util::BodyExt;
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::AppState;
 use crate::problem::ApiError;
 
@@ -48,21 +52,73 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Reads a request body up to the configured limit.
-pub async fn read_body(
-    state: &AppState,
-    body: axum::body::Body,
-) -> Result<axum::body::Bytes, ApiError> {
+/// A request body, read whole. It holds its share of the body budget until dropped.
+pub struct Received {
+    bytes: Bytes,
+    _held: OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Received {
+    type Target = Bytes;
+    fn deref(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+/// Reads a request body: at most `max_body_bytes` (a larger declared length is refused
+/// before a byte is read), within the body timeout, and only while the bodies being
+/// read across the server stay within their budget (503 otherwise, as under any
+/// other overload).
+pub async fn read_body(state: &AppState, mut body: Body) -> Result<Received, ApiError> {
     let limit = state.limits.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::TooLarge { limit }
-        } else {
-            ApiError::MalformedJson(format!("could not read the body: {e}"))
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let deadline = tokio::time::Instant::now() + state.limits.transport.body_timeout;
+    let mut held = state.bodies.empty_permit();
+    // One frame is the common case: keep it as it came, copy only from a second one.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(ApiError::BodyTimeout),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::MalformedJson(format!(
+                    "could not read the body: {e}"
+                )));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        let so_far = first.as_ref().map_or(0, Bytes::len) + joined.len();
+        if so_far + data.len() > limit {
+            return Err(ApiError::TooLarge { limit });
         }
-    })
+        held.merge(state.bodies.take(data.len()).ok_or(ApiError::Saturated)?);
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(f) => {
+                joined.extend_from_slice(&f);
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    let bytes = first.unwrap_or_else(|| Bytes::from(joined));
+    Ok(Received { bytes, _held: held })
+}
+
+/// Reads an HTML form's body (`application/x-www-form-urlencoded`) under the same limits
+/// and timeout as every other body.
+pub async fn form_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    body: Body,
+) -> Result<T, ApiError> {
+    let body = read_body(state, body).await?;
+    serde_urlencoded::from_bytes(&body).map_err(|e| invalid(format!("the form: {e}")))
 }
 
 /// A refusal of well-formed input: 422 with the reason.

@@ -280,8 +280,12 @@ async fn lookup(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
-    axum::Form(f): axum::Form<LookupForm>,
+    body: axum::body::Body,
 ) -> Response {
+    let f: LookupForm = match crate::routes::form_body(&state, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());

@@ -140,7 +140,7 @@ async fn logout(app: &TestApp, cookie: &str) -> u16 {
 #[tokio::test]
 async fn only_real_sessions_are_signed_out_and_a_sign_out_sticks() {
     let app = spawn_app().await;
-    let big = "a".repeat(64 * 1024);
+    let big = "a".repeat(16 * 1024);
     for n in 0..40 {
         let forged = format!("wb_session=9999999999999999.{n}{big}.x");
         assert_eq!(logout(&app, &forged).await, 303);

@@ -97,6 +97,7 @@ pub async fn spawn_app_config(
         keys: Arc::new(keys),
         links: Arc::new(test_links(&base)),
         limits,
+        bodies: Default::default(),
         sessions: Default::default(),
         stall: Default::default(),
         webhooks: Arc::new(webhooks),

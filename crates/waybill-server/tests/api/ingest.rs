@@ -147,6 +147,7 @@ async fn oversized_bodies_and_batches_are_refused() {
     let app = spawn_app_with(waybill_server::Limits {
         max_body_bytes: 2048,
         max_batch_items: 3,
+        ..Default::default()
     })
     .await;
     let big = format!(

@@ -12,4 +12,5 @@ mod roles;
 mod streams;
 mod subscriptions;
 mod track;
+mod transport;
 mod webhooks;

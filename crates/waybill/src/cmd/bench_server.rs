@@ -54,6 +54,7 @@ pub async fn start(
             Duration::from_secs(3600),
         )),
         limits: Limits::default(),
+        bodies: Default::default(),
         sessions: Default::default(),
         stall: Default::default(),
         webhooks: Default::default(),

@@ -65,6 +65,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         keys: Arc::new(keys),
         links: Arc::new(links),
         limits: settings.limits.clone(),
+        bodies: Default::default(),
         sessions: waybill_server::pages::Sessions::new(session_key.as_bytes()),
         stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
