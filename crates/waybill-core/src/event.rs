@@ -22,6 +22,10 @@ pub enum EventKind {
     /// the new identity; its `raw_status` holds the carrier slug it replaces. Never in a
     /// timeline.
     CarrierChanged,
+    /// A record, not a scan: an admin set the order's customer and metadata (its
+    /// `details`), which replace whatever an earlier `created` event or record gave it.
+    /// Never in a timeline; never accepted on the wire.
+    DetailsSet,
 }
 
 impl EventKind {
@@ -33,12 +37,13 @@ impl EventKind {
             Self::Unmapped => "unmapped",
             Self::Linked => "linked",
             Self::CarrierChanged => "carrier_changed",
+            Self::DetailsSet => "details_set",
         }
     }
 
     /// Link records change who owns a parcel; they are not part of any timeline.
     pub const fn is_record(self) -> bool {
-        matches!(self, Self::Linked | Self::CarrierChanged)
+        matches!(self, Self::Linked | Self::CarrierChanged | Self::DetailsSet)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -47,6 +52,7 @@ impl EventKind {
             "unmapped" => Some(Self::Unmapped),
             "linked" => Some(Self::Linked),
             "carrier_changed" => Some(Self::CarrierChanged),
+            "details_set" => Some(Self::DetailsSet),
             _ => ShipmentStatus::parse(s).map(Self::Status),
         }
     }
@@ -56,7 +62,11 @@ impl EventKind {
     /// order.
     pub const fn rank(self) -> u8 {
         match self {
-            Self::OrderCreated | Self::Unmapped | Self::Linked | Self::CarrierChanged => 0,
+            Self::OrderCreated
+            | Self::Unmapped
+            | Self::Linked
+            | Self::CarrierChanged
+            | Self::DetailsSet => 0,
             Self::Status(s) => s.rank(),
         }
     }
@@ -127,6 +137,25 @@ impl TrackingEvent {
         ]);
         let from = Some(from.to_string());
         Self::record(event_id, None, to, EventKind::CarrierChanged, at, from)
+    }
+
+    /// The record that an admin set the order's details (a JSON object, as text).
+    pub fn details_set(order_id: OrderId, details: String, at: Timestamp) -> Self {
+        let micros = at.as_micros().to_string();
+        let event_id = record_id(&["d", order_id.as_str(), &micros, &details]);
+        Self {
+            event_id,
+            order_id: Some(order_id),
+            tracking: None,
+            kind: EventKind::DetailsSet,
+            occurred_at: at,
+            utc_offset_seconds: 0,
+            received_at: at,
+            location: None,
+            description: None,
+            raw_status: None,
+            details: Some(details),
+        }
     }
 
     fn record(

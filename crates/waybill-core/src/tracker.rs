@@ -135,6 +135,12 @@ impl Tracker {
         match ev.kind {
             EventKind::Linked => self.link(ev, unclaimed),
             EventKind::CarrierChanged => self.change_carrier(ev),
+            // Details are not part of this model: the record needs its order, that is all.
+            EventKind::DetailsSet => match &ev.order_id {
+                Some(o) if self.orders.contains_key(o) => Ok(Outcome::Accepted),
+                Some(o) => Err(Rejection::UnknownOrder(o.clone())),
+                None => Err(Rejection::OrderRequired(String::new())),
+            },
             _ => self.scan(ev, unclaimed),
         }
     }

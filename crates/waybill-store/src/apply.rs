@@ -89,7 +89,7 @@ pub struct ShipmentWrite {
     pub seqs: Vec<i64>,
 }
 
-/// An order's row as a flush writes it (details only fill an empty column).
+/// An order's row as a flush writes it (details, when known, replace the column's).
 pub struct OrderWrite {
     pub oref: i64,
     pub status: OrderStatus,
@@ -433,6 +433,7 @@ impl Applier {
         let outcome = match ev.kind {
             EventKind::Linked => self.link(rows, ev, intake, sink)?,
             EventKind::CarrierChanged => self.change_carrier(rows, ev)?,
+            EventKind::DetailsSet => self.set_details(rows, ev)?,
             _ => return self.scan(rows, ev, intake, sink),
         };
         if outcome != ItemOutcome::Accepted {
@@ -444,6 +445,28 @@ impl Applier {
             append_as: matches!(sink, Sink::Append).then_some(seq),
             record: None,
         })
+    }
+
+    /// An admin's customer and metadata replace the order's details.
+    fn set_details(
+        &mut self,
+        rows: &mut dyn Rows,
+        ev: &TrackingEvent,
+    ) -> Result<ItemOutcome, StoreError> {
+        let Some(order_id) = &ev.order_id else {
+            return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
+                String::new(),
+            )));
+        };
+        let Some(order) = self.order(rows, order_id)? else {
+            return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
+                order_id.clone(),
+            )));
+        };
+        order.details.clone_from(&ev.details);
+        order.row_stale = true;
+        self.touch(order_id.clone());
+        Ok(ItemOutcome::Accepted)
     }
 
     fn take_seq(&mut self, rows: &mut dyn Rows, sink: Sink) -> Result<i64, StoreError> {

@@ -276,7 +276,7 @@ impl Rows for SqliteRows<'_> {
             ])?;
         }
         let mut upd = self.0.prepare_cached(
-            "UPDATE orders SET status = ?2, created_at = ?3, details = COALESCE(details, ?4)
+            "UPDATE orders SET status = ?2, created_at = ?3, details = COALESCE(?4, details)
              WHERE ref = ?1",
         )?;
         for o in orders {

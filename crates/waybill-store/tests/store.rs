@@ -167,6 +167,7 @@ on_both!(
     the_dashboard_overview_counts_and_flags_what_needs_attention,
     the_dashboard_overview_reads_parcels_with_no_status_yet,
     sign_outs_are_kept_until_the_session_would_have_expired,
+    an_admins_details_replace_the_orders_and_survive_a_replay,
 );
 
 /// Every order with its timeline: what a reader can see.
@@ -1721,4 +1722,63 @@ async fn sign_outs_are_kept_until_the_session_would_have_expired(b: Backend) {
     );
     assert!(store.is_signed_out("n2").await.unwrap());
     assert!(store.is_signed_out("n3").await.unwrap());
+}
+
+/// An order's first details come with its `created` event and never change through one
+/// again; a details record replaces them, reads show it at once and after the rows are
+/// written, and a replay of the log gives the same.
+async fn an_admins_details_replace_the_orders_and_survive_a_replay(b: Backend) {
+    let Some(place) = Place::new(b) else { return };
+    let store = place.open().await;
+    let o1 = || OrderId::parse("o1").unwrap();
+    let mut created = ev(Some("o1"), None, EventKind::OrderCreated, 1, "order:o1");
+    created.details = Some(r#"{"customer":{"email":"first@example.com"}}"#.into());
+    let out = store
+        .submit(Submission::NewOrder(created.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out, [ItemOutcome::Accepted]);
+    let mut again = created.clone();
+    again.event_id = "order:o1:again".into();
+    again.details = Some(r#"{"customer":{"email":"second@example.com"}}"#.into());
+    let out = store.submit(Submission::NewOrder(again)).await.unwrap();
+    assert_eq!(out, [ItemOutcome::OrderExists]);
+
+    let set = r#"{"customer":{"email":"merchant@example.com"},"metadata":{"n":1e400}}"#;
+    let record = TrackingEvent::details_set(o1(), set.into(), Timestamp(5));
+    let out = store
+        .submit(Submission::Events(vec![record]))
+        .await
+        .unwrap();
+    assert_eq!(out, [ItemOutcome::Accepted]);
+    let unknown =
+        TrackingEvent::details_set(OrderId::parse("nope").unwrap(), set.into(), Timestamp(6));
+    let out = store
+        .submit(Submission::Events(vec![unknown]))
+        .await
+        .unwrap();
+    assert!(matches!(out[..], [ItemOutcome::Rejected(_)]), "{out:?}");
+    let details = |s: &Store| {
+        let s = s.clone();
+        async move { s.order("o1").await.unwrap().unwrap().details }
+    };
+    assert_eq!(details(&store).await.as_deref(), Some(set));
+    // Not a scan: the timeline has the order's creation only.
+    let timeline = store.timeline("o1").await.unwrap().unwrap();
+    assert_eq!(timeline.len(), 1, "{timeline:?}");
+    drop(store);
+    let store = place.open().await;
+    assert_eq!(
+        details(&store).await.as_deref(),
+        Some(set),
+        "after the rows are written"
+    );
+    drop(store);
+    place.replay().await;
+    let store = place.open().await;
+    assert_eq!(
+        details(&store).await.as_deref(),
+        Some(set),
+        "after a replay"
+    );
 }

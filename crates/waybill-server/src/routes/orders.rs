@@ -83,16 +83,19 @@ fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
 /// Create an order. Its first event (`created`) carries the customer and metadata.
 ///
 /// If an event already created the order (a carrier's push often comes first), this
-/// gives it its customer and metadata, once; after that, 409.
+/// gives it its customer and metadata, once; after that, an `ingest` key gets 409. An
+/// `admin` key (the merchant) may always set them: the customer and metadata it sends
+/// replace those the order has (what it leaves out is kept), and the answer is 200.
 #[utoipa::path(post, path = "/v1/orders", tag = "orders",
     security(("bearer" = [])),
     request_body = NewOrder,
     responses(
         (status = 201, description = "Created: the order for an admin key, without its customer, metadata and tracking link for an ingest key", body = OrderAnswer),
+        (status = 200, description = "The order existed; an admin key set its customer and metadata", body = OrderAnswer),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The order exists with its customer and metadata", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The order exists with its customer and metadata (ingest key)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_order(
@@ -105,17 +108,17 @@ async fn create_order(
     let req: NewOrder = json_body(&body)?;
     let order_id = OrderId::parse(&req.order_id).map_err(|e| invalid(e.to_string()))?;
     validate_new_order(&req)?;
-    // Serialised as text, not through a `Value`: the metadata keeps every digit.
-    #[derive(serde::Serialize)]
-    struct Details<'a> {
-        customer: &'a Option<crate::views::Customer>,
-        metadata: &'a Option<Box<serde_json::value::RawValue>>,
-    }
-    let details = serde_json::to_string(&Details {
-        customer: &req.customer,
-        metadata: &req.metadata,
-    })
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let customer = req
+        .customer
+        .as_ref()
+        .map(serde_json::value::to_raw_value)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let given = Details {
+        customer,
+        metadata: req.metadata,
+    };
+    let details = given.text()?;
     let now = wire::now();
     let event = TrackingEvent {
         // Not the derived id of a seed `create`: an order that an event created first
@@ -133,10 +136,15 @@ async fn create_order(
         details: Some(details),
     };
     let outcome = state.store.submit(Submission::NewOrder(event)).await?;
+    let mut status = StatusCode::CREATED;
     if outcome.first() != Some(&ItemOutcome::Accepted) {
-        return Err(ApiError::Conflict(format!(
-            "order {order_id} already exists"
-        )));
+        if role != Role::Admin {
+            return Err(ApiError::Conflict(format!(
+                "order {order_id} already exists"
+            )));
+        }
+        set_details(&state, &order_id, given, now).await?;
+        status = StatusCode::OK;
     }
     let id = order_id.to_string();
     let rec = state
@@ -154,7 +162,66 @@ async fn create_order(
     {
         h.insert(header::LOCATION, loc);
     }
-    Ok((StatusCode::CREATED, h, Json(view)))
+    Ok((status, h, Json(view)))
+}
+
+/// An order's details as stored: kept as raw JSON text, so numbers keep every digit.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Details {
+    customer: Option<Box<serde_json::value::RawValue>>,
+    metadata: Option<Box<serde_json::value::RawValue>>,
+}
+
+impl Details {
+    fn text(&self) -> Result<String, ApiError> {
+        serde_json::to_string(self).map_err(|e| ApiError::Internal(e.into()))
+    }
+}
+
+/// The merchant's customer and metadata for an existing order: what was sent replaces
+/// what the order has, what was left out is kept. Nothing is recorded when nothing
+/// changes.
+async fn set_details(
+    state: &AppState,
+    order_id: &OrderId,
+    given: Details,
+    now: waybill_core::Timestamp,
+) -> Result<(), ApiError> {
+    let rec = state
+        .store
+        .order(order_id.as_str())
+        .await?
+        .ok_or_else(|| not_found(order_id.as_str()))?;
+    let had: Details = rec
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let before = had.text()?;
+    let present = |v: Option<Box<serde_json::value::RawValue>>| v.filter(|v| v.get() != "null");
+    let merged = Details {
+        customer: present(given.customer).or(present(had.customer)),
+        metadata: present(given.metadata).or(present(had.metadata)),
+    }
+    .text()?;
+    if merged == before {
+        return Ok(());
+    }
+    let record = TrackingEvent::details_set(order_id.clone(), merged, now);
+    match state
+        .store
+        .submit(Submission::Events(vec![record]))
+        .await?
+        .first()
+    {
+        Some(ItemOutcome::Accepted) => Ok(()),
+        Some(ItemOutcome::Rejected(Rejection::UnknownOrder(_))) => {
+            Err(not_found(order_id.as_str()))
+        }
+        other => Err(ApiError::Internal(anyhow::anyhow!(
+            "unexpected outcome {other:?}"
+        ))),
+    }
 }
 
 /// Get an order with its shipments and derived status.

@@ -230,3 +230,50 @@ async fn metadata_and_details_keep_every_digit() {
     );
     assert!(timeline.contains("\"ratio\": 1e400"), "{timeline}");
 }
+
+/// The probe's case: the first ingest client to name an order set its customer for
+/// good, and the merchant's own admin request got 409. An admin's customer and metadata
+/// win; an ingest key still cannot change what is there.
+#[tokio::test]
+async fn the_merchants_admin_key_sets_the_customer_an_ingest_client_gave_first() {
+    let app = spawn_app().await;
+    let first = json!({"order_id": "c1", "customer": {"email": "squatter@example.com"},
+        "metadata": {"channel": "marketplace"}});
+    assert_eq!(
+        app.post_json(INGEST, "/v1/orders", &first).await.status,
+        201
+    );
+
+    let merchant = json!({"order_id": "c1", "customer": {"email": "real@example.com", "phone": "+86 138 0000 0001"}});
+    let a = app.post_json(ADMIN, "/v1/orders", &merchant).await;
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["customer"]["email"], "real@example.com");
+    assert_eq!(
+        a.json["metadata"]["channel"], "marketplace",
+        "what was left out is kept"
+    );
+
+    let again = json!({"order_id": "c1", "customer": {"email": "squatter@example.com"}});
+    assert_problem(
+        &app.post_json(INGEST, "/v1/orders", &again).await,
+        409,
+        "already exists",
+    );
+    // The same request twice changes nothing the second time.
+    assert_eq!(
+        app.post_json(ADMIN, "/v1/orders", &merchant).await.status,
+        200
+    );
+    let got = app.get(READ, "/v1/orders/c1").await;
+    assert_eq!(got.json["customer"]["email"], "real@example.com");
+    assert_eq!(got.json["customer"]["phone"], "+86 138 0000 0001");
+    // The record is not a scan: the timeline shows only the order's creation.
+    let timeline = app.get(READ, "/v1/orders/c1/events").await;
+    let kinds: Vec<_> = timeline.json["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["created"]);
+}

@@ -491,7 +491,7 @@ impl Rows for PgRows<'_, '_> {
             let details: Vec<Option<&str>> = orders.iter().map(|o| o.details.as_deref()).collect();
             self.execute(
                 "UPDATE orders o SET status = u.status, created_at = u.created_at,
-                     details = COALESCE(o.details, u.details)
+                     details = COALESCE(u.details, o.details)
                  FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[])
                       AS u(ref, status, created_at, details)
                  WHERE o.ref = u.ref",

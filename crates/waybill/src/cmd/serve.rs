@@ -127,21 +127,9 @@ pub fn join_cluster(
 /// Reads the generated admin key, creating it on first start. Kept in the data
 /// directory, readable by its owner only, so a newcomer's first `curl` just works.
 fn admin_key(data: &Path) -> anyhow::Result<String> {
-    let path = data.join("admin.key");
-    if let Ok(k) = std::fs::read_to_string(&path) {
-        let k = k.trim().to_owned();
-        if k.len() >= 16 {
-            return Ok(k);
-        }
-    }
-    let key = format!("wb_admin_{}", random_hex(24));
-    std::fs::write(&path, format!("{key}\n"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(key)
+    kept_key(&data.join("admin.key"), || {
+        format!("wb_admin_{}", random_hex(24))
+    })
 }
 
 /// A signing key: from `env` (the tracking key signs links, the session key dashboard
@@ -152,21 +140,52 @@ fn secret_key(data: &Path, env: &str, file: &str) -> anyhow::Result<String> {
     if let Some(k) = std::env::var(env).ok().filter(|k| k.len() >= 16) {
         return Ok(k);
     }
-    let path = data.join(file);
-    if let Ok(k) = std::fs::read_to_string(&path) {
-        let k = k.trim().to_owned();
-        if k.len() >= 16 {
-            return Ok(k);
-        }
+    kept_key(&data.join(file), || random_hex(32))
+}
+
+/// The key in `path`, or `fresh()` written there first. The file is created only if
+/// absent and with mode 0600 from the start: two nodes starting at once on one data
+/// directory end up with the same key, and no one else can read it even for a moment.
+fn kept_key(path: &Path, fresh: impl FnOnce() -> String) -> anyhow::Result<String> {
+    use std::io::Write;
+    let read = || {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|k| k.trim().to_owned())
+            .filter(|k| k.len() >= 16)
+    };
+    if let Some(k) = read() {
+        return Ok(k);
     }
-    let key = random_hex(32);
-    std::fs::write(&path, format!("{key}\n"))?;
+    let key = fresh();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
     }
-    Ok(key)
+    match options.open(path) {
+        Ok(mut f) => {
+            f.write_all(format!("{key}\n").as_bytes())?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another process won the race: give it a moment to finish writing.
+            for _ in 0..50 {
+                if let Some(k) = read() {
+                    return Ok(k);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            anyhow::bail!(
+                "{} exists but holds no key of 16 or more characters; remove it to have one generated",
+                path.display()
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
 }
 
 fn random_hex(bytes: usize) -> String {
