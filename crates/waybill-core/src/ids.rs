@@ -12,10 +12,22 @@ pub enum IdError {
         len: usize,
         max: usize,
     },
-    #[error("{what} contains a control or whitespace character")]
+    #[error("{what} contains a control, whitespace or invisible formatting character")]
     NotPrintable { what: &'static str },
     #[error("carrier must be a slug of lowercase letters, digits and '-', like \"sf-express\"")]
     NotSlug,
+}
+
+/// Unicode's invisible formatting characters (category Cf): bidirectional overrides and
+/// isolates, zero-width spaces and joiners, the byte-order mark, soft hyphens, tags.
+/// In an id they make two different ids look the same, or text around them read in
+/// another order.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(c as u32,
+        0x00AD | 0x0600..=0x0605 | 0x061C | 0x06DD | 0x070F | 0x0890..=0x0891 | 0x08E2
+        | 0x180E | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F
+        | 0xFEFF | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F
+        | 0x1BCA0..=0x1BCA3 | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
 }
 
 fn printable(what: &'static str, s: &str, max: usize) -> Result<(), IdError> {
@@ -29,7 +41,9 @@ fn printable(what: &'static str, s: &str, max: usize) -> Result<(), IdError> {
             max,
         });
     }
-    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if s.chars()
+        .any(|c| c.is_control() || c.is_whitespace() || is_invisible_format(c))
+    {
         return Err(IdError::NotPrintable { what });
     }
     Ok(())
@@ -123,6 +137,31 @@ mod tests {
         assert!(OrderId::parse(&"x".repeat(128)).is_ok());
         assert!(OrderId::parse("a\nb").is_err());
         assert!(OrderId::parse("a b").is_err());
+    }
+
+    /// The probe's ids: a right-to-left override and zero-width characters made ids
+    /// that look like others (`order1` and `order1` with a zero-width space).
+    #[test]
+    fn invisible_formatting_characters_are_refused_in_ids() {
+        for bad in [
+            "order\u{200B}1",
+            "\u{202E}1redro",
+            "order\u{2066}1",
+            "\u{FEFF}order1",
+            "or\u{00AD}der1",
+            "order\u{200D}1",
+            "order\u{E0041}1",
+        ] {
+            assert_eq!(
+                OrderId::parse(bad),
+                Err(IdError::NotPrintable { what: "order_id" }),
+                "{bad:?}"
+            );
+            assert!(TrackingNumber::parse(bad).is_err(), "{bad:?}");
+        }
+        // Visible text of every script stays welcome.
+        assert!(OrderId::parse("طلب-١").is_ok());
+        assert!(OrderId::parse("注文📦").is_ok());
     }
 
     #[test]

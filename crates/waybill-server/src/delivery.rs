@@ -180,6 +180,18 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<url::Ur
     Ok(parsed)
 }
 
+/// A webhook URL as it may be shown: a password in it (`https://user:secret@host/`)
+/// is sent with every delivery but never shown again after creation.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// The body every delivery carries: the domain event.
 pub fn body(record: &OutboxRecord) -> String {
     serde_json::to_string(&DomainEventView::from_record(record)).unwrap_or_default()
@@ -239,10 +251,11 @@ pub async fn send(
         }
         Err(e) => Sent {
             status: None,
+            // Without the URL: it may hold credentials, and the error is shown.
             error: Some(if e.is_timeout() {
                 "timed out".into()
             } else {
-                format!("could not deliver: {e}")
+                format!("could not deliver: {}", e.without_url())
             }),
             retry_after: None,
         },
@@ -676,6 +689,15 @@ mod tests {
         ] {
             assert!(!is_private(ip.parse().unwrap()), "{ip} should pass");
         }
+    }
+
+    #[test]
+    fn passwords_in_webhook_urls_are_not_shown() {
+        assert_eq!(
+            redacted("https://hook:s3cret@example.com/in?x=1"),
+            "https://hook:redacted@example.com/in?x=1"
+        );
+        assert_eq!(redacted("https://example.com/in"), "https://example.com/in");
     }
 
     #[tokio::test]

@@ -100,22 +100,30 @@ pub fn parse_events(
                 .to_ascii_lowercase()
         })
         .unwrap_or_else(|| "application/json".into());
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
     match media.as_str() {
         "application/x-ndjson" | "application/jsonl" | "application/json-seq" => {
-            let lines: Vec<&str> = text
-                .lines()
-                .map(|l| l.trim_start_matches('\u{1e}').trim())
-                .filter(|l| !l.is_empty())
+            // Line by line from the bytes: one line that is not UTF-8 is that line's
+            // error, not the batch's.
+            let lines: Vec<Result<&str, String>> = body
+                .split(|b| *b == b'\n')
+                .map(|l| match std::str::from_utf8(l) {
+                    Ok(l) => Ok(l.trim_start_matches('\u{1e}').trim()),
+                    Err(e) => Err(format!("the line is not UTF-8: {e}")),
+                })
+                .filter(|l| l.as_ref().map_or(true, |l| !l.is_empty()))
                 .collect();
             check_count(lines.len(), max_items)?;
             Ok(Batch {
                 single: false,
-                items: lines.iter().map(|l| parse_one(l, received_at)).collect(),
+                items: lines
+                    .into_iter()
+                    .map(|l| l.and_then(|l| parse_one(l, received_at)))
+                    .collect(),
             })
         }
         "application/json" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
             let trimmed = text.trim_start();
             if trimmed.starts_with('[') {
                 let raw: Vec<&RawValue> = serde_json::from_str(text)
@@ -275,8 +283,12 @@ fn validate(e: EventIn<'_>, received_at: Timestamp) -> Result<TrackingEvent, Str
         None => None,
     };
     let event_id = match bounded("event_id", e.event_id, MAX_EVENT_ID)? {
-        Some(id) if id.chars().any(char::is_control) => {
-            return Err("event_id contains a control character".into());
+        Some(id)
+            if id
+                .chars()
+                .any(|c| c.is_control() || waybill_core::ids::is_invisible_format(c)) =>
+        {
+            return Err("event_id contains a control or invisible formatting character".into());
         }
         Some(id) => id.into_owned(),
         None => derive_event_id(&IdentityParts {
@@ -543,6 +555,20 @@ mod tests {
                 "{json}: got {err:?}, want {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn ids_with_invisible_formatting_are_refused() {
+        let err = one(r#"{"event_id": "evt\u202e1", "order_id": "o", "status": "picked_up"}"#)
+            .unwrap_err();
+        assert!(err.contains("event_id"), "{err}");
+        let err = one(r#"{"order_id": "o\u200b1", "status": "picked_up"}"#).unwrap_err();
+        assert!(err.contains("order_id"), "{err}");
+        let err = one(
+            r#"{"order_id": "o", "carrier": "zto", "tracking_number": "Z\ufeff1", "status": "picked_up"}"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("tracking_number"), "{err}");
     }
 
     #[test]

@@ -27,7 +27,8 @@
 //!    instant, location, the order of an order-level event) changes.
 //! 5. **Batches are item-wise.** An array or NDJSON (also JSON-seq) body mixing valid,
 //!    invalid, non-object and (NDJSON) unparsable items yields, item by item, exactly
-//!    what `parse_one` says of that item alone; over `max_items` it is refused whole.
+//!    what `parse_one` says of that item alone; over `max_items` it is refused whole. An
+//!    NDJSON line that is not UTF-8 is refused alone.
 //!
 //! Failures are not persisted to a regressions file; proptest prints the minimal input.
 
@@ -588,12 +589,15 @@ fn the_renderer_writes_json() {
 // ---------------------------------------------------------------------------------------
 // Strategies for valid events.
 
-/// A character an id may hold: no control and no whitespace characters.
+/// A character an id may hold: no control, whitespace or invisible formatting
+/// characters.
 fn id_char() -> impl Strategy<Value = char> {
     prop_oneof![
         4 => proptest::char::range('!', '~'),
         2 => proptest::char::range('\u{4e00}', '\u{9fff}'),
-        1 => any::<char>().prop_filter("printable", |c| !c.is_control() && !c.is_whitespace()),
+        1 => any::<char>().prop_filter("printable", |c| {
+            !c.is_control() && !c.is_whitespace() && !waybill_core::ids::is_invisible_format(*c)
+        }),
     ]
 }
 
@@ -1400,6 +1404,39 @@ proptest! {
             matches!(over, Err(ApiError::TooManyItems { n, limit }) if n == items.len() && limit == items.len() - 1),
             "{:?}", over.err()
         );
+    }
+
+    /// Property 5c: an NDJSON line that is not UTF-8 is refused alone; the lines around
+    /// it are judged as if it were not there.
+    #[test]
+    fn a_line_that_is_not_utf8_is_refused_alone(
+        items in vec(arb_item(true), 1..8),
+        broken in vec(any::<bool>(), 8),
+        junk in vec(0x80u8..=0xff, 1..6),
+    ) {
+        let mut body = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if broken[i] {
+                body.extend_from_slice(b"{\"order_id\":\"");
+                body.extend_from_slice(&junk);
+                body.extend_from_slice(b"\"}");
+            } else {
+                body.extend_from_slice(item.as_bytes());
+            }
+            body.push(b'\n');
+        }
+        let batch = parse_events(Some("application/x-ndjson"), &body, NOW, items.len())
+            .map_err(|e| TestCaseError::fail(format!("{body:?}: {e}")))?;
+        prop_assert_eq!(batch.items.len(), items.len());
+        for (i, got) in batch.items.iter().enumerate() {
+            let lone_junk = std::str::from_utf8(&junk).is_err();
+            if broken[i] && lone_junk {
+                let err = got.as_ref().err().map(String::as_str).unwrap_or("");
+                prop_assert!(err.contains("not UTF-8"), "line {}: {:?}", i, got);
+            } else if !broken[i] {
+                prop_assert_eq!(got, &parse_one(&items[i], NOW), "line {}", i);
+            }
+        }
     }
 }
 

@@ -139,7 +139,7 @@ pub fn fragment(o: &Overview, ingest_per_minute: i64) -> String {
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&f.subscription_id),
-                esc(&f.url),
+                esc(&crate::delivery::redacted(&f.url)),
                 f.failed,
                 f.retrying,
                 if f.disabled { "yes" } else { "no" }

@@ -2,7 +2,7 @@
 //! opens a session (an HTTP-only, same-site cookie); the page refreshes its numbers.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use waybill_store::{SignOut, Submission};
 use crate::auth::Role;
 use crate::pages::dashboard;
 use crate::pages::sessions::Session;
-use crate::routes::ApiError;
+use crate::routes::{ApiError, QueryOf};
 use crate::{AppState, wire};
 
 const COOKIE: &str = "wb_session";
@@ -84,7 +84,7 @@ pub struct ShowQuery {
 async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ShowQuery>,
+    QueryOf(q): QueryOf<ShowQuery>,
 ) -> Response {
     let signed_in = match session(&state, &headers).await {
         Ok(s) => s.is_some(),

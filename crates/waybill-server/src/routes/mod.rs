@@ -15,6 +15,8 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use http_body_util::BodyExt;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -119,6 +121,34 @@ pub async fn form_body<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     let body = read_body(state, body).await?;
     serde_urlencoded::from_bytes(&body).map_err(|e| invalid(format!("the form: {e}")))
+}
+
+/// `Query<T>` whose refusal is a problem (400), not axum's plain text.
+pub struct QueryOf<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| Self(q))
+            .map_err(|e| ApiError::BadQuery(e.body_text()))
+    }
+}
+
+/// `Path<T>` whose refusal (a segment that is not UTF-8, say) is a problem (400).
+pub struct PathOf<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for PathOf<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Self(p))
+            .map_err(|e| ApiError::BadQuery(format!("the path: {}", e.body_text())))
+    }
 }
 
 /// A refusal of well-formed input: 422 with the reason.

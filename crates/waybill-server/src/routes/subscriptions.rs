@@ -65,7 +65,7 @@ impl SubscriptionView {
     fn from_record(s: Subscription, show_secret: bool) -> Self {
         Self {
             id: s.id,
-            url: s.url,
+            url: crate::delivery::redacted(&s.url),
             event_types: s.event_types.split(',').map(str::to_owned).collect(),
             description: s.description,
             created_at: wire::format_instant(s.created_at.as_micros(), 0),

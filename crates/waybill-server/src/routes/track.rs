@@ -4,7 +4,7 @@
 //! script or style, nothing from elsewhere.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::pages::i18n::Lang;
 use crate::pages::{esc, track};
-use crate::routes::ApiError;
+use crate::routes::{ApiError, PathOf, QueryOf};
 use crate::streams::{self, Scope};
 use crate::views::percent_encode;
 use crate::{AppState, wire};
@@ -90,8 +90,8 @@ fn refusal(status: StatusCode, lang: Lang, what: &str) -> Response {
 
 async fn page(
     State(state): State<AppState>,
-    Path(order_id): Path<String>,
-    Query(q): Query<PageQuery>,
+    PathOf(order_id): PathOf<String>,
+    QueryOf(q): QueryOf<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
     let accept = headers
@@ -138,8 +138,8 @@ async fn page(
 /// The order's live stream, for the page: authorised by the link's token, not a key.
 async fn events(
     State(state): State<AppState>,
-    Path(order_id): Path<String>,
-    Query(q): Query<PageQuery>,
+    PathOf(order_id): PathOf<String>,
+    QueryOf(q): QueryOf<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
     if state
@@ -228,7 +228,7 @@ fn form(lang: Lang, message: Option<&str>) -> String {
 }
 
 /// The lookup form: order number plus the e-mail or phone given with the order.
-async fn lookup_form(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+async fn lookup_form(QueryOf(q): QueryOf<LangQuery>, headers: HeaderMap) -> Response {
     let accept = headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
@@ -278,7 +278,7 @@ fn contact_matches(details: Option<&str>, contact: &str) -> bool {
 /// number and a wrong contact get the same answer, so the form tells a stranger nothing.
 async fn lookup(
     State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
+    QueryOf(q): QueryOf<LangQuery>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {

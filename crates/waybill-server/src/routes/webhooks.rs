@@ -7,7 +7,7 @@
 //! busy or failing) does the provider get a non-2xx answer, so that it sends it again.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +19,7 @@ use waybill_store::{ItemOutcome, NewQuarantine, Submission};
 use crate::cloudevents;
 use crate::intake::CLOUDEVENTS;
 use crate::problem::{ApiError, Problem};
-use crate::routes::{events::store_events, read_body};
+use crate::routes::{PathOf, events::store_events, read_body};
 use crate::views::IngestReport;
 use crate::{AppState, Role, telemetry, wire};
 
@@ -47,7 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn post_webhook(
     State(state): State<AppState>,
-    Path(provider): Path<String>,
+    PathOf(provider): PathOf<String>,
     uri: Uri,
     headers: HeaderMap,
     body: Body,

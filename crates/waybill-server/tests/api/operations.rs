@@ -106,6 +106,21 @@ async fn unknown_routes_methods_and_paths_are_problems_too() {
     assert_problem(&a, 405, "DELETE is not allowed");
     let a = app.get(READ, "/v1/orders/%FF").await;
     assert_problem(&a, 400, "order id in the path");
+    // The pages and the provider webhooks answer problems too, never plain text.
+    for (method, path, needle) in [
+        ("GET", "/track/o1?t=a&t=b", "duplicate field"),
+        ("GET", "/track/%FF?t=a", "the path"),
+        ("GET", "/track/o1/events?t=a&t=b", "duplicate field"),
+        ("GET", "/track?lang=zh&lang=en", "duplicate field"),
+        ("GET", "/dashboard?fragment=x", "fragment"),
+        ("POST", "/v1/webhooks/%FF", "the path"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let a = app
+            .send(app.client.request(method, format!("{}{path}", app.base)))
+            .await;
+        assert_problem(&a, 400, needle);
+    }
     // The scheme is case-insensitive.
     let a = app
         .send(

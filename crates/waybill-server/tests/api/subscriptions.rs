@@ -433,3 +433,36 @@ async fn a_slow_endpoint_does_not_hold_up_the_others() {
     fast.wait_for(600).await;
     assert!(slow.got().is_empty());
 }
+
+/// A receiver behind basic auth gets its credentials with every delivery, but the
+/// password never shows again: not in the answer, the list, or one subscription.
+#[tokio::test]
+async fn credentials_in_a_webhook_url_are_used_but_never_shown() {
+    let app = spawn_app().await;
+    let (receiver, url) = Receiver::start(&[]).await;
+    let with_auth = url.replacen("http://", "http://hook:s3cret-pass@", 1);
+    let sub = subscribe(&app, &with_auth, &["*"]).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let shown = [
+        sub,
+        app.get(ADMIN, "/v1/subscriptions").await.json,
+        app.get(ADMIN, &format!("/v1/subscriptions/{id}"))
+            .await
+            .json,
+    ];
+    for view in &shown {
+        let text = view.to_string();
+        assert!(!text.contains("s3cret-pass"), "{text}");
+        assert!(text.contains("hook:redacted@"), "{text}");
+    }
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"order_id": "auth-1", "status": "picked_up"}),
+    )
+    .await;
+    let got = receiver.wait_for(1).await;
+    let auth = got[0].headers["authorization"].to_str().unwrap();
+    // base64("hook:s3cret-pass")
+    assert_eq!(auth, "Basic aG9vazpzM2NyZXQtcGFzcw==");
+}
