@@ -1,4 +1,4 @@
-//! Waybill on RabbitMQ: the broker interface of CONTRACT §6.
+//! Waybill on RabbitMQ: the broker interface of docs/scaling.md.
 //!
 //! - [`topology`]: the exchanges and queues Waybill declares for itself.
 //! - [`publish`]: a channel with publisher confirms, for everything Waybill publishes.

@@ -1,4 +1,4 @@
-//! The exchanges and queues (CONTRACT §6), declared by every Waybill process that uses
+//! The exchanges and queues (docs/scaling.md), declared by every Waybill process that uses
 //! them, so that whichever starts first finds them in place.
 //!
 //! - `waybill.intake`: a consistent-hash exchange. Producers publish with the routing

@@ -215,7 +215,7 @@ pub fn event_key(event_id: &str) -> u64 {
     xxh3_64(event_id.as_bytes())
 }
 
-/// The content an id is derived from when the sender gives none (CONTRACT §3).
+/// The content an id is derived from when the sender gives none (docs/api.md, "POST /v1/events").
 pub struct IdentityParts<'a> {
     pub order_id: Option<&'a str>,
     pub tracking: Option<(&'a str, &'a str)>,

@@ -76,7 +76,7 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A merchant's order id: 1–128 bytes of printable UTF-8 (CONTRACT §1).
+    /// A merchant's order id: 1–128 bytes of printable UTF-8 (docs/api.md, "POST /v1/events").
     OrderId
 );
 string_id!(

@@ -1,4 +1,4 @@
-//! An order's status, derived from its shipments (CONTRACT §2).
+//! An order's status, derived from its shipments (docs/state-machine.md).
 
 use crate::status::{OrderStatus, ShipmentStatus};
 

@@ -1,8 +1,8 @@
-//! The canonical statuses (CONTRACT §2).
+//! The canonical statuses (docs/state-machine.md).
 
 use std::fmt;
 
-/// Where a parcel is. The eleven canonical statuses of CONTRACT §2.
+/// Where a parcel is. The eleven canonical statuses of docs/state-machine.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ShipmentStatus {
     InfoReceived,

@@ -1,4 +1,4 @@
-//! API keys and their roles (CONTRACT §4, "Access").
+//! API keys and their roles (docs/api.md, "Access").
 
 use std::fmt;
 

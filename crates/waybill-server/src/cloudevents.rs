@@ -2,7 +2,7 @@
 //! (`application/cloudevents+json`), batched mode (`application/cloudevents-batch+json`)
 //! and binary mode (`ce-*` headers, the canonical event as the body).
 //!
-//! The CloudEvent's `data` is a canonical event (CONTRACT §3). Its identity is the
+//! The CloudEvent's `data` is a canonical event (docs/api.md, "POST /v1/events"). Its identity is the
 //! CloudEvents one: `source` + `id` make the `event_id` (`ce_…`), so a producer re-sending
 //! the same CloudEvent is a duplicate whatever else it carries. When `data` has no
 //! `occurred_at`, the CloudEvent's `time` is used.

@@ -13,7 +13,7 @@ pub struct ShipmentView {
     /// Carrier slug; null for the order's default shipment (events without a tracking number).
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
-    /// Canonical shipment status (CONTRACT §2); null until a status-bearing event arrives.
+    /// Canonical shipment status (docs/state-machine.md); null until a status-bearing event arrives.
     pub status: Option<String>,
     pub last_event_at: Option<String>,
     pub last_location: Option<String>,

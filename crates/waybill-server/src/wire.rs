@@ -1,4 +1,4 @@
-//! Wire formats of `POST /v1/events`: the canonical event (CONTRACT §3) and the seed's
+//! Wire formats of `POST /v1/events`: the canonical event (docs/api.md, "POST /v1/events") and the seed's
 //! shape, one object, a JSON array or NDJSON, turned into validated domain events.
 //!
 //! Items are parsed one by one so that a bad item is reported with its index while the
@@ -29,7 +29,7 @@ const EARLIEST_MICROS: i64 = 946_684_800_000_000;
 /// How far in the future an event may claim to be (carrier clocks drift).
 const FUTURE_TOLERANCE_MICROS: i64 = 24 * 3600 * 1_000_000;
 
-/// The canonical event (CONTRACT §3) as it arrives, or the seed's shape (`event_type`
+/// The canonical event (docs/api.md, "POST /v1/events") as it arrives, or the seed's shape (`event_type`
 /// instead of `status`). Strings borrow from the body where they can.
 /// Unknown fields are refused: a typo such as `occured_at` must not silently become
 /// "the time of receipt".
@@ -418,7 +418,7 @@ pub fn item_errors(items: &[Result<TrackingEvent, String>]) -> Vec<ItemError> {
         .collect()
 }
 
-/// Reads a message from the broker (CONTRACT §6): canonical events as `/v1/events`
+/// Reads a message from the broker (docs/scaling.md): canonical events as `/v1/events`
 /// takes them (one, an array, NDJSON), or CloudEvents structured or batched, told by
 /// the content type. Each event is read on its own; `Err` when none could be.
 pub fn decode_message(

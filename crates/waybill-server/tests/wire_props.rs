@@ -268,7 +268,7 @@ fn the_calendar_helpers_agree_with_known_dates() {
 // ---------------------------------------------------------------------------------------
 // The event model: what a sender means, and its JSON.
 
-/// The canonical statuses of CONTRACT §2, as written on the wire.
+/// The canonical statuses of docs/state-machine.md, as written on the wire.
 const STATUSES: [(&str, ShipmentStatus); 11] = [
     ("info_received", ShipmentStatus::InfoReceived),
     ("picked_up", ShipmentStatus::PickedUp),
@@ -283,7 +283,7 @@ const STATUSES: [(&str, ShipmentStatus); 11] = [
     ("cancelled", ShipmentStatus::Cancelled),
 ];
 
-/// The seed vocabulary (CONTRACT §2, "The seed vocabulary").
+/// The seed vocabulary (docs/state-machine.md, "The seed's vocabulary").
 const SEEDS: [(&str, EventKind); 4] = [
     ("create", EventKind::OrderCreated),
     ("ship", EventKind::Status(ShipmentStatus::InfoReceived)),

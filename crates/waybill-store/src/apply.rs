@@ -143,7 +143,7 @@ struct OrderSlot {
 }
 
 impl OrderSlot {
-    /// The order's status from its shipments' (CONTRACT §2).
+    /// The order's status from its shipments' (docs/state-machine.md).
     fn derived_status(&self) -> OrderStatus {
         order_status_with_default(
             self.shipments

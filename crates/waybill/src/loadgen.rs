@@ -1,4 +1,4 @@
-//! Synthetic workload: canonical tracking events (CONTRACT §3) that look like a real
+//! Synthetic workload: canonical tracking events (docs/api.md, "POST /v1/events") that look like a real
 //! merchant's traffic, deterministic for a seed.
 //!
 //! The generator works in two passes so that half a million orders fit in memory. First
@@ -66,7 +66,7 @@ impl Default for LoadgenOptions {
     }
 }
 
-/// One event as a client would send it (CONTRACT §3).
+/// One event as a client would send it (docs/api.md, "POST /v1/events").
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WireEvent {
     /// `lg-<order>-<parcel>-<n>`; parcel 0 is the order itself. A duplicate repeats it.

@@ -1,4 +1,4 @@
-//! Black-box tests of the `waybill` command line (CONTRACT §5): the real binary, run
+//! Black-box tests of the `waybill` command line (README.md, "What else is here"): the real binary, run
 //! against temporary directories, with every `WAYBILL_*` variable of the developer's
 //! environment removed so nothing leaks in.
 //!

@@ -10,7 +10,7 @@ use super::esc;
 use super::i18n::Lang;
 use crate::wire::format_instant;
 
-/// The ordinary path (CONTRACT §2), as the stepper shows it.
+/// The ordinary path (docs/state-machine.md), as the stepper shows it.
 const STEPS: [&str; 6] = [
     "created",
     "shipped",

@@ -1,5 +1,5 @@
 //! `waybill publish FILES`: sends events to `waybill.intake` the way a producer would
-//! (CONTRACT §6): one persistent message per event, routing key = its `order_id`,
+//! (docs/scaling.md): one persistent message per event, routing key = its `order_id`,
 //! confirmed by the broker. For the scale-out tour, tests and benchmarks; producers in
 //! production use their own AMQP client the same way.
 

@@ -1,4 +1,4 @@
-//! `waybill worker`: applies what producers publish to RabbitMQ (CONTRACT §6) to the
+//! `waybill worker`: applies what producers publish to RabbitMQ (docs/scaling.md) to the
 //! PostgreSQL store, and relays domain events to `waybill.events`. Run as many as the
 //! partitions keep busy; each takes its share (`--index` of `--workers`) and stands by
 //! for the rest. See docs/scaling.md.
