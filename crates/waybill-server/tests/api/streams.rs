@@ -253,3 +253,29 @@ async fn an_idle_stream_sends_heartbeats() {
         .unwrap();
     assert!(beat.starts_with(b":"), "{beat:?}");
 }
+
+/// The header timeout closes idle connections, but a stream is an answer still being
+/// written: it outlives the timeout many times over and keeps delivering.
+#[tokio::test]
+async fn streams_outlive_the_header_timeout() {
+    let limits = Limits {
+        transport: waybill_server::transport::Transport {
+            header_timeout: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = spawn_app_streams(limits, test_webhooks(), StreamSettings::default()).await;
+    app.post_json(INGEST, "/v1/orders", &json!({"order_id": "long"}))
+        .await;
+    let mut s = Sse::open(&app, READ, "/v1/orders/long/stream", None).await;
+    assert_eq!(s.next().await.unwrap().event, "ready");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.post_json(INGEST, "/v1/events", &seed("long", "ship"))
+        .await;
+    let m = s
+        .next()
+        .await
+        .expect("still streaming after 7 header timeouts");
+    assert_eq!(m.data["data"]["order_id"], "long", "{:?}", m.data);
+}
