@@ -22,8 +22,8 @@ pub enum EventKind {
     /// the new identity; its `raw_status` holds the carrier slug it replaces. Never in a
     /// timeline.
     CarrierChanged,
-    /// A record, not a scan: an admin set the order's customer and metadata (its
-    /// `details`), which replace whatever an earlier `created` event or record gave it.
+    /// A record, not a scan: an admin set the order's customer and/or metadata; the
+    /// fields in its `details` replace the order's, the others stay.
     /// Never in a timeline; never accepted on the wire.
     DetailsSet,
 }
@@ -139,7 +139,8 @@ impl TrackingEvent {
         Self::record(event_id, None, to, EventKind::CarrierChanged, at, from)
     }
 
-    /// The record that an admin set the order's details (a JSON object, as text).
+    /// The record that an admin set some of the order's details (a JSON object of the
+    /// fields sent, as text).
     pub fn details_set(order_id: OrderId, details: String, at: Timestamp) -> Self {
         let micros = at.as_micros().to_string();
         let event_id = record_id(&["d", order_id.as_str(), &micros, &details]);

@@ -135,7 +135,8 @@ impl Tracker {
         match ev.kind {
             EventKind::Linked => self.link(ev, unclaimed),
             EventKind::CarrierChanged => self.change_carrier(ev),
-            // Details are not part of this model: the record needs its order, that is all.
+            // Details are not part of this model: the record needs its order, that is all
+            // (the store also calls a record that changes nothing a duplicate).
             EventKind::DetailsSet => match &ev.order_id {
                 Some(o) if self.orders.contains_key(o) => Ok(Outcome::Accepted),
                 Some(o) => Err(Rejection::UnknownOrder(o.clone())),

@@ -180,12 +180,18 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<url::Ur
     Ok(parsed)
 }
 
-/// A webhook URL as it may be shown: a password in it (`https://user:secret@host/`)
-/// is sent with every delivery but never shown again after creation.
+/// A webhook URL as it may be shown: credentials in it (`https://user:secret@host/`,
+/// or a token as the user name) are sent with every delivery but never shown again
+/// after creation.
 pub fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("redacted"));
+        Ok(mut u) if u.password().is_some() || !u.username().is_empty() => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("redacted"));
+            }
+            if !u.username().is_empty() {
+                let _ = u.set_username("redacted");
+            }
             u.to_string()
         }
         _ => url.to_owned(),
@@ -695,7 +701,11 @@ mod tests {
     fn passwords_in_webhook_urls_are_not_shown() {
         assert_eq!(
             redacted("https://hook:s3cret@example.com/in?x=1"),
-            "https://hook:redacted@example.com/in?x=1"
+            "https://redacted:redacted@example.com/in?x=1"
+        );
+        assert_eq!(
+            redacted("https://tok_123@example.com/in"),
+            "https://redacted@example.com/in"
         );
         assert_eq!(redacted("https://example.com/in"), "https://example.com/in");
     }

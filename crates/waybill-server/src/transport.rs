@@ -75,7 +75,11 @@ impl Default for BodyBudget {
     }
 }
 
-/// Serves `app` until `shutdown` resolves, then lets in-flight requests finish.
+/// How long a shutdown waits for open connections to finish.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Serves `app` until `shutdown` resolves, then lets in-flight requests finish (for at
+/// most [`DRAIN`]).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -112,10 +116,21 @@ pub async fn serve(
             slot,
         ));
     }
+    // New connections are refused from here on, not left waiting in the backlog.
+    drop(listener);
     let _ = stop.send(true);
-    // Every connection gives its slot back when it ends: wait for all of them.
+    // Every connection gives its slot back when it ends: wait for all of them, but not
+    // for ever (a stream is an answer that never ends by itself).
     let all = u32::try_from(transport.max_connections.max(1)).unwrap_or(u32::MAX);
-    let _ = slots.acquire_many(all).await;
+    if tokio::time::timeout(DRAIN, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::info!(
+            ?DRAIN,
+            "connections still open after the drain; closing them"
+        );
+    }
     Ok(())
 }
 

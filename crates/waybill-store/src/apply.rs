@@ -447,7 +447,8 @@ impl Applier {
         })
     }
 
-    /// An admin's customer and metadata replace the order's details.
+    /// An admin's customer and metadata replace the order's (see [`crate::details`]);
+    /// a record that changes nothing is a duplicate.
     fn set_details(
         &mut self,
         rows: &mut dyn Rows,
@@ -463,7 +464,13 @@ impl Applier {
                 order_id.clone(),
             )));
         };
-        order.details.clone_from(&ev.details);
+        let Some(details) = crate::details::merged(
+            order.details.as_deref(),
+            ev.details.as_deref().unwrap_or(""),
+        ) else {
+            return Ok(ItemOutcome::Duplicate);
+        };
+        order.details = Some(details);
         order.row_stale = true;
         self.touch(order_id.clone());
         Ok(ItemOutcome::Accepted)

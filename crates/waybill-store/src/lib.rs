@@ -17,6 +17,7 @@
 pub mod apply;
 pub mod cache;
 pub mod dashboard;
+pub mod details;
 pub mod embedded;
 pub mod hooks;
 pub mod log;

@@ -22,6 +22,9 @@ use crate::auth::{ApiKeys, Role};
 /// The longest id [`Sessions::check`] reads: 19 digits, 32 and 64 hex, two dots.
 const MAX_ID: usize = 19 + 1 + 32 + 1 + 64;
 
+/// How far ahead of this node's clock another node's may be.
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Sessions {
     key: Arc<[u8; 32]>,
@@ -102,7 +105,10 @@ impl Sessions {
             return None;
         }
         let expiry: i64 = expiry.parse().ok()?;
-        let latest = now.as_micros().saturating_add(self.ttl.as_micros() as i64);
+        // A minute of slack: the node that opened it may run a little ahead of this one.
+        let latest = now
+            .as_micros()
+            .saturating_add((self.ttl + CLOCK_SKEW).as_micros() as i64);
         if expiry <= now.as_micros() || expiry > latest {
             return None;
         }
@@ -202,6 +208,9 @@ mod tests {
         let id = s.open(far, ADMIN);
         assert!(s.check(&id, far, &keys()).is_some());
         assert!(s.check(&id, now, &keys()).is_none());
+        // A node half a minute ahead of this one opened it: still good here.
+        let ahead = Timestamp(now.as_micros() + 30_000_000);
+        assert!(s.check(&s.open(ahead, ADMIN), now, &keys()).is_some());
         assert!(s.check(&"9".repeat(400_000), now, &keys()).is_none());
     }
 }

@@ -15,6 +15,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequestParts, Path, Query};
 use axum::http::request::Parts;
 use http_body_util::BodyExt;
@@ -71,8 +72,15 @@ impl std::ops::Deref for Received {
 /// before a byte is read), within the body timeout, and only while the bodies being
 /// read across the server stay within their budget (503 otherwise, as under any
 /// other overload).
-pub async fn read_body(state: &AppState, mut body: Body) -> Result<Received, ApiError> {
-    let limit = state.limits.max_body_bytes;
+pub async fn read_body(state: &AppState, body: Body) -> Result<Received, ApiError> {
+    read_limited(state, body, state.limits.max_body_bytes).await
+}
+
+async fn read_limited(
+    state: &AppState,
+    mut body: Body,
+    limit: usize,
+) -> Result<Received, ApiError> {
     if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
         return Err(ApiError::TooLarge { limit });
     }
@@ -113,13 +121,17 @@ pub async fn read_body(state: &AppState, mut body: Body) -> Result<Received, Api
     Ok(Received { bytes, _held: held })
 }
 
-/// Reads an HTML form's body (`application/x-www-form-urlencoded`) under the same limits
-/// and timeout as every other body.
+/// The largest HTML form body: a key, or an order number and a contact. The forms take
+/// no key, so they get only a sliver of the shared body budget.
+const MAX_FORM_BYTES: usize = 4096;
+
+/// Reads an HTML form's body (`application/x-www-form-urlencoded`) under the same
+/// timeout and budget as every other body, and at most [`MAX_FORM_BYTES`].
 pub async fn form_body<T: serde::de::DeserializeOwned>(
     state: &AppState,
     body: Body,
 ) -> Result<T, ApiError> {
-    let body = read_body(state, body).await?;
+    let body = read_limited(state, body, MAX_FORM_BYTES.min(state.limits.max_body_bytes)).await?;
     serde_urlencoded::from_bytes(&body).map_err(|e| invalid(format!("the form: {e}")))
 }
 
@@ -147,7 +159,13 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| Self(p))
-            .map_err(|e| ApiError::BadQuery(format!("the path: {}", e.body_text())))
+            .map_err(|e| match e {
+                PathRejection::FailedToDeserializePathParams(e) => {
+                    ApiError::BadQuery(format!("the path: {}", e.body_text()))
+                }
+                // Not the client's doing: a route without the parameter it reads.
+                other => ApiError::Internal(anyhow::anyhow!("{}", other.body_text())),
+            })
     }
 }
 

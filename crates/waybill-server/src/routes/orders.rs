@@ -137,14 +137,22 @@ async fn create_order(
     };
     let outcome = state.store.submit(Submission::NewOrder(event)).await?;
     let mut status = StatusCode::CREATED;
-    if outcome.first() != Some(&ItemOutcome::Accepted) {
-        if role != Role::Admin {
+    match outcome.first() {
+        Some(ItemOutcome::Accepted) => {}
+        Some(ItemOutcome::OrderExists) if role == Role::Admin => {
+            set_details(&state, &order_id, &given, now).await?;
+            status = StatusCode::OK;
+        }
+        Some(ItemOutcome::OrderExists | ItemOutcome::Duplicate) => {
             return Err(ApiError::Conflict(format!(
                 "order {order_id} already exists"
             )));
         }
-        set_details(&state, &order_id, given, now).await?;
-        status = StatusCode::OK;
+        other => {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "unexpected outcome {other:?}"
+            )));
+        }
     }
     let id = order_id.to_string();
     let rec = state
@@ -165,10 +173,13 @@ async fn create_order(
     Ok((status, h, Json(view)))
 }
 
-/// An order's details as stored: kept as raw JSON text, so numbers keep every digit.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
+/// The customer and metadata a request gave, as raw JSON text (numbers keep every
+/// digit); a field not given is left out.
+#[derive(serde::Serialize)]
 struct Details {
+    #[serde(skip_serializing_if = "Option::is_none")]
     customer: Option<Box<serde_json::value::RawValue>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Box<serde_json::value::RawValue>>,
 }
 
@@ -178,43 +189,26 @@ impl Details {
     }
 }
 
-/// The merchant's customer and metadata for an existing order: what was sent replaces
-/// what the order has, what was left out is kept. Nothing is recorded when nothing
-/// changes.
+/// The merchant's customer and metadata for an existing order: the store lays what was
+/// sent over what the order has, in its writer, so two requests at once cannot undo
+/// each other. A request that changes nothing records nothing.
 async fn set_details(
     state: &AppState,
     order_id: &OrderId,
-    given: Details,
+    given: &Details,
     now: waybill_core::Timestamp,
 ) -> Result<(), ApiError> {
-    let rec = state
-        .store
-        .order(order_id.as_str())
-        .await?
-        .ok_or_else(|| not_found(order_id.as_str()))?;
-    let had: Details = rec
-        .details
-        .as_deref()
-        .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or_default();
-    let before = had.text()?;
-    let present = |v: Option<Box<serde_json::value::RawValue>>| v.filter(|v| v.get() != "null");
-    let merged = Details {
-        customer: present(given.customer).or(present(had.customer)),
-        metadata: present(given.metadata).or(present(had.metadata)),
-    }
-    .text()?;
-    if merged == before {
+    if given.customer.is_none() && given.metadata.is_none() {
         return Ok(());
     }
-    let record = TrackingEvent::details_set(order_id.clone(), merged, now);
+    let record = TrackingEvent::details_set(order_id.clone(), given.text()?, now);
     match state
         .store
         .submit(Submission::Events(vec![record]))
         .await?
         .first()
     {
-        Some(ItemOutcome::Accepted) => Ok(()),
+        Some(ItemOutcome::Accepted | ItemOutcome::Duplicate) => Ok(()),
         Some(ItemOutcome::Rejected(Rejection::UnknownOrder(_))) => {
             Err(not_found(order_id.as_str()))
         }

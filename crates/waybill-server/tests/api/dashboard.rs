@@ -217,3 +217,19 @@ async fn parcels_with_no_status_yet_do_not_break_the_dashboard() {
         last.1
     );
 }
+
+/// The sign-in form takes no key: its body is capped far below the API's, so slow
+/// strangers cannot spend the budget all bodies share.
+#[tokio::test]
+async fn the_sign_in_form_takes_only_a_small_body() {
+    let app = spawn_app().await;
+    let big = format!("key={}", "k".repeat(8 * 1024));
+    let r = client()
+        .post(format!("{}/dashboard/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}

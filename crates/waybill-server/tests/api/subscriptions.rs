@@ -453,7 +453,7 @@ async fn credentials_in_a_webhook_url_are_used_but_never_shown() {
     for view in &shown {
         let text = view.to_string();
         assert!(!text.contains("s3cret-pass"), "{text}");
-        assert!(text.contains("hook:redacted@"), "{text}");
+        assert!(text.contains("redacted:redacted@"), "{text}");
     }
     app.post_json(
         INGEST,

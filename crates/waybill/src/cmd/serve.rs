@@ -143,9 +143,11 @@ fn secret_key(data: &Path, env: &str, file: &str) -> anyhow::Result<String> {
     kept_key(&data.join(file), || random_hex(32))
 }
 
-/// The key in `path`, or `fresh()` written there first. The file is created only if
-/// absent and with mode 0600 from the start: two nodes starting at once on one data
-/// directory end up with the same key, and no one else can read it even for a moment.
+/// The key in `path`, or `fresh()` written there first. The key is written whole to a
+/// file of its own (mode 0600 from the start) and then linked into place, which fails
+/// if another process got there first: two nodes starting at once on one data
+/// directory end up with the same key, a crash never leaves a half-written one, and no
+/// one else can read it even for a moment.
 fn kept_key(path: &Path, fresh: impl FnOnce() -> String) -> anyhow::Result<String> {
     use std::io::Write;
     let read = || {
@@ -157,32 +159,34 @@ fn kept_key(path: &Path, fresh: impl FnOnce() -> String) -> anyhow::Result<Strin
     if let Some(k) = read() {
         return Ok(k);
     }
+    if path.exists() {
+        anyhow::bail!(
+            "{} holds no key of 16 or more characters; remove it to have one generated",
+            path.display()
+        );
+    }
     let key = fresh();
+    let staged = path.with_extension(format!("new.{}", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    match options.open(path) {
-        Ok(mut f) => {
-            f.write_all(format!("{key}\n").as_bytes())?;
-            f.sync_all()?;
-            Ok(key)
-        }
+    let mut f = options
+        .open(&staged)
+        .with_context(|| format!("creating {}", staged.display()))?;
+    f.write_all(format!("{key}\n").as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    let linked = std::fs::hard_link(&staged, path);
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => Ok(key),
+        // Another process won the race; its key is whole, because it was linked whole.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Another process won the race: give it a moment to finish writing.
-            for _ in 0..50 {
-                if let Some(k) = read() {
-                    return Ok(k);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            anyhow::bail!(
-                "{} exists but holds no key of 16 or more characters; remove it to have one generated",
-                path.display()
-            )
+            read().with_context(|| format!("{} was just created without a key", path.display()))
         }
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
