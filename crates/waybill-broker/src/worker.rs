@@ -21,7 +21,7 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use tokio::sync::{mpsc, watch};
 use waybill_core::TrackingEvent;
-use waybill_store::{ItemOutcome, Store, Submission};
+use waybill_store::{Counted, ItemOutcome, Store, Submission};
 
 use crate::publish::{Message, Publisher};
 use crate::topology::{self, Topology};
@@ -311,13 +311,13 @@ fn tally(
     counters: &Counters,
 ) {
     for (m, out) in outcomes {
-        match out {
-            ItemOutcome::Rejected(r) => problems[m].push(r.to_string()),
-            ItemOutcome::Duplicate => {
-                counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {
+        match (out.counted(), out) {
+            (_, ItemOutcome::Rejected(r)) => problems[m].push(r.to_string()),
+            (Counted::Accepted, _) => {
                 counters.accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            (_, _) => {
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
             }
         }
     }

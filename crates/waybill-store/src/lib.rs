@@ -43,7 +43,7 @@ pub use outbox::OutboxRecord;
 pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
 pub use sign_outs::SignOut;
-pub use writer::{ItemOutcome, Pending, Submission, WriterOptions};
+pub use writer::{Counted, ItemOutcome, Pending, Submission, WriterOptions};
 
 /// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
 /// are not errors: see [`ItemOutcome`].

@@ -53,6 +53,54 @@ pub enum ItemOutcome {
     Missing,
 }
 
+/// How an outcome is counted in every report (the API's, `waybill ingest`'s, the broker
+/// worker's), so that they agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Accepted,
+    /// Nothing changed: a duplicate, or an existing order is to a create what a
+    /// duplicate is to an event.
+    Duplicate,
+    Rejected,
+}
+
+impl ItemOutcome {
+    pub fn counted(&self) -> Counted {
+        match self {
+            Self::Accepted | Self::Quarantined(_) | Self::Done => Counted::Accepted,
+            Self::Duplicate | Self::OrderExists | Self::Missing => Counted::Duplicate,
+            Self::Rejected(_) => Counted::Rejected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod counted_tests {
+    use super::*;
+
+    /// Every report counts alike: nothing changed is a duplicate, whatever the kind of
+    /// submission; only a refusal is rejected.
+    #[test]
+    fn outcomes_count_the_same_everywhere() {
+        use waybill_core::OrderId;
+        let cases = [
+            (ItemOutcome::Accepted, Counted::Accepted),
+            (ItemOutcome::Quarantined(7), Counted::Accepted),
+            (ItemOutcome::Done, Counted::Accepted),
+            (ItemOutcome::Duplicate, Counted::Duplicate),
+            (ItemOutcome::OrderExists, Counted::Duplicate),
+            (ItemOutcome::Missing, Counted::Duplicate),
+            (
+                ItemOutcome::Rejected(Rejection::UnknownOrder(OrderId::parse("o").unwrap())),
+                Counted::Rejected,
+            ),
+        ];
+        for (out, counted) in cases {
+            assert_eq!(out.counted(), counted, "{out:?}");
+        }
+    }
+}
+
 /// A unit of work for the writer.
 #[derive(Debug)]
 pub enum Submission {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use waybill_store::{ItemOutcome, Submission};
+use waybill_store::{Counted, ItemOutcome, Submission};
 
 use crate::cloudevents;
 use crate::problem::{ApiError, ItemError, Problem};
@@ -90,18 +90,13 @@ pub async fn store_events(
     if !events.is_empty() {
         let outcomes = state.store.submit(submission(events)).await?;
         for (i, out) in indices.into_iter().zip(outcomes) {
-            match out {
-                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) | ItemOutcome::Done => {
-                    accepted += 1
-                }
-                // An existing order is to a create what a duplicate is to an event.
-                ItemOutcome::Duplicate | ItemOutcome::OrderExists | ItemOutcome::Missing => {
-                    duplicates += 1
-                }
-                ItemOutcome::Rejected(r) => rejected.push(ItemError {
+            match (out.counted(), out) {
+                (_, ItemOutcome::Rejected(r)) => rejected.push(ItemError {
                     index: i,
                     error: r.to_string(),
                 }),
+                (Counted::Accepted, _) => accepted += 1,
+                (_, _) => duplicates += 1,
             }
         }
         rejected.sort_by_key(|e| e.index);

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use waybill_server::problem::{ItemError, Problem};
 use waybill_server::views::IngestReport;
 use waybill_server::wire;
-use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
+use waybill_store::{Counted, ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 /// One item of a file: its JSON text, or why it could not even be read.
 pub type RawItem = Result<String, String>;
@@ -103,17 +103,13 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
     let wait = |(p, path, numbers): InFlight<'_>, totals: &mut Totals| -> anyhow::Result<()> {
         let outcomes = p.blocking_recv().context("the writer stopped")??;
         for (out, n) in outcomes.into_iter().zip(numbers) {
-            match out {
-                ItemOutcome::Accepted | ItemOutcome::Quarantined(_) | ItemOutcome::Done => {
-                    totals.accepted += 1
-                }
-                ItemOutcome::Duplicate | ItemOutcome::OrderExists | ItemOutcome::Missing => {
-                    totals.duplicates += 1
-                }
-                ItemOutcome::Rejected(r) => {
+            match (out.counted(), out) {
+                (_, ItemOutcome::Rejected(r)) => {
                     totals.rejected += 1;
                     bar.suspend(|| eprintln!("{}: item {n}: {r}", path.display()));
                 }
+                (Counted::Accepted, _) => totals.accepted += 1,
+                (_, _) => totals.duplicates += 1,
             }
         }
         Ok(())
