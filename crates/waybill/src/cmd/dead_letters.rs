@@ -99,3 +99,21 @@ pub async fn run(url: &str, partitions: u16, replay: bool, limit: usize) -> anyh
     let _ = conn.close(200, "done".into()).await;
     Ok(())
 }
+
+/// `waybill dead-letters [--replay]`.
+pub fn main(
+    settings: &crate::settings::Settings,
+    args: &crate::cli::DeadLettersArgs,
+) -> anyhow::Result<()> {
+    let url = settings
+        .scale
+        .amqp_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("waybill dead-letters needs WAYBILL_AMQP_URL"))?;
+    super::runtime()?.block_on(run(
+        &url,
+        settings.scale.partitions,
+        args.replay,
+        args.limit,
+    ))
+}

@@ -285,3 +285,33 @@ pub fn bulk_options(base: WriterOptions) -> WriterOptions {
         ..base
     }
 }
+
+/// `waybill ingest FILE… [--server URL --key KEY]`.
+pub fn main(
+    settings: crate::settings::Settings,
+    args: &crate::cli::IngestArgs,
+) -> anyhow::Result<()> {
+    let totals = match &args.server {
+        Some(server) => {
+            let key = args
+                .key
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("--server needs --key (or WAYBILL_API_KEY)"))?;
+            super::runtime()?.block_on(to_server(server, key, &args.files, args.batch))?
+        }
+        None if settings.scale.database_url.is_some() => bail!(
+            "waybill ingest loads the embedded store; with WAYBILL_DATABASE_URL set, \
+             send the files through the broker (waybill publish) or to a server \
+             (--server)"
+        ),
+        None => {
+            let store = open_store(&settings.data, settings.writer)?;
+            into_store(&store, &args.files, args.batch)?
+        }
+    };
+    println!(
+        "accepted {}, duplicates {}, rejected {}",
+        totals.accepted, totals.duplicates, totals.rejected
+    );
+    Ok(())
+}

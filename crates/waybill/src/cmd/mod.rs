@@ -1,4 +1,5 @@
-//! One module per command.
+//! One module per command; each has a `main` that `main.rs` calls with the command's
+//! arguments and the resolved settings.
 
 pub mod bench;
 pub mod bench_hooks;
@@ -8,8 +9,17 @@ pub mod bench_server;
 pub mod bench_sse;
 pub mod dead_letters;
 pub mod demo;
+pub mod generate;
 pub mod ingest;
 pub mod order;
 pub mod publish;
+pub mod replay;
 pub mod serve;
 pub mod worker;
+
+/// The runtime the async commands run on.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}

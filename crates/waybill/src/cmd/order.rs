@@ -82,3 +82,11 @@ fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRec
         }
     }
 }
+
+/// `waybill order ORDER_ID`.
+pub fn main(settings: &crate::settings::Settings, order_id: &str) -> anyhow::Result<()> {
+    match settings.scale.postgres(true) {
+        Some(pg) => super::runtime()?.block_on(from_postgres(&pg, order_id)),
+        None => run(&settings.data, order_id),
+    }
+}

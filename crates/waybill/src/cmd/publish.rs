@@ -75,3 +75,15 @@ pub async fn run(url: &str, partitions: u16, files: &[PathBuf]) -> anyhow::Resul
     let _ = conn.close(200, "done".into()).await;
     Ok(sent)
 }
+
+/// `waybill publish FILE…`.
+pub fn main(settings: &crate::settings::Settings, files: &[PathBuf]) -> anyhow::Result<()> {
+    let url = settings
+        .scale
+        .amqp_url
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("waybill publish needs WAYBILL_AMQP_URL"))?;
+    let n = super::runtime()?.block_on(run(&url, settings.scale.partitions, files))?;
+    println!("published {n} events (confirmed by the broker)");
+    Ok(())
+}

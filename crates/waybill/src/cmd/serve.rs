@@ -217,3 +217,8 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// `waybill serve`.
+pub fn main(settings: Settings, demo: bool) -> anyhow::Result<()> {
+    super::runtime()?.block_on(run(settings, demo))
+}

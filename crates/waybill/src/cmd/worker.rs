@@ -101,3 +101,8 @@ fn report(c: &Counters, what: &str) {
         "{what}"
     );
 }
+
+/// `waybill worker`.
+pub fn main(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
+    super::runtime()?.block_on(run(settings, args))
+}
