@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use waybill_store::ErrorClass;
 
 use crate::auth::Role;
 
@@ -69,6 +70,8 @@ pub enum ApiError {
     Saturated,
     #[error("the body did not arrive in time")]
     BodyTimeout,
+    #[error("the store cannot be reached just now; retry shortly")]
+    Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -102,6 +105,7 @@ impl ApiError {
             ),
             Self::Conflict(_) => (S::CONFLICT, "conflict", "Conflict"),
             Self::Busy | Self::Saturated => (S::SERVICE_UNAVAILABLE, "busy", "Busy"),
+            Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Unavailable"),
             Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body-timeout", "Body timeout"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
@@ -112,7 +116,12 @@ impl From<waybill_store::StoreError> for ApiError {
     fn from(e: waybill_store::StoreError) -> Self {
         match e {
             waybill_store::StoreError::Busy => Self::Busy,
-            other => Self::Internal(other.into()),
+            // A database that is restarting, a pool out of connections, a lost race
+            // that outlived its retries: the client may try again, and is told so.
+            other => match other.class() {
+                ErrorClass::Transient | ErrorClass::Conflict => Self::Unavailable(other.into()),
+                ErrorClass::Refused | ErrorClass::Broken => Self::Internal(other.into()),
+            },
         }
     }
 }
@@ -120,8 +129,10 @@ impl From<waybill_store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
-        if let Self::Internal(cause) = &self {
-            tracing::error!(error = ?cause, "request failed");
+        match &self {
+            Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(error = ?cause, "store unavailable"),
+            _ => {}
         }
         let errors = match &self {
             Self::Invalid { errors, .. } => errors.clone(),
@@ -141,7 +152,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match self {
-            Self::Busy | Self::Saturated => {
+            Self::Busy | Self::Saturated | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             // The rest of the body may still be on its way: the connection cannot be
@@ -155,5 +166,25 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that cannot be reached is the client's cue to retry, not a server bug.
+    #[test]
+    fn transient_store_errors_are_503_with_retry_after() {
+        let r = ApiError::from(waybill_store::StoreError::Unavailable("restarting".into()))
+            .into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = ApiError::from(waybill_store::StoreError::WriterGone).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let r = ApiError::from(waybill_store::StoreError::BatchFailed("bad row".into()))
+            .into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!r.headers().contains_key(header::RETRY_AFTER));
     }
 }

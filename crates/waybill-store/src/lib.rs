@@ -19,6 +19,7 @@ pub mod cache;
 pub mod dashboard;
 pub mod details;
 pub mod embedded;
+pub mod error;
 pub mod hooks;
 pub mod log;
 pub mod outbox;
@@ -31,11 +32,12 @@ pub mod schema;
 pub mod sign_outs;
 pub mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use waybill_core::Timestamp;
 
 pub use embedded::{Embedded, replay};
+pub use error::{ErrorClass, StoreError};
 pub use pg::{PgOptions, PgStore};
 
 pub use hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
@@ -44,74 +46,6 @@ pub use quarantine::{NewQuarantine, Quarantined};
 pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
 pub use sign_outs::SignOut;
 pub use writer::{Counted, ItemOutcome, Pending, Submission, WriterOptions};
-
-/// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
-/// are not errors: see [`ItemOutcome`].
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the write queue is full")]
-    Busy,
-    #[error("the writer has stopped")]
-    WriterGone,
-    #[error(
-        "the database was written by a newer Waybill (schema {found}, this build knows {known})"
-    )]
-    SchemaTooNew { found: i64, known: i64 },
-    #[error("the batch failed and was rolled back: {0}")]
-    BatchFailed(String),
-    #[error("{0} is in use by another Waybill process (stop it first)")]
-    Locked(PathBuf),
-    #[error("postgres: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
-    #[error("the database cannot be reached: {0}")]
-    Unavailable(String),
-}
-
-impl StoreError {
-    /// Worth trying again as it is: the database or the writer could not be reached, was
-    /// busy, or another writer got there first. Anything else (a value the database
-    /// refuses, a row that no longer reads) fails the same way every time.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Busy | Self::WriterGone | Self::Unavailable(_) | Self::Io(_) => true,
-            Self::Postgres(e) => {
-                let io = std::error::Error::source(e)
-                    .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
-                let code = e.code().map(|c| c.code());
-                e.is_closed()
-                    || io
-                    || self.is_conflict()
-                    || code.is_some_and(|c| {
-                        // connection exceptions, insufficient resources, operator
-                        // intervention (a restart), lock not available
-                        c.starts_with("08")
-                            || c.starts_with("53")
-                            || c.starts_with("57P")
-                            || c == "55P03"
-                    })
-            }
-            _ => false,
-        }
-    }
-
-    /// Another writer got there first (a lock wait that ended in a deadlock, or a row
-    /// both inserted): the same work, run again, will see what it committed.
-    pub fn is_conflict(&self) -> bool {
-        use tokio_postgres::error::SqlState;
-        match self {
-            Self::Postgres(e) => e.code().is_some_and(|c| {
-                *c == SqlState::T_R_DEADLOCK_DETECTED
-                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
-                    || *c == SqlState::UNIQUE_VIOLATION
-            }),
-            _ => false,
-        }
-    }
-}
 
 /// How durable a commit must be before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

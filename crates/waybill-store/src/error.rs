@@ -1,0 +1,122 @@
+//! The store's one error type, and the class of each error: what a caller can do
+//! about it (retry, run again, give up).
+
+use std::path::PathBuf;
+
+/// Why the store could not do what was asked. Per-event outcomes (duplicate, rejected)
+/// are not errors: see [`ItemOutcome`].
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the write queue is full")]
+    Busy,
+    #[error("the writer has stopped")]
+    WriterGone,
+    #[error(
+        "the database was written by a newer Waybill (schema {found}, this build knows {known})"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the batch failed and was rolled back: {0}")]
+    BatchFailed(String),
+    #[error("{0} is in use by another Waybill process (stop it first)")]
+    Locked(PathBuf),
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("the database cannot be reached: {0}")]
+    Unavailable(String),
+}
+
+/// What a caller can do about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again as it is: the database or the writer was unreachable or busy.
+    Transient,
+    /// Another writer got there first: run the same work again.
+    Conflict,
+    /// Refused for good in this state: a newer schema, a directory another process
+    /// holds.
+    Refused,
+    /// Something is wrong with the store or this build: retrying will not help.
+    Broken,
+}
+
+impl StoreError {
+    pub fn class(&self) -> ErrorClass {
+        if self.is_conflict() {
+            ErrorClass::Conflict
+        } else if self.is_transient() {
+            ErrorClass::Transient
+        } else if matches!(self, Self::SchemaTooNew { .. } | Self::Locked(_)) {
+            ErrorClass::Refused
+        } else {
+            ErrorClass::Broken
+        }
+    }
+
+    /// Worth trying again as it is: the database or the writer could not be reached, was
+    /// busy, or another writer got there first. Anything else (a value the database
+    /// refuses, a row that no longer reads) fails the same way every time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Busy | Self::WriterGone | Self::Unavailable(_) | Self::Io(_) => true,
+            Self::Postgres(e) => {
+                let io = std::error::Error::source(e)
+                    .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+                let code = e.code().map(|c| c.code());
+                e.is_closed()
+                    || io
+                    || self.is_conflict()
+                    || code.is_some_and(|c| {
+                        // connection exceptions, insufficient resources, operator
+                        // intervention (a restart), lock not available
+                        c.starts_with("08")
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
+                            || c == "55P03"
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// Another writer got there first (a lock wait that ended in a deadlock, or a row
+    /// both inserted): the same work, run again, will see what it committed.
+    pub fn is_conflict(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        match self {
+            Self::Postgres(e) => e.code().is_some_and(|c| {
+                *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::UNIQUE_VIOLATION
+            }),
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_have_a_class() {
+        assert_eq!(StoreError::Busy.class(), ErrorClass::Transient);
+        assert_eq!(StoreError::WriterGone.class(), ErrorClass::Transient);
+        assert_eq!(
+            StoreError::Unavailable("down".into()).class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            StoreError::SchemaTooNew { found: 9, known: 6 }.class(),
+            ErrorClass::Refused
+        );
+        assert_eq!(StoreError::Locked("/d".into()).class(), ErrorClass::Refused);
+        assert_eq!(
+            StoreError::BatchFailed("x".into()).class(),
+            ErrorClass::Broken
+        );
+    }
+}
