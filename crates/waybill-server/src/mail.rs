@@ -11,6 +11,8 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use waybill_core::OrderStatus;
+use waybill_core::change::ChangeKind;
 use waybill_store::OutboxRecord;
 
 /// The id of the built-in e-mail subscription, and the URL it is stored with.
@@ -49,50 +51,62 @@ pub struct MailSettings {
 }
 
 /// Which order statuses a customer hears about.
-pub fn notifies(status: &str) -> bool {
+pub fn notifies(status: OrderStatus) -> bool {
+    use OrderStatus as S;
     matches!(
         status,
-        "shipped" | "out_for_delivery" | "delivered" | "exception"
+        S::Shipped | S::OutForDelivery | S::Delivered | S::Exception
     )
+}
+
+/// The order status a domain event tells the customer of, if it is one they hear about.
+pub fn mailed_status(record: &OutboxRecord) -> Option<OrderStatus> {
+    match ChangeKind::parse(&record.kind)? {
+        ChangeKind::OrderStatusChanged => {
+            OrderStatus::parse(&record.status).filter(|s| notifies(*s))
+        }
+        _ => None,
+    }
 }
 
 /// Subject and body for `status` in `locale`.
 pub fn render(
     locale: Locale,
-    status: &str,
+    status: OrderStatus,
     order_id: &str,
     link: &str,
 ) -> Option<(String, String)> {
+    use OrderStatus as S;
     let (subject, line) = match (locale, status) {
-        (Locale::Zh, "shipped") => (
+        (Locale::Zh, S::Shipped) => (
             format!("您的订单 {order_id} 已发货"),
             "您的订单已发货，包裹正等待快递揽收。",
         ),
-        (Locale::Zh, "out_for_delivery") => (
+        (Locale::Zh, S::OutForDelivery) => (
             format!("您的订单 {order_id} 正在派送"),
             "快递员正在为您派送包裹，请保持电话畅通。",
         ),
-        (Locale::Zh, "delivered") => (
+        (Locale::Zh, S::Delivered) => (
             format!("您的订单 {order_id} 已签收"),
             "您的包裹已签收。感谢您的购买！",
         ),
-        (Locale::Zh, "exception") => (
+        (Locale::Zh, S::Exception) => (
             format!("您的订单 {order_id} 物流异常"),
             "您的包裹在运输中遇到问题，我们正在跟进处理。",
         ),
-        (Locale::En, "shipped") => (
+        (Locale::En, S::Shipped) => (
             format!("Your order {order_id} has shipped"),
             "Your order has shipped; the carrier will pick the parcel up shortly.",
         ),
-        (Locale::En, "out_for_delivery") => (
+        (Locale::En, S::OutForDelivery) => (
             format!("Your order {order_id} is out for delivery"),
             "The courier is on the way with your parcel.",
         ),
-        (Locale::En, "delivered") => (
+        (Locale::En, S::Delivered) => (
             format!("Your order {order_id} has been delivered"),
             "Your parcel has been delivered. Thank you for your order!",
         ),
-        (Locale::En, "exception") => (
+        (Locale::En, S::Exception) => (
             format!("A problem with the delivery of your order {order_id}"),
             "Your parcel ran into a problem on its way; we are looking into it.",
         ),
@@ -152,14 +166,14 @@ pub async fn send(
     record: &OutboxRecord,
     order_details: Option<&str>,
 ) -> Mailed {
-    if record.kind != "order.status_changed" || !notifies(&record.status) {
+    let Some(status) = mailed_status(record) else {
         return Mailed::Skipped(format!("{} {} is not mailed", record.kind, record.status));
-    }
+    };
     let (Some(to), locale) = recipient(order_details, settings.default_locale) else {
         return Mailed::Skipped("the order has no customer e-mail".into());
     };
     let link = settings.links.url(&record.order_id, crate::wire::now());
-    let Some((subject, body)) = render(locale, &record.status, &record.order_id, &link) else {
+    let Some((subject, body)) = render(locale, status, &record.order_id, &link) else {
         return Mailed::Skipped(format!("no template for {}", record.status));
     };
     let (Ok(from), Ok(to)) = (settings.from.parse::<Mailbox>(), to.parse::<Mailbox>()) else {
@@ -192,16 +206,23 @@ mod tests {
 
     #[test]
     fn templates_exist_for_every_mailed_status_in_both_languages() {
-        for status in ["shipped", "out_for_delivery", "delivered", "exception"] {
+        for status in OrderStatus::ALL.into_iter().filter(|s| notifies(*s)) {
             for locale in [Locale::Zh, Locale::En] {
                 let (subject, body) = render(locale, status, "A1", "https://x/track/A1").unwrap();
                 assert!(subject.contains("A1"));
                 assert!(body.contains("https://x/track/A1"));
             }
         }
-        assert!(render(Locale::En, "picked_up", "A1", "l").is_none());
+        assert_eq!(
+            OrderStatus::ALL
+                .into_iter()
+                .filter(|s| notifies(*s))
+                .count(),
+            4
+        );
+        assert!(render(Locale::En, OrderStatus::PickedUp, "A1", "l").is_none());
         assert!(
-            render(Locale::Zh, "delivered", "A1", "l")
+            render(Locale::Zh, OrderStatus::Delivered, "A1", "l")
                 .unwrap()
                 .0
                 .contains("已签收")

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use waybill_core::{OrderStatus, ShipmentStatus};
 use waybill_store::{EventRecord, OrderRecord};
 
 use super::esc;
@@ -11,25 +12,26 @@ use super::i18n::Lang;
 use crate::wire::format_instant;
 
 /// The ordinary path (docs/state-machine.md), as the stepper shows it.
-const STEPS: [&str; 6] = [
-    "created",
-    "shipped",
-    "picked_up",
-    "in_transit",
-    "out_for_delivery",
-    "delivered",
+const STEPS: [OrderStatus; 6] = [
+    OrderStatus::Created,
+    OrderStatus::Shipped,
+    OrderStatus::PickedUp,
+    OrderStatus::InTransit,
+    OrderStatus::OutForDelivery,
+    OrderStatus::Delivered,
 ];
 
-/// How far along the stepper an order status is.
-fn step_of(status: &str) -> usize {
+/// How far along the stepper an order status is. Exhaustive: a new status must say
+/// where it stands.
+fn step_of(status: OrderStatus) -> usize {
+    use OrderStatus as S;
     match status {
-        "created" => 0,
-        "shipped" => 1,
-        "picked_up" => 2,
-        "in_transit" | "exception" | "returning" | "returned" | "cancelled" => 3,
-        "out_for_delivery" | "failed_attempt" | "available_for_pickup" | "partially_delivered" => 4,
-        "delivered" => 5,
-        _ => 0,
+        S::Created => 0,
+        S::Shipped => 1,
+        S::PickedUp => 2,
+        S::InTransit | S::Exception | S::Returning | S::Returned | S::Cancelled => 3,
+        S::OutForDelivery | S::FailedAttempt | S::AvailableForPickup | S::PartiallyDelivered => 4,
+        S::Delivered => 5,
     }
 }
 
@@ -66,7 +68,7 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
     if let Some(why) = lang.explain(&order.status) {
         let _ = write!(h, "<p class=\"banner\" role=\"status\">{why}</p>");
     }
-    let at = step_of(&order.status);
+    let at = OrderStatus::parse(&order.status).map_or(0, step_of);
     h.push_str("<ol class=\"stepper\">");
     for (i, step) in STEPS.iter().enumerate() {
         let class = match i.cmp(&at) {
@@ -76,8 +78,9 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
         };
         let _ = write!(
             h,
-            "<li class=\"{class}\" data-step=\"{step}\">{}</li>",
-            lang.status(step)
+            "<li class=\"{class}\" data-step=\"{}\">{}</li>",
+            step.as_str(),
+            lang.status(step.as_str())
         );
     }
     h.push_str("</ol>");
@@ -132,7 +135,8 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
         }
         let done = shipment
             .and_then(|s| s.status.as_deref())
-            .is_some_and(|s| matches!(s, "delivered" | "returned" | "cancelled"));
+            .and_then(ShipmentStatus::parse)
+            .is_some_and(ShipmentStatus::is_terminal);
         if !done && let Some(eta) = estimate(&events) {
             let _ = write!(
                 h,
