@@ -40,6 +40,17 @@ pub struct OrderView {
     pub tracking_url: String,
 }
 
+/// An order's customer and metadata as the store keeps them (its `details`): raw JSON
+/// text, not numbers, so a value beyond f64 keeps every digit. A field that is absent
+/// or `null` is `None`, and is left out when written.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OrderDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Box<RawValue>>,
+}
+
 /// What an `ingest` key gets back when it writes an order or registers a parcel: the
 /// order without its customer, metadata or tracking link. A key handed to a carrier
 /// integration writes; it has no business reading customers' data.
@@ -75,13 +86,6 @@ impl OrderAnswer {
             created_at: v.created_at,
             updated_at: v.updated_at,
         })
-    }
-
-    pub fn order_id(&self) -> &str {
-        match self {
-            Self::Full(v) => &v.order_id,
-            Self::Ack(a) => &a.order_id,
-        }
     }
 }
 
@@ -236,22 +240,15 @@ impl ShipmentView {
 
 impl OrderView {
     pub fn from_record(o: OrderRecord, links: &crate::pages::Links) -> Self {
-        /// Read as raw text, not as numbers: a value beyond f64 keeps its digits.
-        #[derive(Deserialize, Default)]
-        struct Details {
-            customer: Option<Box<RawValue>>,
-            metadata: Option<Box<RawValue>>,
-        }
-        let details: Details = o
+        let details: OrderDetails = o
             .details
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or_default();
-        let present = |v: Option<Box<RawValue>>| v.filter(|v| v.get() != "null");
         Self {
             tracking_url: links.url(&o.order_id, crate::wire::now()),
-            customer: present(details.customer),
-            metadata: present(details.metadata),
+            customer: details.customer,
+            metadata: details.metadata,
             order_id: o.order_id,
             status: o.status,
             shipments: o
@@ -296,4 +293,19 @@ pub fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Orders stored before fields were left out hold `"customer": null`: read as
+    /// absent, and not written back.
+    #[test]
+    fn null_details_fields_are_absent() {
+        let d: OrderDetails =
+            serde_json::from_str(r#"{"customer":null,"metadata":{"n":1e400}}"#).unwrap();
+        assert!(d.customer.is_none());
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"metadata":{"n":1e400}}"#);
+    }
 }

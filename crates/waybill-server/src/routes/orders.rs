@@ -18,7 +18,9 @@ use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
-use crate::views::{EventView, NewOrder, NewShipment, OrderAnswer, OrderList, OrderView, Timeline};
+use crate::views::{
+    EventView, NewOrder, NewShipment, OrderAnswer, OrderDetails, OrderList, OrderView, Timeline,
+};
 use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
 
@@ -114,11 +116,11 @@ async fn create_order(
         .map(serde_json::value::to_raw_value)
         .transpose()
         .map_err(|e| ApiError::Internal(e.into()))?;
-    let given = Details {
+    let given = OrderDetails {
         customer,
         metadata: req.metadata,
     };
-    let details = given.text()?;
+    let details = details_text(&given)?;
     let now = wire::now();
     let event = TrackingEvent {
         // Not the derived id of a seed `create`: an order that an event created first
@@ -164,7 +166,7 @@ async fn create_order(
     let mut h = HeaderMap::new();
     if let Ok(loc) = format!(
         "/v1/orders/{}",
-        crate::views::percent_encode(view.order_id())
+        crate::views::percent_encode(order_id.as_str())
     )
     .parse()
     {
@@ -173,20 +175,8 @@ async fn create_order(
     Ok((status, h, Json(view)))
 }
 
-/// The customer and metadata a request gave, as raw JSON text (numbers keep every
-/// digit); a field not given is left out.
-#[derive(serde::Serialize)]
-struct Details {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    customer: Option<Box<serde_json::value::RawValue>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<Box<serde_json::value::RawValue>>,
-}
-
-impl Details {
-    fn text(&self) -> Result<String, ApiError> {
-        serde_json::to_string(self).map_err(|e| ApiError::Internal(e.into()))
-    }
+fn details_text(d: &OrderDetails) -> Result<String, ApiError> {
+    serde_json::to_string(d).map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The merchant's customer and metadata for an existing order: the store lays what was
@@ -195,13 +185,13 @@ impl Details {
 async fn set_details(
     state: &AppState,
     order_id: &OrderId,
-    given: &Details,
+    given: &OrderDetails,
     now: waybill_core::Timestamp,
 ) -> Result<(), ApiError> {
     if given.customer.is_none() && given.metadata.is_none() {
         return Ok(());
     }
-    let record = TrackingEvent::details_set(order_id.clone(), given.text()?, now);
+    let record = TrackingEvent::details_set(order_id.clone(), details_text(given)?, now);
     match state
         .store
         .submit(Submission::Events(vec![record]))
