@@ -306,6 +306,9 @@ mod tests {
         let d: OrderDetails =
             serde_json::from_str(r#"{"customer":null,"metadata":{"n":1e400}}"#).unwrap();
         assert!(d.customer.is_none());
-        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"metadata":{"n":1e400}}"#);
+        assert_eq!(
+            serde_json::to_string(&d).unwrap(),
+            r#"{"metadata":{"n":1e400}}"#
+        );
     }
 }
