@@ -11,17 +11,19 @@
 //! - [`event`]: the tracking event, its identity (`event_id` and the derived key) and ids.
 //! - [`timeline`]: one shipment's ordered events and the fold that turns them into state.
 //! - [`order`]: how an order's status follows from its shipments.
-//! - [`tracker`]: an in-memory reference engine, the model the stores are tested against.
+//! - [`engine`]: everything decided about one arriving event, through a port ([`engine::World`]).
+//! - [`model`]: the engine over hash maps, the reference the stores are tested against.
 
 pub mod change;
+pub mod engine;
 pub mod event;
 pub mod ids;
 pub mod machine;
+pub mod model;
 pub mod order;
 pub mod status;
 pub mod time;
 pub mod timeline;
-pub mod tracker;
 
 pub use event::{EventKind, ParcelKey, TrackingEvent, event_key};
 pub use ids::{Carrier, IdError, OrderId, TrackingNumber};

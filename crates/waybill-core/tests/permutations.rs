@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 use waybill_core::ShipmentStatus::{self, *};
+use waybill_core::engine::{Intake, Outcome};
 use waybill_core::event::Tracking;
-use waybill_core::tracker::{Outcome, Tracker, Unclaimed};
+use waybill_core::model::Model as Tracker;
 use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, TrackingNumber};
 
 /// Carrier paths that happen in life, each a valid walk of the state machine.
@@ -129,7 +130,7 @@ fn arrivals() -> impl Strategy<Value = (Vec<TrackingEvent>, Vec<TrackingEvent>)>
     })
 }
 
-fn views(t: &Tracker) -> Vec<(OrderId, waybill_core::tracker::OrderView)> {
+fn views(t: &Tracker) -> Vec<(OrderId, waybill_core::model::OrderView)> {
     t.order_ids()
         .map(|id| (id.clone(), t.order(id).unwrap()))
         .collect()
@@ -142,12 +143,12 @@ proptest! {
     fn any_arrival_order_with_duplicates_ends_in_the_in_order_state((in_order, shuffled) in arrivals()) {
         let mut expected = Tracker::default();
         for ev in &in_order {
-            prop_assert_eq!(expected.apply(ev, Unclaimed::Refuse), Ok(Outcome::Accepted));
+            prop_assert_eq!(expected.apply(ev, Intake::Canonical), Ok(Outcome::Accepted));
         }
         let mut actual = Tracker::default();
         let mut accepted = 0;
         for ev in &shuffled {
-            if actual.apply(ev, Unclaimed::Refuse).unwrap() == Outcome::Accepted {
+            if actual.apply(ev, Intake::Canonical).unwrap() == Outcome::Accepted {
                 accepted += 1;
             }
         }
@@ -162,7 +163,7 @@ proptest! {
         let mut t = Tracker::default();
         let mut best = std::collections::HashMap::new();
         for ev in &shuffled {
-            t.apply(ev, Unclaimed::Refuse).unwrap();
+            t.apply(ev, Intake::Canonical).unwrap();
             let order = ev.order_id.clone().unwrap();
             for (parcel, s) in t.order(&order).unwrap().shipments {
                 let rank = s.state.high_water.map_or(0, |h| h.rank());

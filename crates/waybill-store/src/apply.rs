@@ -1,20 +1,23 @@
-//! Applying events to the database: link, deduplicate, fold, write.
+//! SQLite's side of applying events: the engine's world as a cache over the rows.
 //!
-//! [`Applier`] keeps the writer's memory of hot orders and shipments (each shipment with
-//! its folded [`ShipmentLog`]), so the hot path is: a hash lookup, an in-memory fold and
-//! a seq handed out. The writer appends the accepted events afterwards, many rows per
-//! statement, and [`Applier::flush`] writes each touched shipment once per batch; an
-//! order row is written only when its status changes. The same code serves the live
-//! writer and [`replay`], which is what makes a replayed projection equal the live one.
+//! The engine (`waybill_core::engine`) decides; [`Applier`] keeps the writer's memory of
+//! hot orders and shipments (each shipment with its folded [`ShipmentLog`]), so the hot
+//! path is a hash lookup, the engine's in-memory fold and a seq handed out. The writer
+//! appends the accepted events afterwards, many rows per statement, and
+//! [`Applier::flush`] writes each touched shipment once per batch; an order row is
+//! written only when its status or its own fields change. The same code serves the live
+//! writer, catch-up and replay, which is what makes a replayed projection equal the
+//! live one.
 
-use waybill_core::change::{Change, ChangeKind, order_change, shipment_changes};
+use waybill_core::change::Change;
+use waybill_core::engine::{self, How, Logged, Order, Outcome, Shipment, World};
 use waybill_core::event::Tracking;
-use waybill_core::timeline::Inserted;
-use waybill_core::tracker::{Rejection, Unclaimed, entry_of, resolve_order};
 use waybill_core::{
     Carrier, Entry, EventKind, OrderId, OrderStatus, ParcelKey, ShipmentLog, ShipmentStatus,
-    Timestamp, TrackingEvent, TrackingNumber, order_status_with_default,
+    Timestamp, TrackingEvent, TrackingNumber,
 };
+
+pub use waybill_core::engine::Intake;
 
 use crate::StoreError;
 
@@ -97,98 +100,29 @@ pub struct OrderWrite {
     pub details: Option<String>,
 }
 
-/// A domain event caused by `ev`.
-fn change(
-    kind: ChangeKind,
-    order_id: &OrderId,
-    parcel: Option<Tracking>,
-    status: &'static str,
-    previous: Option<&'static str>,
-    ev: &TrackingEvent,
-) -> Change {
-    Change {
-        kind,
-        order_id: order_id.clone(),
-        parcel,
-        status,
-        previous,
-        at: ev.received_at,
-        cause: ev.event_id.clone(),
-    }
-}
 use crate::cache::TwoGen;
 use crate::overlay::PendingOrder;
 use crate::read::{OrderRecord, ShipmentRecord};
 use crate::writer::ItemOutcome;
 
 struct OrderSlot {
+    order: Order,
     oref: i64,
-    created_at: Timestamp,
-    /// The status the row holds; the row is rewritten only when the derived one differs.
+    /// The status the row holds; the row is rewritten only when the order's differs.
     stored_status: OrderStatus,
-    /// The status after the last applied event: announced when it moves.
-    live_status: OrderStatus,
-    /// The order's details (customer, metadata), from its first `created` event whose
-    /// details are a JSON object.
-    details: Option<String>,
-    /// What the row needs besides a status: the first `created` event's details, or an
-    /// earlier `created_at`.
+    /// What the row needs besides a status: new details, or an earlier `created_at`.
     row_stale: bool,
-    shipments: Vec<(i64, Option<ShipmentStatus>, ParcelKey)>,
-    /// Which of `shipments` is the default one, if any.
-    default_ref: Option<i64>,
     /// Changed by the batch in progress: its state is published to the overlay.
     touched: bool,
     dirty: bool,
 }
 
-impl OrderSlot {
-    /// The order's status from its shipments' (docs/state-machine.md).
-    fn derived_status(&self) -> OrderStatus {
-        order_status_with_default(
-            self.shipments
-                .iter()
-                .filter(|s| Some(s.0) != self.default_ref)
-                .map(|s| s.1),
-            self.shipments
-                .iter()
-                .find(|s| Some(s.0) == self.default_ref)
-                .and_then(|s| s.1),
-        )
-    }
-}
-
 struct ShipmentSlot {
+    shipment: Shipment,
     sref: i64,
-    /// `None`: no order has claimed the parcel yet.
-    order: Option<OrderId>,
-    log: ShipmentLog,
     /// Where this shipment's events are in the log.
     seqs: Vec<i64>,
-    /// The latest receipt time of its events: the order's `updated_at` is their maximum.
-    updated_at: Timestamp,
     dirty: bool,
-}
-
-/// Where a submission comes from, which decides what happens to a scan for a parcel no
-/// order has claimed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Intake {
-    /// `/v1/events`: such a scan needs an `order_id`.
-    Canonical,
-    /// `POST /v1/orders`: the order must not exist yet (with its details).
-    NewOrder,
-    /// Provider pushes, and the log itself (replay, catch-up): kept unlinked.
-    Provider,
-}
-
-impl Intake {
-    fn unclaimed(self) -> Unclaimed {
-        match self {
-            Self::Canonical | Self::NewOrder => Unclaimed::Refuse,
-            Self::Provider => Unclaimed::Keep,
-        }
-    }
 }
 
 /// Where an accepted event is: to be appended (live), or already in the log (replay).
@@ -203,22 +137,12 @@ pub enum Sink {
 pub struct Applied {
     pub outcome: ItemOutcome,
     pub append_as: Option<i64>,
-    /// What to append under `append_as` instead of the event itself: the link record
-    /// of a duplicate that claimed its parcel (the event is already in the log, the
-    /// claim is not).
+    /// What to append under `append_as` instead of the event itself (see
+    /// [`Logged::Record`]).
     pub record: Option<TrackingEvent>,
 }
 
-impl Applied {
-    fn only(outcome: ItemOutcome) -> Self {
-        Self {
-            outcome,
-            record: None,
-            append_as: None,
-        }
-    }
-}
-
+/// SQLite's memory of hot orders and shipments, with what its rows still lack.
 pub struct Applier {
     orders: TwoGen<OrderId, OrderSlot>,
     shipments: TwoGen<ParcelKey, ShipmentSlot>,
@@ -231,9 +155,9 @@ pub struct Applier {
     last_flush: std::time::Instant,
     /// Shipments whose rows may wait at once: a quarter of the cache.
     max_dirty: usize,
-    /// A carrier correction renamed a shipment row: the rows must catch up with the log
-    /// in this very transaction, or a catch-up after a crash would re-apply the old
-    /// carrier's scans to a shipment that no longer has that name.
+    /// Who owns a shipment or what it is called changed: the rows must catch up with
+    /// the log in this very transaction, or a catch-up after a crash would re-apply
+    /// earlier scans to a shipment that no longer has that owner or name.
     must_flush: bool,
     /// Whether any carrier correction left an alias; `None`: not known yet. Almost
     /// always false, which spares every new parcel a lookup.
@@ -243,9 +167,194 @@ pub struct Applier {
     announce: bool,
     /// Domain events of the batch in progress, for the outbox.
     changes: Vec<Change>,
-    /// Other writers append to the same log (PostgreSQL): every seq comes from
-    /// [`Rows::next_seq`], none is counted here.
-    shared_log: bool,
+}
+
+/// The engine's world in SQLite: the cache, loading rows on a miss and writing the rows
+/// the engine's changes need at once (new rows, owners, names); the rest waits for
+/// [`Applier::flush`].
+struct Cached<'a> {
+    a: &'a mut Applier,
+    rows: &'a mut dyn Rows,
+    sink: Sink,
+    /// The seq of what the engine logged.
+    seq: Option<i64>,
+}
+
+impl Cached<'_> {
+    fn take_seq(&mut self) -> Result<i64, StoreError> {
+        let seq = match self.sink {
+            Sink::Append => {
+                let seq = match self.a.next_seq {
+                    Some(s) => s,
+                    None => self.rows.next_seq()?,
+                };
+                self.a.next_seq = Some(seq + 1);
+                seq
+            }
+            Sink::Logged { seq } => seq,
+        };
+        self.seq = Some(seq);
+        Ok(seq)
+    }
+}
+
+impl World for Cached<'_> {
+    type Error = StoreError;
+
+    fn order(&mut self, id: &OrderId) -> Result<Option<&mut Order>, StoreError> {
+        let rows = &mut *self.rows;
+        let slot = self.a.orders.get_or_load(id, || -> Result<_, StoreError> {
+            Ok(rows.order(id)?.map(|row| OrderSlot {
+                order: Order {
+                    created_at: row.created_at,
+                    // The cache only loads rows that are current.
+                    status: row.status,
+                    details: row.details,
+                    shipments: row.shipments.into_iter().map(|(_, s, k)| (k, s)).collect(),
+                },
+                oref: row.oref,
+                stored_status: row.status,
+                row_stale: false,
+                touched: false,
+                dirty: false,
+            }))
+        })?;
+        Ok(slot.map(|o| &mut o.order))
+    }
+
+    fn shipment(&mut self, key: &ParcelKey) -> Result<Option<&mut Shipment>, StoreError> {
+        let rows = &mut *self.rows;
+        let slot = self
+            .a
+            .shipments
+            .get_or_load(key, || -> Result<_, StoreError> {
+                Ok(rows.shipment(key)?.map(|row| ShipmentSlot {
+                    shipment: Shipment {
+                        owner: row.order,
+                        log: ShipmentLog::from_entries(row.entries),
+                        updated_at: row.updated_at,
+                    },
+                    sref: row.sref,
+                    seqs: row.seqs,
+                    dirty: false,
+                }))
+            })?;
+        Ok(slot.map(|s| &mut s.shipment))
+    }
+
+    fn renamed(&mut self, t: &Tracking) -> Result<Option<Carrier>, StoreError> {
+        if self.a.aliases_exist.is_none() {
+            self.a.aliases_exist = Some(self.rows.any_alias()?);
+        }
+        if self.a.aliases_exist == Some(false) {
+            return Ok(None);
+        }
+        self.rows.alias(t)
+    }
+
+    fn merged_details(current: Option<&str>, patch: &str) -> Option<String> {
+        crate::details::merged(current, patch)
+    }
+
+    fn add_order(&mut self, id: &OrderId, order: Order) -> Result<(), StoreError> {
+        let oref = self.rows.insert_order(id, order.created_at)?;
+        let slot = OrderSlot {
+            stored_status: order.status,
+            order,
+            oref,
+            row_stale: false,
+            touched: false,
+            dirty: false,
+        };
+        self.a.orders.insert(id.clone(), slot);
+        Ok(())
+    }
+
+    fn add_shipment(&mut self, key: &ParcelKey, shipment: Shipment) -> Result<(), StoreError> {
+        let owner = match &shipment.owner {
+            Some(o) => Some(self.a.orders.get_mut(o).expect("owner added first").oref),
+            None => None,
+        };
+        let sref = self.rows.insert_shipment(owner, key)?;
+        let slot = ShipmentSlot {
+            shipment,
+            sref,
+            seqs: Vec::new(),
+            dirty: false,
+        };
+        self.a.shipments.insert(key.clone(), slot);
+        Ok(())
+    }
+
+    fn claimed(&mut self, key: &ParcelKey, order: &OrderId) -> Result<(), StoreError> {
+        let sref = self
+            .a
+            .shipments
+            .get_mut(key)
+            .expect("claimed when cached")
+            .sref;
+        let oref = self
+            .a
+            .orders
+            .get_mut(order)
+            .expect("a claim's order is cached")
+            .oref;
+        self.rows.set_owner(sref, oref)?;
+        self.a.must_flush = true;
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &ParcelKey, to: &ParcelKey) -> Result<(), StoreError> {
+        let mut slot = self.a.shipments.remove(from).expect("renamed when cached");
+        if let (ParcelKey::Tracked(f), ParcelKey::Tracked(t)) = (from, to) {
+            self.rows
+                .rename(slot.sref, &t.tracking_number, &f.carrier, &t.carrier)?;
+        }
+        // Its old key may wait in the dirty list; flush skips keys it cannot find.
+        slot.dirty = false;
+        self.a.shipments.insert(to.clone(), slot);
+        self.touch_shipment(to);
+        self.a.aliases_exist = Some(true);
+        self.a.must_flush = true;
+        Ok(())
+    }
+
+    fn logged(&mut self, shipment: Option<&ParcelKey>) -> Result<(), StoreError> {
+        let seq = self.take_seq()?;
+        if let Some(key) = shipment {
+            let slot = self.a.shipments.get_mut(key).expect("logged when cached");
+            slot.seqs.push(seq);
+            if !slot.dirty {
+                slot.dirty = true;
+                self.a.dirty_shipments.push(key.clone());
+            }
+        }
+        Ok(())
+    }
+
+    fn touch_shipment(&mut self, key: &ParcelKey) {
+        if let Some(slot) = self.a.shipments.get_mut(key)
+            && !slot.dirty
+        {
+            slot.dirty = true;
+            self.a.dirty_shipments.push(key.clone());
+        }
+    }
+
+    fn touch_order(&mut self, id: &OrderId, row: bool) {
+        let Some(o) = self.a.orders.get_mut(id) else {
+            return;
+        };
+        o.row_stale |= row;
+        if !o.touched {
+            o.touched = true;
+            self.a.touched.push(id.clone());
+        }
+        if !o.dirty {
+            o.dirty = true;
+            self.a.dirty_orders.push(id.clone());
+        }
+    }
 }
 
 impl Applier {
@@ -263,15 +372,6 @@ impl Applier {
             aliases_exist: None,
             announce: true,
             changes: Vec::new(),
-            shared_log: false,
-        }
-    }
-
-    /// An applier for one transaction of a log that other writers append to.
-    pub fn for_shared_log(capacity: usize) -> Self {
-        Self {
-            shared_log: true,
-            ..Self::new(capacity)
         }
     }
 
@@ -322,33 +422,42 @@ impl Applier {
                 continue;
             };
             o.touched = false;
-            let (oref, created_at, details) = (o.oref, o.created_at, o.details.clone());
-            let parcels = o.shipments.clone();
+            let (oref, created_at, details) = (o.oref, o.order.created_at, o.order.details.clone());
+            let status = o.order.derived_status();
+            let parcels: Vec<ParcelKey> = o.order.shipments.iter().map(|s| s.0.clone()).collect();
+            let mut world = Cached {
+                a: self,
+                rows: &mut *rows,
+                sink: Sink::Append,
+                seq: None,
+            };
+            // In row order, as readers of the rows list them.
+            let mut found = Vec::with_capacity(parcels.len());
+            for parcel in parcels {
+                if world.shipment(&parcel)?.is_some() {
+                    let sref = world.a.shipments.get_mut(&parcel).expect("loaded").sref;
+                    found.push((sref, parcel));
+                }
+            }
+            found.sort_unstable_by_key(|f| f.0);
             let mut shipments = Vec::new();
             let mut seqs = Vec::new();
             let mut carriers = Vec::new();
             let mut updated_at = created_at;
-            let (mut tracked, mut default) = (Vec::new(), None);
-            for (_, _, parcel) in parcels {
-                let Some(s) = self.shipment(rows, &parcel)? else {
-                    continue;
-                };
-                let st = s.log.state();
-                updated_at = updated_at.max(s.updated_at);
+            for (_, parcel) in found {
+                let s = self.shipments.get_mut(&parcel).expect("loaded above");
+                let st = s.shipment.log.state();
+                updated_at = updated_at.max(s.shipment.updated_at);
                 seqs.push(s.seqs.clone());
                 let (carrier, number) = match &parcel {
                     ParcelKey::Tracked(t) => {
                         carriers.push(t.carrier.to_string());
-                        tracked.push(st.status);
                         (
                             Some(t.carrier.to_string()),
                             Some(t.tracking_number.to_string()),
                         )
                     }
-                    ParcelKey::OrderDefault(_) => {
-                        default = st.status;
-                        (None, None)
-                    }
+                    ParcelKey::OrderDefault(_) => (None, None),
                 };
                 // The default shipment shows once something has happened to it.
                 if carrier.is_some() || st.status.is_some() {
@@ -366,9 +475,7 @@ impl Applier {
                 oref,
                 record: OrderRecord {
                     order_id: id.to_string(),
-                    status: order_status_with_default(tracked, default)
-                        .as_str()
-                        .to_owned(),
+                    status: status.as_str().to_owned(),
                     created_at: created_at.as_micros(),
                     updated_at: updated_at.as_micros(),
                     details,
@@ -405,24 +512,7 @@ impl Applier {
         std::mem::take(&mut self.changes)
     }
 
-    /// Re-derives an order's status after a change to its shipments; announces the
-    /// move when `emit`. The live status is kept current either way.
-    fn note_order_status(&mut self, order_id: &OrderId, ev: &TrackingEvent, emit: bool) {
-        let Some(o) = self.orders.get_mut(order_id) else {
-            return;
-        };
-        let now = o.derived_status();
-        let before = std::mem::replace(&mut o.live_status, now);
-        if emit
-            && let Some(c) = order_change(before, now, |kind, status, previous| {
-                change(kind, order_id, None, status, previous, ev)
-            })
-        {
-            self.changes.push(c);
-        }
-    }
-
-    /// Applies one event (or link record) inside `tx`.
+    /// Applies one event (or record) inside the transaction `rows` reads.
     pub fn apply(
         &mut self,
         rows: &mut dyn Rows,
@@ -430,441 +520,38 @@ impl Applier {
         intake: Intake,
         sink: Sink,
     ) -> Result<Applied, StoreError> {
-        let outcome = match ev.kind {
-            EventKind::Linked => self.link(rows, ev, intake, sink)?,
-            EventKind::CarrierChanged => self.change_carrier(rows, ev)?,
-            EventKind::DetailsSet => self.set_details(rows, ev)?,
-            _ => return self.scan(rows, ev, intake, sink),
+        let how = How {
+            intake,
+            live: matches!(sink, Sink::Append),
+            announce: self.announce,
         };
-        if outcome != ItemOutcome::Accepted {
-            return Ok(Applied::only(outcome));
+        let mut changes = std::mem::take(&mut self.changes);
+        let mut world = Cached {
+            a: self,
+            rows,
+            sink,
+            seq: None,
+        };
+        let applied = engine::apply(&mut world, ev, how, &mut changes);
+        let seq = world.seq;
+        self.changes = changes;
+        let applied = applied?;
+        if ev.kind == EventKind::Linked && applied.outcome == Outcome::Accepted {
+            // The link's time lives in rows that would otherwise wait; a catch-up would
+            // see the parcel already owned and skip it.
+            self.must_flush = true;
         }
-        let seq = self.take_seq(rows, sink)?;
+        let live = matches!(sink, Sink::Append);
+        let (append_as, record) = match applied.logged {
+            Logged::Nothing => (None, None),
+            Logged::Event => (seq.filter(|_| live), None),
+            Logged::Record(r) => (seq.filter(|_| live), Some(*r)),
+        };
         Ok(Applied {
-            outcome,
-            append_as: matches!(sink, Sink::Append).then_some(seq),
-            record: None,
+            outcome: applied.outcome.into(),
+            append_as,
+            record,
         })
-    }
-
-    /// An admin's customer and metadata replace the order's (see [`crate::details`]);
-    /// a record that changes nothing is a duplicate.
-    fn set_details(
-        &mut self,
-        rows: &mut dyn Rows,
-        ev: &TrackingEvent,
-    ) -> Result<ItemOutcome, StoreError> {
-        let Some(order_id) = &ev.order_id else {
-            return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
-                String::new(),
-            )));
-        };
-        let Some(order) = self.order(rows, order_id)? else {
-            return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
-                order_id.clone(),
-            )));
-        };
-        let Some(details) = crate::details::merged(
-            order.details.as_deref(),
-            ev.details.as_deref().unwrap_or(""),
-        ) else {
-            return Ok(ItemOutcome::Duplicate);
-        };
-        order.details = Some(details);
-        order.row_stale = true;
-        self.touch(order_id.clone());
-        Ok(ItemOutcome::Accepted)
-    }
-
-    fn take_seq(&mut self, rows: &mut dyn Rows, sink: Sink) -> Result<i64, StoreError> {
-        Ok(match sink {
-            Sink::Append => {
-                // Only the log's one writer may count seqs itself.
-                let seq = match self.next_seq {
-                    Some(s) if !self.shared_log => s,
-                    _ => rows.next_seq()?,
-                };
-                self.next_seq = Some(seq + 1);
-                seq
-            }
-            Sink::Logged { seq } => seq,
-        })
-    }
-
-    fn scan(
-        &mut self,
-        rows: &mut dyn Rows,
-        ev: &TrackingEvent,
-        intake: Intake,
-        sink: Sink,
-    ) -> Result<Applied, StoreError> {
-        let tracked = match &ev.tracking {
-            Some(t) => Some(self.current_name(rows, t)?),
-            None => None,
-        };
-        // Cached by `current_name` when it exists: no second trip to the database.
-        let (exists, owner) = match &tracked {
-            Some(key) => match self.shipment(rows, key)? {
-                Some(s) => (true, s.order.clone()),
-                None => (false, None),
-            },
-            None => (false, None),
-        };
-        let order_id = match resolve_order(ev, owner.as_ref(), intake.unclaimed()) {
-            Ok(id) => id,
-            Err(r) => return Ok(Applied::only(ItemOutcome::Rejected(r))),
-        };
-        // Whether this event makes an order claim an unlinked parcel.
-        let mut claims = false;
-        let emit = self.announce && matches!(sink, Sink::Append);
-        let parcel = match &order_id {
-            Some(order_id) => {
-                let oref = match self.order(rows, order_id)? {
-                    // An order that an event created first may still be given its
-                    // customer and metadata, once.
-                    Some(o) if intake == Intake::NewOrder && o.details.is_some() => {
-                        return Ok(Applied::only(ItemOutcome::OrderExists));
-                    }
-                    Some(o) => o.oref,
-                    None => {
-                        let oref = self.create_order(rows, order_id, ev.received_at)?;
-                        if emit {
-                            self.changes.push(change(
-                                ChangeKind::OrderCreated,
-                                order_id,
-                                None,
-                                OrderStatus::Created.as_str(),
-                                None,
-                                ev,
-                            ));
-                        }
-                        oref
-                    }
-                };
-                let parcel = tracked.unwrap_or_else(|| ParcelKey::OrderDefault(order_id.clone()));
-                // A tracked parcel was looked up above.
-                let exists = match &parcel {
-                    ParcelKey::Tracked(_) => exists,
-                    ParcelKey::OrderDefault(_) => self.shipment(rows, &parcel)?.is_some(),
-                };
-                if !exists {
-                    self.create_shipment(rows, &parcel, Some((oref, order_id)))?;
-                } else if owner.is_none() && matches!(parcel, ParcelKey::Tracked(_)) {
-                    // A default shipment always has its order; a tracked one may not yet.
-                    self.attach(rows, &parcel, oref, order_id)?;
-                    claims = true;
-                }
-                parcel
-            }
-            None => {
-                let parcel = tracked.expect("only a tracked parcel stays unlinked");
-                if !exists {
-                    self.create_shipment(rows, &parcel, None)?;
-                }
-                parcel
-            }
-        };
-
-        let slot = self
-            .shipments
-            .get_mut(&parcel)
-            .expect("loaded or created above");
-        let before = slot.log.state().status;
-        if slot.log.insert(entry_of(ev)) == Inserted::Duplicate {
-            // A re-sent scan that names the order of a parcel pushed without one still
-            // claims it; the log must say so, or a replay would not.
-            let (Some(order_id), Some(t), true, Sink::Append) =
-                (order_id, &ev.tracking, claims, sink)
-            else {
-                return Ok(Applied::only(ItemOutcome::Duplicate));
-            };
-            self.note_order_status(&order_id, ev, emit);
-            let seq = self.take_seq(rows, sink)?;
-            return Ok(Applied {
-                outcome: ItemOutcome::Duplicate,
-                append_as: Some(seq),
-                record: Some(TrackingEvent::link(order_id, t.clone(), ev.received_at)),
-            });
-        }
-        let seq = self.take_seq(rows, sink)?;
-        let slot = self.shipments.get_mut(&parcel).expect("still cached");
-        slot.seqs.push(seq);
-        slot.updated_at = slot.updated_at.max(ev.received_at);
-        let (sref, status) = (slot.sref, slot.log.state().status);
-        let parcel_key = parcel.clone();
-        if !slot.dirty {
-            slot.dirty = true;
-            self.dirty_shipments.push(parcel);
-        }
-
-        if let Some(order_id) = order_id {
-            let order = self
-                .orders
-                .get_mut(&order_id)
-                .expect("loaded or created above");
-            if ev.received_at < order.created_at {
-                order.created_at = ev.received_at;
-                order.row_stale = true;
-            }
-            if let Some(s) = order.shipments.iter_mut().find(|(r, _, _)| *r == sref) {
-                s.1 = status;
-            }
-            let object = ev
-                .details
-                .as_deref()
-                .is_some_and(|d| d.trim_start().starts_with('{'));
-            if ev.kind == EventKind::OrderCreated && order.details.is_none() && object {
-                order.row_stale = true;
-                order.details.clone_from(&ev.details);
-            }
-            if emit {
-                let tracking = match &parcel_key {
-                    ParcelKey::Tracked(t) => Some(t.clone()),
-                    ParcelKey::OrderDefault(_) => None,
-                };
-                let moved = shipment_changes(before, status, |kind, now, previous| {
-                    change(kind, &order_id, tracking.clone(), now, previous, ev)
-                });
-                self.changes.extend(moved);
-            }
-            self.note_order_status(&order_id, ev, emit);
-            self.touch(order_id);
-        }
-        Ok(Applied {
-            outcome: ItemOutcome::Accepted,
-            append_as: matches!(sink, Sink::Append).then_some(seq),
-            record: None,
-        })
-    }
-
-    /// Marks an order as changed by this batch: published, and its row rewritten.
-    fn touch(&mut self, order_id: OrderId) {
-        let Some(order) = self.orders.get_mut(&order_id) else {
-            return;
-        };
-        if !order.touched {
-            order.touched = true;
-            self.touched.push(order_id.clone());
-        }
-        if !order.dirty {
-            order.dirty = true;
-            self.dirty_orders.push(order_id);
-        }
-    }
-
-    /// Marks a shipment whose row must be rewritten.
-    fn mark_dirty(&mut self, parcel: &ParcelKey) {
-        if let Some(slot) = self.shipments.get_mut(parcel)
-            && !slot.dirty
-        {
-            slot.dirty = true;
-            self.dirty_shipments.push(parcel.clone());
-        }
-    }
-
-    /// An unlinked shipment joins an order, with everything it has gathered.
-    fn attach(
-        &mut self,
-        rows: &mut dyn Rows,
-        parcel: &ParcelKey,
-        oref: i64,
-        order_id: &OrderId,
-    ) -> Result<(), StoreError> {
-        let slot = self
-            .shipments
-            .get_mut(parcel)
-            .expect("attach a cached shipment");
-        slot.order = Some(order_id.clone());
-        let (sref, status) = (slot.sref, slot.log.state().status);
-        rows.set_owner(sref, oref)?;
-        // Who owns the earlier scans changed: the rows catch up in this transaction, or a
-        // catch-up after a crash would re-apply those scans to the new owner.
-        self.must_flush = true;
-        if let Some(o) = self.orders.get_mut(order_id) {
-            // In row order, as readers of the rows list them.
-            let at = o.shipments.partition_point(|s| s.0 < sref);
-            o.shipments.insert(at, (sref, status, parcel.clone()));
-        }
-        self.touch(order_id.clone());
-        Ok(())
-    }
-
-    /// `POST /v1/orders/{id}/shipments`: the parcel joins the order, now or before any
-    /// event names it.
-    /// From the log (`Intake::Provider`), a link to an order that does not exist yet
-    /// creates it: that is a re-sent scan's claim, which created the order live.
-    fn link(
-        &mut self,
-        rows: &mut dyn Rows,
-        ev: &TrackingEvent,
-        intake: Intake,
-        sink: Sink,
-    ) -> Result<ItemOutcome, StoreError> {
-        let (Some(order_id), Some(t)) = (&ev.order_id, &ev.tracking) else {
-            return Ok(ItemOutcome::Rejected(Rejection::OrderRequired(
-                String::new(),
-            )));
-        };
-        let oref = match self.order(rows, order_id)?.map(|o| o.oref) {
-            Some(oref) => oref,
-            None if intake == Intake::Provider => {
-                self.create_order(rows, order_id, ev.received_at)?
-            }
-            None => {
-                return Ok(ItemOutcome::Rejected(Rejection::UnknownOrder(
-                    order_id.clone(),
-                )));
-            }
-        };
-        let parcel = self.current_name(rows, t)?;
-        match self.shipment(rows, &parcel)?.map(|s| s.order.clone()) {
-            Some(Some(owner)) if owner == *order_id => return Ok(ItemOutcome::Duplicate),
-            Some(Some(owner)) => {
-                return Ok(ItemOutcome::Rejected(Rejection::ParcelOfAnotherOrder {
-                    tracking_number: t.tracking_number.to_string(),
-                    owner,
-                    named: order_id.clone(),
-                }));
-            }
-            Some(None) => self.attach(rows, &parcel, oref, order_id)?,
-            None => self.create_shipment(rows, &parcel, Some((oref, order_id)))?,
-        }
-        let slot = self.shipments.get_mut(&parcel).expect("linked above");
-        slot.updated_at = slot.updated_at.max(ev.received_at);
-        self.mark_dirty(&parcel);
-        self.note_order_status(order_id, ev, self.announce && matches!(sink, Sink::Append));
-        self.touch(order_id.clone());
-        // The link's time lives in rows that would otherwise wait; a catch-up would see
-        // the parcel already owned and skip it.
-        self.must_flush = true;
-        Ok(ItemOutcome::Accepted)
-    }
-
-    /// A provider corrected the parcel's carrier: the shipment takes the new name and
-    /// keeps its events and its order.
-    fn change_carrier(
-        &mut self,
-        rows: &mut dyn Rows,
-        ev: &TrackingEvent,
-    ) -> Result<ItemOutcome, StoreError> {
-        let (Some(to), Some(from)) = (&ev.tracking, ev.previous_carrier()) else {
-            return Ok(ItemOutcome::Duplicate);
-        };
-        let old = ParcelKey::Tracked(Tracking {
-            carrier: from.clone(),
-            tracking_number: to.tracking_number.clone(),
-        });
-        let new = ParcelKey::Tracked(to.clone());
-        if old == new || self.shipment(rows, &old)?.is_none() {
-            return Ok(ItemOutcome::Duplicate);
-        }
-        if self.shipment(rows, &new)?.is_some() {
-            return Ok(ItemOutcome::Rejected(Rejection::CarrierConflict {
-                tracking_number: to.tracking_number.to_string(),
-                from: from.to_string(),
-                to: to.carrier.to_string(),
-            }));
-        }
-        let mut slot = self.shipments.remove(&old).expect("loaded above");
-        rows.rename(slot.sref, &to.tracking_number, &from, &to.carrier)?;
-        let (sref, owner) = (slot.sref, slot.order.clone());
-        // Its old key may wait in the dirty list; flush skips keys it cannot find.
-        slot.dirty = false;
-        self.shipments.insert(new.clone(), slot);
-        self.mark_dirty(&new);
-        if let Some(owner) = owner {
-            if let Some(o) = self.orders.get_mut(&owner)
-                && let Some(s) = o.shipments.iter_mut().find(|s| s.0 == sref)
-            {
-                s.2 = new;
-            }
-            self.touch(owner);
-        }
-        self.aliases_exist = Some(true);
-        self.must_flush = true;
-        Ok(ItemOutcome::Accepted)
-    }
-
-    /// The parcel's current name: its own, unless a carrier correction retired it (a
-    /// late push under the old name still reaches the parcel). Costs a lookup only for
-    /// a parcel not seen before.
-    fn current_name(&mut self, rows: &mut dyn Rows, t: &Tracking) -> Result<ParcelKey, StoreError> {
-        let key = ParcelKey::Tracked(t.clone());
-        if self.shipment(rows, &key)?.is_some() {
-            return Ok(key);
-        }
-        if self.aliases_exist == Some(false) {
-            return Ok(key);
-        }
-        if self.aliases_exist.is_none() {
-            let any = rows.any_alias()?;
-            self.aliases_exist = Some(any);
-            if !any {
-                return Ok(key);
-            }
-        }
-        let renamed = rows.alias(t)?;
-        Ok(match renamed {
-            Some(carrier) => ParcelKey::Tracked(Tracking {
-                carrier,
-                tracking_number: t.tracking_number.clone(),
-            }),
-            None => key,
-        })
-    }
-
-    fn create_order(
-        &mut self,
-        rows: &mut dyn Rows,
-        order_id: &OrderId,
-        at: Timestamp,
-    ) -> Result<i64, StoreError> {
-        let oref = rows.insert_order(order_id, at)?;
-        self.orders.insert(
-            order_id.clone(),
-            OrderSlot {
-                oref,
-                created_at: at,
-                stored_status: OrderStatus::Created,
-                live_status: OrderStatus::Created,
-                row_stale: false,
-                details: None,
-                touched: false,
-                shipments: Vec::new(),
-                default_ref: None,
-                dirty: false,
-            },
-        );
-        Ok(oref)
-    }
-
-    fn create_shipment(
-        &mut self,
-        rows: &mut dyn Rows,
-        parcel: &ParcelKey,
-        owner: Option<(i64, &OrderId)>,
-    ) -> Result<(), StoreError> {
-        let sref = rows.insert_shipment(owner.map(|o| o.0), parcel)?;
-        self.shipments.insert(
-            parcel.clone(),
-            ShipmentSlot {
-                sref,
-                order: owner.map(|o| o.1.clone()),
-                log: ShipmentLog::default(),
-                seqs: Vec::new(),
-                updated_at: Timestamp::default(),
-                dirty: false,
-            },
-        );
-        if let Some((_, order_id)) = owner
-            && let Some(o) = self.orders.get_mut(order_id)
-        {
-            o.shipments.push((sref, None, parcel.clone()));
-            if matches!(parcel, ParcelKey::OrderDefault(_)) {
-                o.default_ref = Some(sref);
-            }
-        }
-        Ok(())
     }
 
     /// Writes the projections of everything touched since the last flush.
@@ -875,7 +562,7 @@ impl Applier {
                 continue;
             };
             s.dirty = false;
-            let st = s.log.state();
+            let st = s.shipment.log.state();
             shipments.push(ShipmentWrite {
                 sref: s.sref,
                 status: st.status,
@@ -883,7 +570,7 @@ impl Applier {
                 high_water: st.high_water,
                 last_event_at: st.last_event_at,
                 last_location: st.last_location.as_deref().map(str::to_owned),
-                updated_at: s.updated_at,
+                updated_at: s.shipment.updated_at,
                 seqs: s.seqs.clone(),
             });
         }
@@ -893,15 +580,15 @@ impl Applier {
                 continue;
             };
             o.dirty = false;
-            let status = o.derived_status();
+            let status = o.order.derived_status();
             if status == o.stored_status && !o.row_stale {
                 continue;
             }
             orders.push(OrderWrite {
                 oref: o.oref,
                 status,
-                created_at: o.created_at,
-                details: o.details.clone(),
+                created_at: o.order.created_at,
+                details: o.order.details.clone(),
             });
             o.stored_status = status;
             o.row_stale = false;
@@ -926,55 +613,6 @@ impl Applier {
             self.orders.maybe_age();
             self.shipments.maybe_age();
         }
-    }
-
-    fn order(
-        &mut self,
-        rows: &mut dyn Rows,
-        id: &OrderId,
-    ) -> Result<Option<&mut OrderSlot>, StoreError> {
-        if self.orders.get_mut(id).is_none() {
-            let Some(row) = rows.order(id)? else {
-                return Ok(None);
-            };
-            let slot = OrderSlot {
-                oref: row.oref,
-                created_at: row.created_at,
-                stored_status: row.status,
-                // The cache only loads rows that are current.
-                live_status: row.status,
-                details: row.details,
-                row_stale: false,
-                shipments: row.shipments,
-                default_ref: row.default_ref,
-                touched: false,
-                dirty: false,
-            };
-            self.orders.insert(id.clone(), slot);
-        }
-        Ok(self.orders.get_mut(id))
-    }
-
-    fn shipment(
-        &mut self,
-        rows: &mut dyn Rows,
-        key: &ParcelKey,
-    ) -> Result<Option<&mut ShipmentSlot>, StoreError> {
-        if self.shipments.get_mut(key).is_none() {
-            let Some(row) = rows.shipment(key)? else {
-                return Ok(None);
-            };
-            let slot = ShipmentSlot {
-                sref: row.sref,
-                order: row.order,
-                log: ShipmentLog::from_entries(row.entries),
-                seqs: row.seqs,
-                updated_at: row.updated_at,
-                dirty: false,
-            };
-            self.shipments.insert(key.clone(), slot);
-        }
-        Ok(self.shipments.get_mut(key))
     }
 }
 

@@ -8,40 +8,90 @@
 //! hash is seeded per process (foldhash's RandomState): fast, and not open to chosen
 //! collisions.
 
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use hashbrown::hash_table::{Entry, HashTable};
 
+/// The generations are hash tables of `(key, value)` probed once per lookup: the
+/// writer looks up a shipment or order several times per event, so a second probe on
+/// every hit (what a map's `contains_key` then `get_mut` costs) is measurable.
 pub struct TwoGen<K, V> {
-    young: HashMap<K, V>,
-    old: HashMap<K, V>,
+    young: HashTable<(K, V)>,
+    old: HashTable<(K, V)>,
+    hasher: foldhash::fast::RandomState,
     half: usize,
 }
 
 impl<K: Hash + Eq + Clone, V> TwoGen<K, V> {
     pub fn new(capacity: usize) -> Self {
         Self {
-            young: HashMap::default(),
-            old: HashMap::default(),
+            young: HashTable::new(),
+            old: HashTable::new(),
+            hasher: foldhash::fast::RandomState::default(),
             half: (capacity / 2).max(1),
         }
     }
 
     pub fn get_mut(&mut self, k: &K) -> Option<&mut V> {
-        if !self.young.contains_key(k) {
-            let v = self.old.remove(k)?;
-            self.young.insert(k.clone(), v);
+        self.get_or_load(k, || Ok::<_, std::convert::Infallible>(None))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// The value under `k`, from the cache or else from `load` (and kept).
+    pub fn get_or_load<E>(
+        &mut self,
+        k: &K,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<&mut V>, E> {
+        let hash = self.hasher.hash_one(k);
+        let hasher = &self.hasher;
+        match self
+            .young
+            .entry(hash, |e| e.0 == *k, |e| hasher.hash_one(&e.0))
+        {
+            Entry::Occupied(o) => Ok(Some(&mut o.into_mut().1)),
+            Entry::Vacant(slot) => {
+                let kv = match self.old.find_entry(hash, |e| e.0 == *k) {
+                    Ok(found) => found.remove().0,
+                    Err(_) => match load()? {
+                        Some(v) => (k.clone(), v),
+                        None => return Ok(None),
+                    },
+                };
+                Ok(Some(&mut slot.insert(kv).into_mut().1))
+            }
         }
-        self.young.get_mut(k)
     }
 
     pub fn insert(&mut self, k: K, v: V) -> &mut V {
-        self.old.remove(&k);
-        self.young.entry(k).insert_entry(v).into_mut()
+        let hash = self.hasher.hash_one(&k);
+        if let Ok(found) = self.old.find_entry(hash, |e| e.0 == k) {
+            found.remove();
+        }
+        let hasher = &self.hasher;
+        let slot = match self
+            .young
+            .entry(hash, |e| e.0 == k, |e| hasher.hash_one(&e.0))
+        {
+            Entry::Occupied(o) => {
+                let kv = o.into_mut();
+                kv.1 = v;
+                return &mut kv.1;
+            }
+            Entry::Vacant(slot) => slot,
+        };
+        &mut slot.insert((k, v)).into_mut().1
     }
 
     pub fn remove(&mut self, k: &K) -> Option<V> {
-        self.young.remove(k).or_else(|| self.old.remove(k))
+        let hash = self.hasher.hash_one(k);
+        if let Ok(found) = self.young.find_entry(hash, |e| e.0 == *k) {
+            return Some(found.remove().0.1);
+        }
+        match self.old.find_entry(hash, |e| e.0 == *k) {
+            Ok(found) => Some(found.remove().0.1),
+            Err(_) => None,
+        }
     }
 
     /// Would [`TwoGen::maybe_age`] drop anything now?
@@ -89,5 +139,24 @@ mod tests {
         assert!(c.len() <= 4);
         assert_eq!(c.remove(&3), Some("c"));
         assert_eq!(c.remove(&3), None);
+    }
+
+    #[test]
+    fn loads_only_on_a_miss_and_keeps_only_what_exists() {
+        let mut c: TwoGen<u32, &str> = TwoGen::new(8);
+        let mut loads = 0;
+        let mut load = |v: Option<&'static str>| {
+            loads += 1;
+            Ok::<_, ()>(v)
+        };
+        assert_eq!(c.get_or_load(&1, || load(None)), Ok(None));
+        assert_eq!(c.len(), 0, "a row that does not exist is not cached");
+        assert_eq!(c.get_or_load(&1, || load(Some("a"))), Ok(Some(&mut "a")));
+        assert_eq!(c.get_or_load(&1, || load(Some("b"))), Ok(Some(&mut "a")));
+        c.insert(2, "x");
+        c.maybe_age();
+        assert_eq!(c.get_or_load(&2, || load(Some("y"))), Ok(Some(&mut "x")));
+        assert_eq!(loads, 2, "hits in either generation load nothing");
+        assert_eq!(c.get_or_load(&3, || Err(())), Err(()));
     }
 }

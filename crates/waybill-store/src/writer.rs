@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
-use waybill_core::tracker::Rejection;
+use waybill_core::engine::Rejection;
 use waybill_core::{Timestamp, TrackingEvent};
 
 use crate::apply::{Appends, Applier, Intake, Sink};
@@ -51,6 +51,18 @@ pub enum ItemOutcome {
     Done,
     /// `Submission::Hook` named a subscription or delivery that does not exist.
     Missing,
+}
+
+impl From<waybill_core::engine::Outcome> for ItemOutcome {
+    fn from(o: waybill_core::engine::Outcome) -> Self {
+        use waybill_core::engine::Outcome;
+        match o {
+            Outcome::Accepted => Self::Accepted,
+            Outcome::Duplicate => Self::Duplicate,
+            Outcome::OrderExists => Self::OrderExists,
+            Outcome::Rejected(r) => Self::Rejected(r),
+        }
+    }
 }
 
 /// How an outcome is counted in every report (the API's, `waybill ingest`'s, the broker
@@ -543,8 +555,10 @@ fn run(
             }
         }
     }
-    // Closing: write what is still waiting, so the rows are current at rest.
-    if let Err(e) = catch_up(&mut conn, &mut applier) {
+    // Closing: write what is still waiting, so the rows are current at rest. The
+    // memory is sound here (a failed batch was caught up at once), so this is a flush,
+    // not a catch-up that would read back every event since the last one.
+    if let Err(e) = flush_idle(&mut conn, &mut applier) {
         tracing::error!(error = %e, "final projection flush failed; the next start catches up");
     }
 }

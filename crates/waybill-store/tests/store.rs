@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use waybill_core::ShipmentStatus::{self, *};
+use waybill_core::engine::{Intake, Rejection};
 use waybill_core::event::Tracking;
-use waybill_core::tracker::{Rejection, Tracker, Unclaimed};
+use waybill_core::model::Model;
 use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, TrackingNumber};
 use waybill_store::read::{self, ListFilter};
 use waybill_store::{ItemOutcome, Store, Submission, WriterOptions};
@@ -700,9 +701,9 @@ fn matches_the_reference_model(
         return Ok(());
     };
     let store = rt.block_on(place.open());
-    let mut arrivals = Tracker::default();
+    let mut arrivals = Model::default();
     for e in batches.iter().flatten() {
-        arrivals.apply(e, Unclaimed::Keep).unwrap();
+        arrivals.apply(e, Intake::Provider).unwrap();
     }
     // Several writers (each its own store, as separate processes would be) take the
     // batches in turn and submit them all at once: their transactions overlap.
@@ -732,9 +733,9 @@ fn matches_the_reference_model(
             t.await.unwrap();
         }
     });
-    let mut model = Tracker::default();
+    let mut model = Model::default();
     for e in &in_order {
-        model.apply(e, Unclaimed::Refuse).unwrap();
+        model.apply(e, Intake::Canonical).unwrap();
     }
     let live = rt.block_on(dump(&store));
     for id in model.order_ids() {

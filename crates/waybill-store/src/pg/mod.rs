@@ -1,15 +1,16 @@
 //! Waybill's store on PostgreSQL: the same event log and projections as the embedded
 //! store, written by any number of processes at once (API nodes and workers).
 //!
-//! Each submission is one transaction. The applier is the embedded store's own
-//! (`crate::apply`), reading its rows through [`rows::PgRows`], which locks what it
-//! reads; a transaction that lost a race (a deadlock, or a row another writer inserted
+//! Each submission is one transaction: [`rows`] reads and locks every row its events
+//! can reach, the engine (`waybill_core::engine`) runs over them in memory
+//! ([`world`]), and [`rows`] writes what it changed — all async. A transaction that lost a race (a deadlock, or a row another writer inserted
 //! first) is run again from the start and then sees the winner's rows. Commits wait
 //! for the WAL flush (`synchronous_commit = on`): an acknowledged event survives the
 //! database's crash as well as ours.
 //!
 //! - [`schema`]: versioned migrations.
-//! - `rows`: the applier's port, with row locks.
+//! - `rows`: a batch's rows, loaded with locks and saved.
+//! - `world`: the engine's world over those rows.
 //! - `write`: one submission's transaction.
 //! - `read`, `outbox`, `hooks`, `quarantine`: queries and the smaller writes.
 
@@ -21,6 +22,7 @@ mod read;
 mod rows;
 pub mod schema;
 mod sign_outs;
+mod world;
 mod write;
 
 use std::sync::{Arc, Weak};
@@ -165,21 +167,12 @@ impl PgStore {
             .map_err(|e| StoreError::BatchFailed(format!("the submission task failed: {e}")))?
     }
 
-    async fn submit_here(&self, mut s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
-        let rt = tokio::runtime::Handle::current();
+    async fn submit_here(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut client = self.client().await?;
-            let announce = self.inner.announce;
-            let handle = rt.clone();
-            let (back, result) = tokio::task::spawn_blocking(move || {
-                let r = write::commit(&handle, &mut client, &s, announce);
-                (s, r)
-            })
-            .await
-            .map_err(|e| StoreError::BatchFailed(format!("the writer task failed: {e}")))?;
-            s = back;
+            let result = write::commit(&mut client, &s, self.inner.announce).await;
             match result {
                 Ok(written) => {
                     if let Some(l) = self.inner.listener.get()
@@ -221,10 +214,7 @@ impl PgStore {
         loop {
             attempt += 1;
             let mut client = self.client().await?;
-            let rt = tokio::runtime::Handle::current();
-            let done = tokio::task::spawn_blocking(move || write::replay(&rt, &mut client))
-                .await
-                .map_err(|e| StoreError::BatchFailed(format!("the replay task failed: {e}")))?;
+            let done = write::replay(&mut client).await;
             match done {
                 Err(e) if e.is_conflict() && attempt < ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;

@@ -1,15 +1,15 @@
-//! One submission, one PostgreSQL transaction: apply, append, write the rows, commit.
+//! One submission, one PostgreSQL transaction: load and lock its rows, run the engine,
+//! append, write the rows, commit. All of it async.
 
 use deadpool_postgres::Object;
-use tokio::runtime::Handle;
 use tokio_postgres::types::ToSql;
 use waybill_core::TrackingEvent;
 use waybill_core::change::Change;
+use waybill_core::engine::{self, How, Outcome};
 
-use super::rows::PgRows;
-use super::{hooks, quarantine, sign_outs};
+use super::world::{PgWorld, Seqs};
+use super::{hooks, quarantine, rows, sign_outs};
 use crate::StoreError;
-use crate::apply::{Appends, Applier, Intake, Sink};
 use crate::writer::{ItemOutcome, Submission, Work};
 
 /// What a committed transaction did.
@@ -21,60 +21,82 @@ pub(crate) struct Written {
     pub touched: Vec<String>,
 }
 
-/// Runs `s` in one transaction on a blocking thread (the applier waits on `rt` for each
-/// statement). Nothing is kept between calls: every row comes from the database.
-pub(crate) fn commit(
-    rt: &Handle,
+/// Runs `s` in one transaction: reads and locks its rows, runs the engine over them in
+/// memory, writes what it changed. Nothing is kept between calls: every row comes from
+/// the database.
+pub(crate) async fn commit(
     client: &mut Object,
     s: &Submission,
     announce: bool,
 ) -> Result<Written, StoreError> {
-    let tx = rt.block_on(client.transaction())?;
-    let mut applier = Applier::for_shared_log(s.len() * 2 + 16);
-    applier.set_announce(announce);
-    let mut rows = PgRows::new(&tx, rt.clone());
-    let mut log = Appends::default();
+    let tx = client.transaction().await?;
+    let mut world = PgWorld::with_seqs(Seqs::Provisional);
+    let mut log: Vec<(i64, Logged<'_>)> = Vec::new();
+    let mut changes = Vec::new();
     let outcomes = match s.work() {
         Work::Apply(events, intake) => {
-            rows.prefetch(events)?;
-            applier.apply_all(&mut rows, events, intake, &mut log)?
+            rows::load(&tx, events, &mut world).await?;
+            let how = How {
+                intake,
+                live: true,
+                announce,
+            };
+            let mut out = Vec::with_capacity(events.len());
+            for ev in events {
+                let applied = engine::apply(&mut world, ev, how, &mut changes)?;
+                match (applied.logged, world.seq.take()) {
+                    (engine::Logged::Event, Some(seq)) => log.push((seq, Logged::Event(ev))),
+                    (engine::Logged::Record(r), Some(seq)) => log.push((seq, Logged::Record(r))),
+                    _ => {}
+                }
+                out.push(ItemOutcome::from(applied.outcome));
+            }
+            out
         }
-        Work::Keep(q) => vec![ItemOutcome::Quarantined(
-            rt.block_on(quarantine::insert(&tx, q))?,
-        )],
-        Work::Hook(op) => vec![if rt.block_on(hooks::apply(&tx, op))? {
+        Work::Keep(q) => vec![ItemOutcome::Quarantined(quarantine::insert(&tx, q).await?)],
+        Work::Hook(op) => vec![if hooks::apply(&tx, op).await? {
             ItemOutcome::Done
         } else {
             ItemOutcome::Missing
         }],
         Work::SignOut(so) => {
-            rt.block_on(sign_outs::record(&tx, so))?;
+            sign_outs::record(&tx, so).await?;
             vec![ItemOutcome::Done]
         }
     };
     if let Some((id, at)) = s.resolved(&outcomes) {
-        rt.block_on(quarantine::mark_replayed(&tx, id, at))?;
+        quarantine::mark_replayed(&tx, id, at).await?;
     }
-    let changes = applier.take_changes();
-    rows.settle()?;
+    let seqs = rows::settle(&tx, world.provisional()).await?;
     let appended: Vec<(i64, &TrackingEvent)> = log
-        .all()
-        .into_iter()
-        .map(|(seq, ev)| (rows.real(seq), ev))
+        .iter()
+        .map(|(seq, l)| (rows::real(&seqs, *seq), l.event()))
         .collect();
-    rt.block_on(async {
-        append_events(&tx, &appended).await?;
-        append_changes(&tx, &changes).await
-    })?;
-    applier.flush(&mut rows)?;
-    drop(rows);
-    let touched = applier.touched().iter().map(|o| o.to_string()).collect();
-    rt.block_on(tx.commit())?;
+    append_events(&tx, &appended).await?;
+    append_changes(&tx, &changes).await?;
+    rows::save(&tx, &mut world, &seqs).await?;
+    let touched = world.touched.iter().map(|o| o.to_string()).collect();
+    tx.commit().await?;
     Ok(Written {
         outcomes,
         announced: !changes.is_empty(),
         touched,
     })
+}
+
+/// What goes into the log under a seq: a submitted event, or a record made in its place.
+enum Logged<'e> {
+    Event(&'e TrackingEvent),
+    Record(Box<TrackingEvent>),
+}
+
+impl Logged<'_> {
+    fn event(&self) -> &TrackingEvent {
+        match self {
+            Self::Event(e) => e,
+            Self::Record(r) => r,
+        }
+    }
 }
 
 async fn append_events(
@@ -180,30 +202,32 @@ async fn append_changes(
 /// writers overlap; but two writers that touch one parcel or order take turns on its
 /// rows, and the later one takes its seqs after the earlier one committed, so the events
 /// of any one shipment replay in the order they were applied.
-pub(crate) fn replay(rt: &Handle, client: &mut Object) -> Result<u64, StoreError> {
-    let tx = rt.block_on(client.transaction())?;
-    rt.block_on(tx.batch_execute(
+pub(crate) async fn replay(client: &mut Object) -> Result<u64, StoreError> {
+    let tx = client.transaction().await?;
+    tx.batch_execute(
         "LOCK TABLE events, orders, shipments, carrier_aliases IN EXCLUSIVE MODE;
          DELETE FROM carrier_aliases; DELETE FROM shipments; DELETE FROM orders;",
-    ))?;
-    let events = rt.block_on(tx.query(
-        "SELECT seq, event_id, order_id, carrier, tracking_number, kind, occurred_at,
-                utc_offset, received_at, location, description, raw_status, details
-         FROM events ORDER BY seq",
-        &[],
-    ))?;
-    let mut applier = Applier::for_shared_log(events.len() + 16);
-    let mut rows = PgRows::new(&tx, rt.clone());
+    )
+    .await?;
+    let events = tx
+        .query(
+            "SELECT seq, event_id, order_id, carrier, tracking_number, kind, occurred_at,
+                    utc_offset, received_at, location, description, raw_status, details
+             FROM events ORDER BY seq",
+            &[],
+        )
+        .await?;
+    // The tables are empty: the world starts empty, and holds everything by the end.
+    let mut world = PgWorld::default();
+    let mut ignored = Vec::new();
     let mut n = 0;
     for row in &events {
         let seq: i64 = row.get(0);
         let ev = event_of(row)
             .ok_or_else(|| StoreError::BatchFailed(format!("event seq {seq} is unreadable")))?;
-        match applier
-            .apply(&mut rows, &ev, Intake::Provider, Sink::Logged { seq })?
-            .outcome
-        {
-            ItemOutcome::Accepted => n += 1,
+        world.seqs = Some(Seqs::Logged(seq));
+        match engine::apply(&mut world, &ev, How::logged(), &mut ignored)?.outcome {
+            Outcome::Accepted => n += 1,
             other => {
                 return Err(StoreError::BatchFailed(format!(
                     "event seq {seq} no longer applies: {other:?}"
@@ -211,9 +235,8 @@ pub(crate) fn replay(rt: &Handle, client: &mut Object) -> Result<u64, StoreError
             }
         }
     }
-    applier.flush(&mut rows)?;
-    drop(rows);
-    rt.block_on(tx.commit())?;
+    rows::save(&tx, &mut world, &[]).await?;
+    tx.commit().await?;
     Ok(n)
 }
 
