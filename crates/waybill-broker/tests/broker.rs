@@ -83,7 +83,7 @@ impl Drop for Env {
 
 fn decoder() -> Decoder {
     Arc::new(|ct, body| {
-        waybill_server::wire::decode_message(ct, body, waybill_server::wire::now(), 1000)
+        waybill_formats::wire::decode_message(ct, body, waybill_formats::clock::now(), 1000)
     })
 }
 
@@ -387,7 +387,8 @@ async fn the_relay_publishes_every_domain_event() {
     ));
     let events: Vec<_> = (0..5)
         .map(|n| {
-            waybill_server::wire::parse_one(&event("r1", n), waybill_server::wire::now()).unwrap()
+            waybill_formats::wire::parse_one(&event("r1", n), waybill_formats::clock::now())
+                .unwrap()
         })
         .collect();
     Store::Postgres(store.clone())
@@ -450,7 +451,7 @@ async fn a_message_the_database_refuses_is_kept_aside() {
     let store = env.store().await;
     let careless: Decoder = Arc::new(|ct, body| {
         let mut items =
-            waybill_server::wire::decode_message(ct, body, waybill_server::wire::now(), 1000)?;
+            waybill_formats::wire::decode_message(ct, body, waybill_formats::clock::now(), 1000)?;
         for ev in items.iter_mut().flatten() {
             if ev.order_id.as_ref().is_some_and(|o| o.as_str() == "bad") {
                 ev.location = Some("hub\u{0}".into());

@@ -108,7 +108,7 @@ impl ApiKeys {
     pub fn role_of(&self, presented: &str) -> Option<Role> {
         let mut found = None;
         for (key, role) in &self.0 {
-            if constant_time_eq(key.as_bytes(), presented.as_bytes()) {
+            if waybill_providers::sign::ct_eq(key.as_bytes(), presented.as_bytes()) {
                 found = Some(*role);
             }
         }
@@ -140,13 +140,6 @@ impl ApiKeys {
             Err(ApiError::Forbidden { role, needed })
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

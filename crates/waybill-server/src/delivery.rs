@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use waybill_formats::clock;
 
 use rand::Rng;
 use waybill_core::Timestamp;
@@ -22,7 +23,6 @@ use waybill_store::{Attempt, Delivery, HookOp, OutboxRecord, Store, Submission, 
 
 use crate::mail;
 use crate::streams::{DomainEventView, TypeFilter};
-use crate::wire;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -227,7 +227,7 @@ pub async fn send(
             retry_after: None,
         };
     }
-    let now = wire::now().as_micros() / 1_000_000;
+    let now = clock::now().as_micros() / 1_000_000;
     let signature = standard_webhooks::sign(secret.as_bytes(), message_id, now, body.as_bytes());
     let result = client
         .post(url)
@@ -356,7 +356,7 @@ async fn email_channel(store: &Store, d: &Dispatcher) {
             event_types: "order.status_changed".into(),
             description: Some("customer e-mail".into()),
             secret: "-".into(),
-            created_at: wire::now(),
+            created_at: clock::now(),
         }),
         None => HookOp::Delete(mail::SUBSCRIPTION_ID.into()),
     };
@@ -410,7 +410,7 @@ async fn run(store: Store, d: Dispatcher) {
         {
             enqueue(&store, sub).await;
         }
-        let now = wire::now();
+        let now = clock::now();
         // Twice the window per endpoint: its sends in flight are still due, and the rest
         // of the window is what it may take next.
         let per_sub = d.settings.per_endpoint * 2;
@@ -492,7 +492,7 @@ async fn enqueue(store: &Store, sub: &Subscription) {
         subscription: sub.id.clone(),
         outbox_ids,
         cursor: last,
-        at: wire::now(),
+        at: clock::now(),
     };
     if let Err(e) = store.submit(Submission::Hook(op)).await {
         tracing::warn!(subscription = %sub.id, error = %e, "could not enqueue deliveries");
@@ -514,7 +514,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
             .flatten()
             .and_then(|o| o.details);
         let mailed = mail::send(settings, &record, details.as_deref()).await;
-        now = wire::now();
+        now = clock::now();
         sent = Sent {
             status: None,
             error: None,
@@ -547,7 +547,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
             &d.settings,
         )
         .await;
-        now = wire::now();
+        now = clock::now();
         judge(&sent, delivery.attempts as usize, &d.settings, now)
     };
     crate::telemetry::delivery(match &outcome {

@@ -4,14 +4,13 @@
 //! [`run`] serves it on a listener the caller bound, until the caller's shutdown future
 //! resolves. Tests bind port 0 and drive it like any client.
 //!
-//! - [`wire`]: request formats into domain events; [`views`]: response bodies.
-//! - [`intake`]: provider webhook settings; [`cloudevents`]: CloudEvents 1.0 intake.
+//! - [`views`]: response bodies (request formats are `waybill_formats`').
+//! - [`intake`]: provider webhook settings.
 //! - [`auth`]: API keys and roles; [`problem`]: RFC 9457 errors, mapped once.
 //! - [`routes`]: one module per resource; [`telemetry`]: Prometheus metrics.
 //! - [`transport`]: accepting connections, with limits on what each may hold.
 
 pub mod auth;
-pub mod cloudevents;
 pub mod cluster;
 pub mod delivery;
 pub mod intake;
@@ -23,7 +22,6 @@ pub mod streams;
 pub mod telemetry;
 pub mod transport;
 pub mod views;
-pub mod wire;
 
 use std::future::Future;
 use std::sync::Arc;

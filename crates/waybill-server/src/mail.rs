@@ -172,7 +172,9 @@ pub async fn send(
     let (Some(to), locale) = recipient(order_details, settings.default_locale) else {
         return Mailed::Skipped("the order has no customer e-mail".into());
     };
-    let link = settings.links.url(&record.order_id, crate::wire::now());
+    let link = settings
+        .links
+        .url(&record.order_id, waybill_formats::clock::now());
     let Some((subject, body)) = render(locale, status, &record.order_id, &link) else {
         return Mailed::Skipped(format!("no template for {}", record.status));
     };

@@ -17,6 +17,34 @@ pub struct ItemError {
     pub error: String,
 }
 
+impl ItemError {
+    /// The refused items of a batch, by position.
+    pub fn of(items: &[Result<waybill_core::TrackingEvent, String>]) -> Vec<ItemError> {
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, r)| {
+                r.as_ref().err().map(|error| ItemError {
+                    index,
+                    error: error.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+impl From<waybill_formats::FormatError> for ApiError {
+    fn from(e: waybill_formats::FormatError) -> Self {
+        use waybill_formats::FormatError as F;
+        match e {
+            F::MalformedJson(m) => Self::MalformedJson(m),
+            F::EmptyBatch => Self::EmptyBatch,
+            F::TooManyItems { n, limit } => Self::TooManyItems { n, limit },
+            F::UnsupportedMediaType(m) => Self::UnsupportedMediaType(m),
+        }
+    }
+}
+
 /// The problem document.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Problem {

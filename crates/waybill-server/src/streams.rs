@@ -179,7 +179,7 @@ impl DomainEventView {
         Self {
             id: r.id,
             kind: r.kind.clone(),
-            timestamp: crate::wire::format_instant(r.at.as_micros(), 0),
+            timestamp: waybill_formats::wire::format_instant(r.at.as_micros(), 0),
             data: DomainEventData {
                 order_id: r.order_id.clone(),
                 carrier: r.carrier.clone(),

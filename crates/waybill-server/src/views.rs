@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use waybill_store::{EventRecord, OrderRecord, ShipmentRecord};
 
 use crate::problem::ItemError;
-use crate::wire::format_instant;
+use waybill_formats::wire::format_instant;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ShipmentView {
@@ -246,7 +246,7 @@ impl OrderView {
             .and_then(|d| serde_json::from_str(d).ok())
             .unwrap_or_default();
         Self {
-            tracking_url: links.url(&o.order_id, crate::wire::now()),
+            tracking_url: links.url(&o.order_id, waybill_formats::clock::now()),
             customer: details.customer,
             metadata: details.metadata,
             order_id: o.order_id,

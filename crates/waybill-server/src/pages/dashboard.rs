@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use waybill_store::dashboard::{Flagged, Overview};
 
 use super::esc;
-use crate::wire::format_instant;
+use waybill_formats::wire::format_instant;
 
 fn bars(by_status: &[(String, i64)]) -> String {
     let max = by_status.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f64;

@@ -136,7 +136,7 @@ mod tests {
     #[test]
     fn sessions_open_and_expire() {
         let s = Sessions::new(b"session key");
-        let now = crate::wire::now();
+        let now = waybill_formats::clock::now();
         let id = s.open(now, ADMIN);
         assert_eq!(s.check(&id, now, &keys()).unwrap().nonce.len(), 32);
         assert!(s.check("forged", now, &keys()).is_none());
@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn only_the_canonical_spelling_is_read() {
         let s = Sessions::new(b"session key");
-        let now = crate::wire::now();
+        let now = waybill_formats::clock::now();
         let id = s.open(now, ADMIN);
         assert!(s.check(&id, now, &keys()).is_some());
         let upper = {
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn a_session_ends_with_its_admin_key() {
         let s = Sessions::new(b"session key");
-        let now = crate::wire::now();
+        let now = waybill_formats::clock::now();
         let id = s.open(now, ADMIN);
         let other = "admin-key-0000000000002";
         let both = keys().with(other.into(), Role::Admin);
@@ -203,7 +203,7 @@ mod tests {
     #[test]
     fn a_session_lives_no_longer_than_a_sign_in_gives() {
         let s = Sessions::new(b"session key");
-        let now = crate::wire::now();
+        let now = waybill_formats::clock::now();
         let far = Timestamp(now.as_micros() + 2 * s.ttl.as_micros() as i64);
         let id = s.open(far, ADMIN);
         assert!(s.check(&id, far, &keys()).is_some());

@@ -9,7 +9,7 @@ use waybill_store::{EventRecord, OrderRecord};
 
 use super::esc;
 use super::i18n::Lang;
-use crate::wire::format_instant;
+use waybill_formats::wire::format_instant;
 
 /// The ordinary path (docs/state-machine.md), as the stepper shows it.
 const STEPS: [OrderStatus; 6] = [

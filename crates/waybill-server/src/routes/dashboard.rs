@@ -6,13 +6,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use waybill_formats::clock;
 use waybill_store::{SignOut, Submission};
 
+use crate::AppState;
 use crate::auth::Role;
 use crate::pages::dashboard;
 use crate::pages::sessions::Session;
 use crate::routes::{ApiError, QueryOf};
-use crate::{AppState, wire};
 
 const COOKIE: &str = "wb_session";
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
@@ -69,7 +70,7 @@ async fn session(
     headers: &HeaderMap,
 ) -> Result<Option<Session>, waybill_store::StoreError> {
     let Some(s) =
-        session_of(headers).and_then(|id| state.sessions.check(&id, wire::now(), &state.keys))
+        session_of(headers).and_then(|id| state.sessions.check(&id, clock::now(), &state.keys))
     else {
         return Ok(None);
     };
@@ -96,7 +97,7 @@ async fn show(
         }
         return html(StatusCode::OK, dashboard::sign_in(None));
     }
-    let now = wire::now();
+    let now = clock::now();
     let minute_ago = waybill_core::Timestamp(now.as_micros() - 60_000_000);
     let found = async {
         let overview = state.store.overview(now, &state.stall, LIST).await?;
@@ -149,7 +150,7 @@ async fn login(State(state): State<AppState>, body: axum::body::Body) -> Respons
             );
         }
     }
-    let id = state.sessions.open(wire::now(), key);
+    let id = state.sessions.open(clock::now(), key);
     let secure = if state.links.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -176,7 +177,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
             let out = SignOut {
                 nonce: s.nonce,
                 until: s.expiry,
-                at: wire::now(),
+                at: clock::now(),
             };
             state.store.submit(Submission::SignOut(out)).await?;
         }

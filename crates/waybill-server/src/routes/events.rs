@@ -6,14 +6,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use waybill_formats::clock;
 use waybill_store::{Counted, ItemOutcome, Submission};
 
-use crate::cloudevents;
 use crate::problem::{ApiError, ItemError, Problem};
 use crate::routes::read_body;
 use crate::views::IngestReport;
-use crate::wire::{self, EventIn};
 use crate::{AppState, Role, telemetry};
+use waybill_formats::cloudevents;
+use waybill_formats::wire::{self, EventIn};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_events))
@@ -55,13 +56,13 @@ async fn post_events(
     state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
     let max = state.limits.max_batch_items;
-    let batch = match cloudevents::detect(&headers) {
-        Some(mode) => cloudevents::parse(mode, &headers, &body, wire::now(), max)?,
+    let batch = match cloudevents::detect(super::header(&headers)) {
+        Some(mode) => cloudevents::parse(mode, super::header(&headers), &body, clock::now(), max)?,
         None => {
             let content_type = headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            wire::parse_events(content_type, &body, wire::now(), max)?
+            wire::parse_events(content_type, &body, clock::now(), max)?
         }
     };
     store_events(&state, batch, Submission::Events)
@@ -77,7 +78,7 @@ pub async fn store_events(
     submission: impl FnOnce(Vec<waybill_core::TrackingEvent>) -> Submission,
 ) -> Result<IngestReport, ApiError> {
     let total = batch.items.len();
-    let mut rejected = wire::item_errors(&batch.items);
+    let mut rejected = crate::problem::ItemError::of(&batch.items);
     let mut indices = Vec::with_capacity(total);
     let mut events = Vec::with_capacity(total);
     for (i, item) in batch.items.into_iter().enumerate() {

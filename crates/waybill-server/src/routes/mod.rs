@@ -187,3 +187,10 @@ pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiEr
         _ => invalid(e.to_string()),
     })
 }
+
+/// A header lookup by lower-case name, as the formats crate reads headers.
+pub(crate) fn header<'h>(
+    headers: &'h axum::http::HeaderMap,
+) -> impl Fn(&str) -> Option<&'h str> + Copy {
+    move |name| headers.get(name).and_then(|v| v.to_str().ok())
+}

@@ -12,6 +12,7 @@ use utoipa_axum::routes;
 use waybill_core::engine::Rejection;
 use waybill_core::event::Tracking;
 use waybill_core::{Carrier, EventKind, OrderId, OrderStatus, TrackingEvent, TrackingNumber};
+use waybill_formats::clock;
 use waybill_providers::carriers;
 use waybill_store::read::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
@@ -21,8 +22,8 @@ use crate::routes::{invalid, json_body, read_body};
 use crate::views::{
     EventView, NewOrder, NewShipment, OrderAnswer, OrderDetails, OrderList, OrderView, Timeline,
 };
-use crate::wire::{self, parse_instant};
 use crate::{AppState, Role};
+use waybill_formats::wire::parse_instant;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -121,7 +122,7 @@ async fn create_order(
         metadata: req.metadata,
     };
     let details = details_text(&given)?;
-    let now = wire::now();
+    let now = clock::now();
     let event = TrackingEvent {
         // Not the derived id of a seed `create`: an order that an event created first
         // can still receive its customer and metadata here.
@@ -337,7 +338,7 @@ async fn list_orders(
         .updated_since
         .as_deref()
         .map(|s| {
-            parse_instant("updated_since", s, wire::now())
+            parse_instant("updated_since", s, clock::now())
                 .map(|(t, _)| t.as_micros())
                 .map_err(|e| match s.contains(' ') {
                     // A raw `+` in a query string arrives as a space.
@@ -408,7 +409,7 @@ async fn register_shipment(
         tracking_number: TrackingNumber::parse(&req.tracking_number)
             .map_err(|e| invalid(e.to_string()))?,
     };
-    let link = TrackingEvent::link(order_id.clone(), tracking, wire::now());
+    let link = TrackingEvent::link(order_id.clone(), tracking, clock::now());
     let outcome = state.store.submit(Submission::Events(vec![link])).await?;
     let status = match outcome.into_iter().next() {
         Some(ItemOutcome::Accepted) => StatusCode::CREATED,

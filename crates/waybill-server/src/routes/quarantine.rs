@@ -10,6 +10,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use waybill_formats::clock;
 use waybill_providers::{Inbound, Provider};
 use waybill_store::Submission;
 
@@ -17,7 +18,8 @@ use crate::intake::CLOUDEVENTS;
 use crate::problem::{ApiError, Problem};
 use crate::routes::webhooks::{push_events, tally};
 use crate::views::{QuarantineList, QuarantineView, ReplayReport};
-use crate::{AppState, Role, cloudevents, wire};
+use crate::{AppState, Role};
+use waybill_formats::cloudevents;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -157,7 +159,7 @@ async fn replay(
             }
         }
     }
-    let now = wire::now();
+    let now = clock::now();
     // The events were received when the push was, not when it is replayed.
     let received_at = kept.received_at;
     let still = |detail: String| ApiError::Invalid {
@@ -165,10 +167,16 @@ async fn replay(
         errors: Vec::new(),
     };
     let events = if kept.provider == CLOUDEVENTS {
-        let mode = cloudevents::detect(&kept_headers)
+        let mode = cloudevents::detect(super::header(&kept_headers))
             .ok_or_else(|| still("the kept headers name no CloudEvents mode".into()))?;
-        let batch = cloudevents::parse(mode, &kept_headers, &kept.body, received_at, usize::MAX)
-            .map_err(|e| still(e.to_string()))?;
+        let batch = cloudevents::parse(
+            mode,
+            super::header(&kept_headers),
+            &kept.body,
+            received_at,
+            usize::MAX,
+        )
+        .map_err(|e| still(e.to_string()))?;
         batch
             .items
             .into_iter()

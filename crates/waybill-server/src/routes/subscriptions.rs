@@ -16,13 +16,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use waybill_formats::clock;
 use waybill_store::{HookOp, ItemOutcome, NewSubscription, Submission, Subscription};
 
 use crate::delivery::{self, check_destination};
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
 use crate::streams::TypeFilter;
-use crate::{AppState, Role, wire};
+use crate::{AppState, Role};
+use waybill_formats::wire;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -164,7 +166,7 @@ async fn create(
         event_types: spec,
         description: req.description,
         secret: new_secret(),
-        created_at: wire::now(),
+        created_at: clock::now(),
     };
     hook(&state, HookOp::Create(new)).await?;
     let sub = find(&state, &id).await?;
@@ -304,7 +306,7 @@ async fn test(
     let webhook_id = format!("msg_test_{:016x}", rand::rng().random::<u64>());
     let body = serde_json::json!({
         "type": "webhook.test",
-        "timestamp": wire::format_instant(wire::now().as_micros(), 0),
+        "timestamp": wire::format_instant(clock::now().as_micros(), 0),
         "data": {"subscription_id": sub.id},
     })
     .to_string();
@@ -446,7 +448,7 @@ async fn redeliver(
     let id = path_id(path)?;
     let body = read_body(&state, body).await?;
     let req: RedeliverIn = json_body(&body)?;
-    let now = wire::now();
+    let now = clock::now();
     let since = req
         .since
         .as_deref()

@@ -9,13 +9,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use waybill_formats::clock;
 
+use crate::AppState;
 use crate::pages::i18n::Lang;
 use crate::pages::{esc, track};
 use crate::routes::{ApiError, PathOf, QueryOf};
 use crate::streams::{self, Scope};
 use crate::views::percent_encode;
-use crate::{AppState, wire};
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
@@ -100,7 +101,7 @@ async fn page(
     let lang = Lang::choose(q.lang.as_deref(), accept);
     if state
         .links
-        .verify(&order_id, q.t.as_deref(), wire::now())
+        .verify(&order_id, q.t.as_deref(), clock::now())
         .is_err()
     {
         return refusal(StatusCode::FORBIDDEN, lang, "invalid");
@@ -144,7 +145,7 @@ async fn events(
 ) -> Response {
     if state
         .links
-        .verify(&order_id, q.t.as_deref(), wire::now())
+        .verify(&order_id, q.t.as_deref(), clock::now())
         .is_err()
     {
         return StatusCode::FORBIDDEN.into_response();
@@ -294,7 +295,7 @@ async fn lookup(
     let found = state.store.order(&id).await;
     match found {
         Ok(Some(order)) if contact_matches(order.details.as_deref(), &f.contact) => {
-            let url = state.links.url(&order.order_id, wire::now());
+            let url = state.links.url(&order.order_id, clock::now());
             let mut r = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&url) {
                 r.headers_mut().insert(header::LOCATION, v);

@@ -13,15 +13,16 @@ use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use waybill_core::TrackingEvent;
+use waybill_formats::clock;
 use waybill_providers::{Inbound, Outcome, Provider, Push};
 use waybill_store::{ItemOutcome, NewQuarantine, Submission};
 
-use crate::cloudevents;
 use crate::intake::CLOUDEVENTS;
 use crate::problem::{ApiError, Problem};
 use crate::routes::{PathOf, events::store_events, read_body};
 use crate::views::IngestReport;
-use crate::{AppState, Role, telemetry, wire};
+use crate::{AppState, Role, telemetry};
+use waybill_formats::cloudevents;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(post_webhook))
@@ -75,7 +76,7 @@ async fn post_webhook(
         headers: &headers,
         body: &body,
         path: uri.path(),
-        received_at: wire::now(),
+        received_at: clock::now(),
     };
     if let Err(e) = p.verify(&secret, &inbound) {
         telemetry::webhook(p.as_str(), "unauthenticated");
@@ -231,7 +232,7 @@ async fn cloudevents_push(
         state.keys.authorize(&headers, Role::Ingest)?;
     }
     let body = read_body(&state, body).await?;
-    let received_at = wire::now();
+    let received_at = clock::now();
     if let Some(secret) = secret {
         let inbound = Inbound {
             headers: &headers,
@@ -244,7 +245,7 @@ async fn cloudevents_push(
             return Err(ApiError::BadSignature(format!("cloudevents: {e}")));
         }
     }
-    let mode = cloudevents::detect(&headers).ok_or_else(|| {
+    let mode = cloudevents::detect(super::header(&headers)).ok_or_else(|| {
         ApiError::UnsupportedMediaType(
             "expected application/cloudevents+json, application/cloudevents-batch+json, or ce-* headers"
                 .into(),
@@ -252,7 +253,7 @@ async fn cloudevents_push(
     })?;
     let batch = cloudevents::parse(
         mode,
-        &headers,
+        super::header(&headers),
         &body,
         received_at,
         state.limits.max_batch_items,

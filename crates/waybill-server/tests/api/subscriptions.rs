@@ -78,7 +78,7 @@ fn verify(secret: &str, r: &Received) -> bool {
         headers: &r.headers,
         body: r.body.as_bytes(),
         path: "/hook",
-        received_at: waybill_server::wire::now(),
+        received_at: waybill_formats::clock::now(),
     };
     standard_webhooks::verify(secret.as_bytes(), &inbound).is_ok()
 }

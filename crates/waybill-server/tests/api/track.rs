@@ -89,13 +89,13 @@ async fn wrong_and_expired_links_are_refused() {
     let (status, _, html) = page(&app, &base, Some("en")).await;
     assert_eq!(status, 403);
     assert!(html.contains("not valid or has expired"));
-    let other = test_links(&app.base).token("T-2", waybill_server::wire::now());
+    let other = test_links(&app.base).token("T-2", waybill_formats::clock::now());
     assert_eq!(page(&app, &format!("{base}?t={other}"), None).await.0, 403);
     let tampered = url.replace("?t=", "?t=1");
     assert_eq!(page(&app, &tampered, None).await.0, 403);
     let old = test_links(&app.base).token(
         "T-1",
-        Timestamp(waybill_server::wire::now().as_micros() - 7200 * 1_000_000),
+        Timestamp(waybill_formats::clock::now().as_micros() - 7200 * 1_000_000),
     );
     assert_eq!(
         page(&app, &format!("{base}?t={old}"), None).await.0,
@@ -109,7 +109,7 @@ async fn wrong_and_expired_links_are_refused() {
         .await
         .unwrap();
     assert_eq!(stream.status(), 403);
-    let missing = test_links(&app.base).url("nope", waybill_server::wire::now());
+    let missing = test_links(&app.base).url("nope", waybill_formats::clock::now());
     assert_eq!(page(&app, &missing, None).await.0, 404);
 }
 

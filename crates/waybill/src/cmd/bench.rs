@@ -17,9 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use waybill_formats::clock;
 
 use anyhow::Context;
-use waybill_server::wire;
+use waybill_formats::wire;
 use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::cli::BenchArgs;
@@ -191,7 +192,7 @@ fn tempdir() -> anyhow::Result<std::path::PathBuf> {
 }
 
 fn parse_only(lines: &[String]) -> Duration {
-    let received = wire::now();
+    let received = clock::now();
     let started = Instant::now();
     let ok = lines
         .iter()
@@ -209,7 +210,7 @@ fn parse_only(lines: &[String]) -> Duration {
 /// Parse and commit in batches, a few in flight, as `waybill ingest` does.
 fn bulk_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
     let store = Store::open(dir, bulk_options(WriterOptions::default()))?;
-    let received = wire::now();
+    let received = clock::now();
     let started = Instant::now();
     let mut in_flight: VecDeque<Pending> = VecDeque::new();
     let mut accepted = 0usize;

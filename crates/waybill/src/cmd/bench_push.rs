@@ -6,10 +6,10 @@
 //! `CHECKPOINTS` checkpoints, and the rate is given per push and per checkpoint.
 
 use std::time::{Duration, Instant};
+use waybill_formats::clock;
 
 use serde_json::json;
 use waybill_providers::{Context, Inbound, Provider, sign};
-use waybill_server::wire;
 
 /// Checkpoints per push: a parcel a few days into its journey.
 pub const CHECKPOINTS: usize = 8;
@@ -90,7 +90,7 @@ pub fn measure(n: usize) -> anyhow::Result<Vec<PushRate>> {
     ] {
         let pushes: Vec<Signed> = (0..n).map(make).collect();
         let ctx = Context::for_provider(provider);
-        let received_at = wire::now();
+        let received_at = clock::now();
         let started = Instant::now();
         let mut events = 0;
         for p in &pushes {

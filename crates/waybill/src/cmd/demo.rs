@@ -3,8 +3,10 @@
 //! pace, each round with fresh order ids.
 
 use std::time::Duration;
+use waybill_formats::clock;
 
-use waybill_server::{telemetry, wire};
+use waybill_formats::wire;
+use waybill_server::telemetry;
 use waybill_store::{ItemOutcome, Store, Submission};
 
 use crate::loadgen::{LoadgenOptions, generate};
@@ -15,7 +17,8 @@ const TICK: Duration = Duration::from_millis(100);
 
 pub async fn run(store: Store) {
     for round in 1u64.. {
-        let now = jiff::Timestamp::now();
+        let now = jiff::Timestamp::from_microsecond(waybill_formats::clock::now().as_micros())
+            .expect("the clock reads a representable time");
         let opts = LoadgenOptions {
             orders: 200,
             seed: round,
@@ -27,7 +30,7 @@ pub async fn run(store: Store) {
         };
         let events = generate(&opts);
         for chunk in events.chunks(PER_TICK) {
-            let received = wire::now();
+            let received = clock::now();
             let batch: Vec<_> = chunk
                 .iter()
                 .filter_map(|e| {

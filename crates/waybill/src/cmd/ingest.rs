@@ -8,12 +8,13 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use waybill_formats::clock;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use waybill_formats::wire;
 use waybill_server::problem::{ItemError, Problem};
 use waybill_server::views::IngestReport;
-use waybill_server::wire;
 use waybill_store::{Counted, ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 /// One item of a file: its JSON text, or why it could not even be read.
@@ -118,7 +119,7 @@ pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Res
         let mut events = Vec::with_capacity(batch);
         let mut numbers = Vec::with_capacity(batch);
         let items = read_items(path)?;
-        let received = wire::now();
+        let received = clock::now();
         let mut items = items.enumerate().peekable();
         while let Some((i, item)) = items.next() {
             match item.and_then(|json| wire::parse_one(&json, received)) {

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use waybill_server::wire::format_instant;
+use waybill_formats::wire::format_instant;
 use waybill_store::overlay::Overlay;
 use waybill_store::read::{self, ReadPool};
 

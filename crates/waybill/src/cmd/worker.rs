@@ -45,10 +45,10 @@ pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
     }
     let max_items = settings.limits.max_batch_items;
     let decode: worker::Decoder = Arc::new(move |content_type, body| {
-        waybill_server::wire::decode_message(
+        waybill_formats::wire::decode_message(
             content_type,
             body,
-            waybill_server::wire::now(),
+            waybill_formats::clock::now(),
             max_items,
         )
     });

@@ -1,4 +1,4 @@
-//! Wire formats of `POST /v1/events`: the canonical event (docs/api.md, "POST /v1/events") and the seed's
+//! The wire formats of `POST /v1/events`: the canonical event (docs/api.md, "POST /v1/events") and the seed's
 //! shape, one object, a JSON array or NDJSON, turned into validated domain events.
 //!
 //! Items are parsed one by one so that a bad item is reported with its index while the
@@ -17,7 +17,7 @@ use waybill_core::{
 
 use waybill_providers::carriers;
 
-use crate::problem::{ApiError, ItemError};
+use crate::FormatError;
 
 /// Field limits, in bytes.
 const MAX_EVENT_ID: usize = 256;
@@ -90,7 +90,7 @@ pub fn parse_events(
     body: &[u8],
     received_at: Timestamp,
     max_items: usize,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, FormatError> {
     let media = content_type
         .map(|c| {
             c.split(';')
@@ -123,11 +123,11 @@ pub fn parse_events(
         }
         "application/json" => {
             let text = std::str::from_utf8(body)
-                .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
+                .map_err(|e| FormatError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
             let trimmed = text.trim_start();
             if trimmed.starts_with('[') {
                 let raw: Vec<&RawValue> = serde_json::from_str(text)
-                    .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                    .map_err(|e| FormatError::MalformedJson(e.to_string()))?;
                 check_count(raw.len(), max_items)?;
                 Ok(Batch {
                     single: false,
@@ -137,26 +137,26 @@ pub fn parse_events(
                         .collect(),
                 })
             } else if trimmed.is_empty() {
-                Err(ApiError::EmptyBatch)
+                Err(FormatError::EmptyBatch)
             } else {
                 // Syntax errors in a lone object are the request's problem (400);
                 // a well-formed object with bad fields is an invalid event (422).
                 serde_json::from_str::<&RawValue>(text)
-                    .map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+                    .map_err(|e| FormatError::MalformedJson(e.to_string()))?;
                 Ok(Batch {
                     single: true,
                     items: vec![parse_one(text, received_at)],
                 })
             }
         }
-        other => Err(ApiError::UnsupportedMediaType(other.to_owned())),
+        other => Err(FormatError::UnsupportedMediaType(other.to_owned())),
     }
 }
 
-fn check_count(n: usize, limit: usize) -> Result<(), ApiError> {
+fn check_count(n: usize, limit: usize) -> Result<(), FormatError> {
     match n {
-        0 => Err(ApiError::EmptyBatch),
-        n if n > limit => Err(ApiError::TooManyItems { n, limit }),
+        0 => Err(FormatError::EmptyBatch),
+        n if n > limit => Err(FormatError::TooManyItems { n, limit }),
         _ => Ok(()),
     }
 }
@@ -399,25 +399,6 @@ pub fn format_instant(micros: i64, offset_seconds: i32) -> String {
     }
 }
 
-/// Now, as the domain counts time.
-pub fn now() -> Timestamp {
-    Timestamp(jiff::Timestamp::now().as_microsecond())
-}
-
-/// Collects per-item errors of a batch.
-pub fn item_errors(items: &[Result<TrackingEvent, String>]) -> Vec<ItemError> {
-    items
-        .iter()
-        .enumerate()
-        .filter_map(|(index, r)| {
-            r.as_ref().err().map(|error| ItemError {
-                index,
-                error: error.clone(),
-            })
-        })
-        .collect()
-}
-
 /// Reads a message from the broker (docs/scaling.md): canonical events as `/v1/events`
 /// takes them (one, an array, NDJSON), or CloudEvents structured or batched, told by
 /// the content type. Each event is read on its own; `Err` when none could be.
@@ -433,13 +414,8 @@ pub fn decode_message(
         _ => None,
     };
     let batch = match mode {
-        Some(mode) => {
-            let mut headers = axum::http::HeaderMap::new();
-            if let Some(ct) = content_type.and_then(|c| c.parse().ok()) {
-                headers.insert(axum::http::header::CONTENT_TYPE, ct);
-            }
-            crate::cloudevents::parse(mode, &headers, body, received_at, max_items)
-        }
+        // Structured and batched mode read no header but the content type.
+        Some(mode) => crate::cloudevents::parse(mode, |_| None, body, received_at, max_items),
         None => parse_events(content_type, body, received_at, max_items),
     };
     batch.map(|b| b.items).map_err(|e| e.to_string())
@@ -585,27 +561,27 @@ mod tests {
         assert!(b.items.iter().all(Result::is_ok));
         assert!(matches!(
             parse_events(None, b"[]", NOW, 10),
-            Err(ApiError::EmptyBatch)
+            Err(FormatError::EmptyBatch)
         ));
         assert!(matches!(
             parse_events(None, b"  ", NOW, 10),
-            Err(ApiError::EmptyBatch)
+            Err(FormatError::EmptyBatch)
         ));
         assert!(matches!(
             parse_events(None, b"{\"a\":", NOW, 10),
-            Err(ApiError::MalformedJson(_))
+            Err(FormatError::MalformedJson(_))
         ));
         assert!(matches!(
             parse_events(None, b"[{}", NOW, 10),
-            Err(ApiError::MalformedJson(_))
+            Err(FormatError::MalformedJson(_))
         ));
         assert!(matches!(
             parse_events(Some("text/csv"), b"a,b", NOW, 10),
-            Err(ApiError::UnsupportedMediaType(_))
+            Err(FormatError::UnsupportedMediaType(_))
         ));
         assert!(matches!(
             parse_events(None, b"[{},{},{}]", NOW, 2),
-            Err(ApiError::TooManyItems { n: 3, limit: 2 })
+            Err(FormatError::TooManyItems { n: 3, limit: 2 })
         ));
     }
 }

@@ -1,9 +1,9 @@
-//! Property tests of the `POST /v1/events` body parser (`waybill_server::wire`).
+//! Property tests of the `POST /v1/events` body parser (`waybill_formats::wire`).
 //!
 //! 1. **No panics on any input.** Arbitrary bytes (invalid UTF-8 included), JSON-ish text
 //!    and byte-mangled valid bodies, under every content type (`application/json`,
 //!    NDJSON and its aliases, none, unsupported, arbitrary strings), give `Ok` or one of
-//!    the parser's own typed [`ApiError`]s. When `Ok`, the media type was a supported one
+//!    the parser's own typed errors (`FormatError`). When `Ok`, the media type was a supported one
 //!    and `1 <= items.len() <= max_items`.
 //! 2. **Valid events parse to what was sent.** Canonical and seed-shaped events built by a
 //!    strategy (printable UTF-8 order ids of 1–128 bytes, carrier slugs, tracking
@@ -42,8 +42,8 @@ use waybill_core::event::{IdentityParts, Tracking, derive_event_id};
 use waybill_core::{
     Carrier, EventKind, OrderId, ShipmentStatus, Timestamp, TrackingEvent, TrackingNumber,
 };
-use waybill_server::problem::ApiError;
-use waybill_server::wire::{format_instant, parse_events, parse_one};
+use waybill_formats::FormatError;
+use waybill_formats::wire::{format_instant, parse_events, parse_one};
 
 /// 2027-01-15T08:00:00Z: every generated valid time is before it.
 const NOW: Timestamp = Timestamp(1_800_000_000_000_000);
@@ -1365,7 +1365,7 @@ proptest! {
         check_items(&batch.items, &items)?;
         let over = parse_events(Some("application/json"), body.as_bytes(), NOW, items.len() - 1);
         prop_assert!(
-            matches!(over, Err(ApiError::TooManyItems { n, limit }) if n == items.len() && limit == items.len() - 1),
+            matches!(over, Err(FormatError::TooManyItems { n, limit }) if n == items.len() && limit == items.len() - 1),
             "{:?}", over.err()
         );
     }
@@ -1401,7 +1401,7 @@ proptest! {
         check_items(&batch.items, &items)?;
         let over = parse_events(Some(ct), body.as_bytes(), NOW, items.len() - 1);
         prop_assert!(
-            matches!(over, Err(ApiError::TooManyItems { n, limit }) if n == items.len() && limit == items.len() - 1),
+            matches!(over, Err(FormatError::TooManyItems { n, limit }) if n == items.len() && limit == items.len() - 1),
             "{:?}", over.err()
         );
     }
@@ -1561,12 +1561,11 @@ proptest! {
                 prop_assert!(!batch.single || batch.items.len() == 1);
             }
             Err(
-                ApiError::MalformedJson(_)
-                | ApiError::EmptyBatch
-                | ApiError::TooManyItems { .. }
-                | ApiError::UnsupportedMediaType(_),
-            ) => {}
-            Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+                FormatError::MalformedJson(_)
+                | FormatError::EmptyBatch
+                | FormatError::TooManyItems { .. }
+                | FormatError::UnsupportedMediaType(_),
+            ) => {} // The error type has no other kind: a new one must be placed here.
         }
     }
 }

@@ -7,13 +7,12 @@
 //! the same CloudEvent is a duplicate whatever else it carries. When `data` has no
 //! `occurred_at`, the CloudEvent's `time` is used.
 
-use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use waybill_core::{Timestamp, TrackingEvent};
 use waybill_providers::sign;
 
-use crate::problem::ApiError;
+use crate::FormatError;
 use crate::wire::{self, Batch};
 
 /// How a request carries CloudEvents, if it does.
@@ -36,17 +35,12 @@ pub fn media_type(content_type: Option<&str>) -> String {
 }
 
 /// Structured and batched mode are told by the media type, binary mode by the
-/// `ce-specversion` header.
-pub fn detect(headers: &HeaderMap) -> Option<Mode> {
-    let media = media_type(
-        headers
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    );
-    match media.as_str() {
+/// `ce-specversion` header. `header` looks a request header up by its lower-case name.
+pub fn detect<'h>(header: impl Fn(&str) -> Option<&'h str>) -> Option<Mode> {
+    match media_type(header("content-type")).as_str() {
         "application/cloudevents+json" => Some(Mode::Structured),
         "application/cloudevents-batch+json" => Some(Mode::Batch),
-        _ if headers.contains_key("ce-specversion") => Some(Mode::Binary),
+        _ if header("ce-specversion").is_some() => Some(Mode::Binary),
         _ => None,
     }
 }
@@ -66,32 +60,34 @@ struct Envelope {
 }
 
 /// Parses a request body in `mode` into canonical events, item by item.
-pub fn parse(
+/// `header` looks a request header up by its lower-case name (binary mode reads the
+/// `ce-*` ones).
+pub fn parse<'h>(
     mode: Mode,
-    headers: &HeaderMap,
+    header: impl Fn(&str) -> Option<&'h str>,
     body: &[u8],
     received_at: Timestamp,
     max_items: usize,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, FormatError> {
     let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
+        .map_err(|e| FormatError::MalformedJson(format!("the body is not UTF-8: {e}")))?;
     match mode {
         Mode::Structured => {
-            let value: Value =
-                serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let value: Value = serde_json::from_str(text)
+                .map_err(|e| FormatError::MalformedJson(e.to_string()))?;
             Ok(Batch {
                 single: true,
                 items: vec![structured(value, received_at)],
             })
         }
         Mode::Batch => {
-            let values: Vec<Value> =
-                serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+            let values: Vec<Value> = serde_json::from_str(text)
+                .map_err(|e| FormatError::MalformedJson(e.to_string()))?;
             if values.is_empty() {
-                return Err(ApiError::EmptyBatch);
+                return Err(FormatError::EmptyBatch);
             }
             if values.len() > max_items {
-                return Err(ApiError::TooManyItems {
+                return Err(FormatError::TooManyItems {
                     n: values.len(),
                     limit: max_items,
                 });
@@ -105,14 +101,9 @@ pub fn parse(
             })
         }
         Mode::Binary => {
-            let data: Value =
-                serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            let header = |name: &str| {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|s| Value::String(s.to_owned()))
-            };
+            let data: Value = serde_json::from_str(text)
+                .map_err(|e| FormatError::MalformedJson(e.to_string()))?;
+            let header = |name: &str| header(name).map(|s| Value::String(s.to_owned()));
             let envelope = Envelope {
                 specversion: header("ce-specversion"),
                 id: header("ce-id"),
@@ -211,9 +202,9 @@ mod tests {
     #[test]
     fn identity_is_source_and_id() {
         let data = serde_json::json!({"order_id": "o1", "status": "picked_up"});
-        let a = structured(structured_json("1", data.clone()), wire::now()).unwrap();
-        let b = structured(structured_json("1", data.clone()), wire::now()).unwrap();
-        let c = structured(structured_json("2", data), wire::now()).unwrap();
+        let a = structured(structured_json("1", data.clone()), crate::clock::now()).unwrap();
+        let b = structured(structured_json("1", data.clone()), crate::clock::now()).unwrap();
+        let c = structured(structured_json("2", data), crate::clock::now()).unwrap();
         assert_eq!(a.event_id, b.event_id);
         assert_ne!(a.event_id, c.event_id);
         assert_ne!(event_id("a", "bc"), event_id("ab", "c"));
@@ -221,7 +212,7 @@ mod tests {
 
     #[test]
     fn time_fills_a_missing_occurred_at_only() {
-        let at = |data: Value| structured(structured_json("1", data), wire::now()).unwrap();
+        let at = |data: Value| structured(structured_json("1", data), crate::clock::now()).unwrap();
         let from_ce = at(serde_json::json!({"order_id": "o1", "status": "picked_up"}));
         assert_eq!(from_ce.utc_offset_seconds, 8 * 3600);
         let own = at(serde_json::json!({"order_id": "o1", "status": "picked_up",
@@ -247,13 +238,13 @@ mod tests {
         ] {
             let mut v = ok.clone();
             v[field] = value;
-            let err = structured(v, wire::now()).unwrap_err();
+            let err = structured(v, crate::clock::now()).unwrap_err();
             assert!(err.contains(expect), "{field}: {err}");
         }
         let mut no_id = ok;
         no_id.as_object_mut().unwrap().remove("id");
         assert!(
-            structured(no_id, wire::now())
+            structured(no_id, crate::clock::now())
                 .unwrap_err()
                 .contains("id is required")
         );
@@ -261,21 +252,36 @@ mod tests {
 
     #[test]
     fn binary_mode_reads_the_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("ce-specversion", "1.0".parse().unwrap());
-        h.insert("ce-id", "9".parse().unwrap());
-        h.insert("ce-source", "/x".parse().unwrap());
-        h.insert("ce-type", "t".parse().unwrap());
-        h.insert("content-type", "application/json".parse().unwrap());
-        assert_eq!(detect(&h), Some(Mode::Binary));
+        let mut h = std::collections::HashMap::from([
+            ("ce-specversion", "1.0"),
+            ("ce-id", "9"),
+            ("ce-source", "/x"),
+            ("ce-type", "t"),
+            ("content-type", "application/json"),
+        ]);
+        assert_eq!(detect(|n| h.get(n).copied()), Some(Mode::Binary));
         let body = br#"{"order_id":"o1","status":"delivered"}"#;
-        let batch = parse(Mode::Binary, &h, body, wire::now(), 10).unwrap();
+        let batch = parse(
+            Mode::Binary,
+            |n| h.get(n).copied(),
+            body,
+            crate::clock::now(),
+            10,
+        )
+        .unwrap();
         assert_eq!(
             batch.items[0].as_ref().unwrap().event_id,
             event_id("/x", "9")
         );
         h.remove("ce-id");
-        let batch = parse(Mode::Binary, &h, body, wire::now(), 10).unwrap();
+        let batch = parse(
+            Mode::Binary,
+            |n| h.get(n).copied(),
+            body,
+            crate::clock::now(),
+            10,
+        )
+        .unwrap();
         assert!(batch.items[0].is_err());
     }
 }
