@@ -101,7 +101,7 @@ async fn session(
                 publisher
                     .send(&Message {
                         exchange: topology::EVENTS,
-                        routing_key: &r.kind,
+                        routing_key: r.kind.as_str(),
                         body: &body,
                         content_type: "application/json",
                         message_id: Some(&id),

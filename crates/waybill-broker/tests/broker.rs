@@ -203,7 +203,7 @@ async fn the_worker_applies_what_producers_publish() {
     .await;
     for o in &orders {
         let rec = store.order(o).await.unwrap().unwrap();
-        assert_eq!(rec.status, "delivered", "{o}");
+        assert_eq!(rec.status.as_str(), "delivered", "{o}");
         assert_eq!(store.timeline(o).await.unwrap().unwrap().len(), 5);
     }
     assert_eq!(counters.applied.load(Ordering::Relaxed), 100);
@@ -381,7 +381,7 @@ async fn the_relay_publishes_every_domain_event() {
         env.amqp.clone(),
         Topology::default(),
         store.clone(),
-        Arc::new(|r: &waybill_store::OutboxRecord| r.kind.clone().into_bytes()),
+        Arc::new(|r: &waybill_store::OutboxRecord| r.kind.as_str().as_bytes().to_vec()),
         counters.clone(),
         stopped,
     ));
@@ -424,7 +424,7 @@ async fn the_relay_publishes_every_domain_event() {
     }
     let want: Vec<_> = expected
         .iter()
-        .map(|r| (r.kind.clone(), format!("msg_{}", r.id)))
+        .map(|r| (r.kind.to_string(), format!("msg_{}", r.id)))
         .collect();
     assert_eq!(got, want);
     // Nothing more: each was published once.

@@ -46,6 +46,47 @@ impl ChangeKind {
     }
 }
 
+/// The status a domain event names: an order's for `order.*`, a shipment's for
+/// `shipment.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Order(OrderStatus),
+    Shipment(ShipmentStatus),
+}
+
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Order(s) => s.as_str(),
+            Self::Shipment(s) => s.as_str(),
+        }
+    }
+
+    /// A stored status back, read as the kind of event it belongs to says.
+    pub fn parse(kind: ChangeKind, s: &str) -> Option<Self> {
+        match kind {
+            ChangeKind::OrderCreated | ChangeKind::OrderStatusChanged => {
+                OrderStatus::parse(s).map(Self::Order)
+            }
+            ChangeKind::ShipmentStatusChanged
+            | ChangeKind::ShipmentException
+            | ChangeKind::ShipmentDelivered => ShipmentStatus::parse(s).map(Self::Shipment),
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One domain event, before it has an outbox id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
@@ -54,10 +95,9 @@ pub struct Change {
     /// The tracked parcel of a `shipment.*` event; `None` for the order's default
     /// shipment and for `order.*` events.
     pub parcel: Option<Tracking>,
-    /// The status after the change (an order status for `order.*`, a shipment status
-    /// for `shipment.*`).
-    pub status: &'static str,
-    pub previous: Option<&'static str>,
+    /// The status after the change.
+    pub status: Status,
+    pub previous: Option<Status>,
     /// When Waybill received the event that caused it.
     pub at: Timestamp,
     /// The `event_id` of that event.
@@ -68,7 +108,7 @@ pub struct Change {
 pub fn shipment_changes(
     before: Option<ShipmentStatus>,
     after: Option<ShipmentStatus>,
-    base: impl Fn(ChangeKind, &'static str, Option<&'static str>) -> Change,
+    base: impl Fn(ChangeKind, Status, Option<Status>) -> Change,
 ) -> Vec<Change> {
     let Some(now) = after else {
         return Vec::new();
@@ -76,14 +116,14 @@ pub fn shipment_changes(
     if before == after {
         return Vec::new();
     }
-    let prev = before.map(ShipmentStatus::as_str);
-    let mut out = vec![base(ChangeKind::ShipmentStatusChanged, now.as_str(), prev)];
+    let (now_s, prev) = (Status::Shipment(now), before.map(Status::Shipment));
+    let mut out = vec![base(ChangeKind::ShipmentStatusChanged, now_s, prev)];
     match now {
         ShipmentStatus::Delivered => {
-            out.push(base(ChangeKind::ShipmentDelivered, now.as_str(), prev));
+            out.push(base(ChangeKind::ShipmentDelivered, now_s, prev));
         }
         ShipmentStatus::Exception => {
-            out.push(base(ChangeKind::ShipmentException, now.as_str(), prev));
+            out.push(base(ChangeKind::ShipmentException, now_s, prev));
         }
         _ => {}
     }
@@ -94,13 +134,13 @@ pub fn shipment_changes(
 pub fn order_change(
     before: OrderStatus,
     after: OrderStatus,
-    base: impl Fn(ChangeKind, &'static str, Option<&'static str>) -> Change,
+    base: impl Fn(ChangeKind, Status, Option<Status>) -> Change,
 ) -> Option<Change> {
     (before != after).then(|| {
         base(
             ChangeKind::OrderStatusChanged,
-            after.as_str(),
-            Some(before.as_str()),
+            Status::Order(after),
+            Some(Status::Order(before)),
         )
     })
 }
@@ -110,7 +150,7 @@ mod tests {
     use super::*;
     use ShipmentStatus::*;
 
-    fn base(kind: ChangeKind, status: &'static str, previous: Option<&'static str>) -> Change {
+    fn base(kind: ChangeKind, status: Status, previous: Option<Status>) -> Change {
         Change {
             kind,
             order_id: OrderId::parse("o1").unwrap(),
@@ -143,7 +183,13 @@ mod tests {
             ["shipment.status_changed", "shipment.exception"]
         );
         let c = &shipment_changes(Some(InTransit), Some(Exception), base)[1];
-        assert_eq!((c.status, c.previous), ("exception", Some("in_transit")));
+        assert_eq!(
+            (c.status, c.previous),
+            (
+                Status::Shipment(Exception),
+                Some(Status::Shipment(InTransit))
+            )
+        );
     }
 
     #[test]
@@ -151,7 +197,29 @@ mod tests {
         assert!(order_change(OrderStatus::Shipped, OrderStatus::Shipped, base).is_none());
         let c = order_change(OrderStatus::Shipped, OrderStatus::PickedUp, base).unwrap();
         assert_eq!(c.kind, ChangeKind::OrderStatusChanged);
-        assert_eq!((c.status, c.previous), ("picked_up", Some("shipped")));
+        assert_eq!(c.status.as_str(), "picked_up");
+        assert_eq!(c.previous, Some(Status::Order(OrderStatus::Shipped)));
+    }
+
+    #[test]
+    fn statuses_are_read_back_as_their_kind_says() {
+        for k in ChangeKind::ALL {
+            let status = match k {
+                ChangeKind::OrderCreated | ChangeKind::OrderStatusChanged => {
+                    Status::Order(OrderStatus::Delivered)
+                }
+                _ => Status::Shipment(Delivered),
+            };
+            assert_eq!(Status::parse(k, status.as_str()), Some(status));
+        }
+        assert_eq!(
+            Status::parse(ChangeKind::OrderCreated, "info_received"),
+            None
+        );
+        assert_eq!(
+            Status::parse(ChangeKind::ShipmentDelivered, "partially_delivered"),
+            None
+        );
     }
 
     #[test]

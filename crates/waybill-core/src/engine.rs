@@ -9,7 +9,7 @@
 //! over plain hash maps ([`crate::model::Model`], the reference the stores are tested
 //! against); there is no second copy of these rules anywhere.
 
-use crate::change::{Change, ChangeKind, order_change, shipment_changes};
+use crate::change::{Change, ChangeKind, Status, order_change, shipment_changes};
 use crate::event::{EventKind, ParcelKey, Tracking, TrackingEvent, event_key};
 use crate::ids::{Carrier, OrderId};
 use crate::order::order_status;
@@ -287,8 +287,8 @@ fn change(
     kind: ChangeKind,
     order_id: &OrderId,
     parcel: Option<Tracking>,
-    status: &'static str,
-    previous: Option<&'static str>,
+    status: Status,
+    previous: Option<Status>,
     ev: &TrackingEvent,
 ) -> Change {
     Change {
@@ -343,7 +343,7 @@ fn scan<W: World>(
                             ChangeKind::OrderCreated,
                             order_id,
                             None,
-                            OrderStatus::Created.as_str(),
+                            Status::Order(OrderStatus::Created),
                             None,
                             ev,
                         ));

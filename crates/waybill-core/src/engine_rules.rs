@@ -165,6 +165,15 @@ const PROVIDER: How = How::live(Intake::Provider);
 const NEW_ORDER: How = How::live(Intake::NewOrder);
 
 fn change_line(c: &Change) -> String {
+    // The kind says which statuses it may carry.
+    let order = matches!(c.status, crate::change::Status::Order(_));
+    assert_eq!(
+        order,
+        c.kind.as_str().starts_with("order."),
+        "{:?} with {:?}",
+        c.kind,
+        c.status
+    );
     match c.previous {
         Some(p) => format!("{} {p}>{}", c.kind.as_str(), c.status),
         None => format!("{} {}", c.kind.as_str(), c.status),

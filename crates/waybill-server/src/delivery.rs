@@ -485,7 +485,7 @@ async fn enqueue(store: &Store, sub: &Subscription) {
     let email = sub.url == mail::CHANNEL_URL;
     let outbox_ids = page
         .iter()
-        .filter(|r| types.matches(&r.kind) && (!email || mail::mailed_status(r).is_some()))
+        .filter(|r| types.matches(r.kind) && (!email || mail::mailed_status(r).is_some()))
         .map(|r| r.id)
         .collect();
     let op = HookOp::Enqueue {

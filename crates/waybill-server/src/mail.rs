@@ -12,7 +12,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use waybill_core::OrderStatus;
-use waybill_core::change::ChangeKind;
+use waybill_core::change::{ChangeKind, Status};
 use waybill_store::OutboxRecord;
 
 /// The id of the built-in e-mail subscription, and the URL it is stored with.
@@ -61,10 +61,8 @@ pub fn notifies(status: OrderStatus) -> bool {
 
 /// The order status a domain event tells the customer of, if it is one they hear about.
 pub fn mailed_status(record: &OutboxRecord) -> Option<OrderStatus> {
-    match ChangeKind::parse(&record.kind)? {
-        ChangeKind::OrderStatusChanged => {
-            OrderStatus::parse(&record.status).filter(|s| notifies(*s))
-        }
+    match (record.kind, record.status) {
+        (ChangeKind::OrderStatusChanged, Status::Order(s)) if notifies(s) => Some(s),
         _ => None,
     }
 }

@@ -140,7 +140,8 @@ impl TypeFilter {
         Ok(Self(patterns))
     }
 
-    pub fn matches(&self, kind: &str) -> bool {
+    pub fn matches(&self, kind: ChangeKind) -> bool {
+        let kind = kind.as_str();
         self.0.is_empty()
             || self.0.iter().any(|p| {
                 p == "*"
@@ -178,14 +179,14 @@ impl DomainEventView {
     pub fn from_record(r: &OutboxRecord) -> Self {
         Self {
             id: r.id,
-            kind: r.kind.clone(),
+            kind: r.kind.to_string(),
             timestamp: waybill_formats::wire::format_instant(r.at.as_micros(), 0),
             data: DomainEventData {
                 order_id: r.order_id.clone(),
                 carrier: r.carrier.clone(),
                 tracking_number: r.tracking_number.clone(),
-                status: r.status.clone(),
-                previous_status: r.previous_status.clone(),
+                status: r.status.to_string(),
+                previous_status: r.previous_status.map(|s| s.to_string()),
                 cause_event_id: r.cause.clone(),
             },
         }
@@ -196,7 +197,7 @@ fn message(r: &OutboxRecord) -> Event {
     let body = serde_json::to_string(&DomainEventView::from_record(r)).unwrap_or_default();
     Event::default()
         .id(r.id.to_string())
-        .event(r.kind.clone())
+        .event(r.kind.as_str())
         .data(body)
 }
 
@@ -211,7 +212,7 @@ impl Scope {
     fn wants(&self, r: &OutboxRecord) -> bool {
         match self {
             Self::Order(id) => r.order_id == *id,
-            Self::All(types) => types.matches(&r.kind),
+            Self::All(types) => types.matches(r.kind),
         }
     }
 }
@@ -321,21 +322,25 @@ mod tests {
     #[test]
     fn type_filters() {
         let f = TypeFilter::parse("shipment.*, order.created").unwrap();
-        assert!(f.matches("shipment.delivered"));
-        assert!(f.matches("order.created"));
-        assert!(!f.matches("order.status_changed"));
-        assert!(TypeFilter::parse("").unwrap().matches("order.created"));
+        assert!(f.matches(ChangeKind::parse("shipment.delivered").unwrap()));
+        assert!(f.matches(ChangeKind::parse("order.created").unwrap()));
+        assert!(!f.matches(ChangeKind::parse("order.status_changed").unwrap()));
+        assert!(
+            TypeFilter::parse("")
+                .unwrap()
+                .matches(ChangeKind::parse("order.created").unwrap())
+        );
         assert!(
             TypeFilter::parse("*")
                 .unwrap()
-                .matches("shipment.exception")
+                .matches(ChangeKind::parse("shipment.exception").unwrap())
         );
         assert!(TypeFilter::parse("parcel.*").is_err());
         assert!(TypeFilter::parse("order.deleted").is_err());
         assert!(
             !TypeFilter::parse("shipment.*")
                 .unwrap()
-                .matches("shipmentx.y")
+                .matches(ChangeKind::OrderStatusChanged)
         );
     }
 }

@@ -231,7 +231,7 @@ impl ShipmentView {
         Self {
             carrier: s.carrier,
             tracking_number: s.tracking_number,
-            status: s.status,
+            status: s.status.map(|s| s.as_str().to_owned()),
             last_event_at: s.last_event_at.map(utc),
             last_location: s.last_location,
         }
@@ -250,7 +250,7 @@ impl OrderView {
             customer: details.customer,
             metadata: details.metadata,
             order_id: o.order_id,
-            status: o.status,
+            status: o.status.as_str().to_owned(),
             shipments: o
                 .shipments
                 .into_iter()
@@ -269,12 +269,12 @@ impl EventView {
             received_at: utc(e.received_at),
             details: e.details.and_then(|d| RawValue::from_string(d).ok()),
             flagged: e.flag.is_some(),
-            flag_reason: e.flag,
+            flag_reason: e.flag.map(|v| v.to_string()),
             event_id: e.event_id,
             order_id: e.order_id,
             carrier: e.carrier,
             tracking_number: e.tracking_number,
-            status: e.kind,
+            status: e.kind.as_str().to_owned(),
             location: e.location,
             description: e.description,
             raw_status: e.raw_status,

@@ -464,7 +464,7 @@ impl Applier {
                     shipments.push(ShipmentRecord {
                         carrier,
                         tracking_number: number,
-                        status: st.status.map(|x| x.as_str().to_owned()),
+                        status: st.status,
                         status_at: st.status_at.map(Timestamp::as_micros),
                         last_event_at: st.last_event_at.map(Timestamp::as_micros),
                         last_location: st.last_location.as_deref().map(str::to_owned),
@@ -475,7 +475,7 @@ impl Applier {
                 oref,
                 record: OrderRecord {
                     order_id: id.to_string(),
-                    status: status.as_str().to_owned(),
+                    status,
                     created_at: created_at.as_micros(),
                     updated_at: updated_at.as_micros(),
                     details,

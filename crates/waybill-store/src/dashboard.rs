@@ -2,7 +2,7 @@
 //! log by at most a second) and the outbound-delivery tables.
 
 use rusqlite::{Connection, params};
-use waybill_core::Timestamp;
+use waybill_core::{EventKind, ShipmentStatus, Timestamp};
 
 use crate::StoreError;
 
@@ -12,7 +12,7 @@ pub struct Flagged {
     pub order_id: String,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
-    pub status: String,
+    pub status: ShipmentStatus,
     /// When its last event was received.
     pub updated_at: Timestamp,
     pub last_location: Option<String>,
@@ -44,7 +44,7 @@ pub struct CarrierFigures {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Overview {
     /// Shipments of orders, by status (`none` for those without a status yet).
-    pub by_status: Vec<(String, i64)>,
+    pub by_status: Vec<(Option<ShipmentStatus>, i64)>,
     pub exceptions: Vec<Flagged>,
     pub stalled: Vec<Flagged>,
     pub quarantined: i64,
@@ -108,7 +108,7 @@ fn carriers(conn: &Connection) -> Result<Vec<CarrierFigures>, StoreError> {
         for seq in crate::log::decode_seqs(&seqs.unwrap_or_default()) {
             let (kind, at): (String, i64) =
                 event.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if kind == "picked_up" {
+            if EventKind::parse(&kind) == Some(EventKind::Status(ShipmentStatus::PickedUp)) {
                 picked_up = Some(picked_up.map_or(at, |p| p.min(at)));
             }
         }
@@ -145,7 +145,7 @@ pub(crate) fn add_transit(
 
 /// How long a shipment may go without a scan, per status, before it counts as stalled.
 #[derive(Debug, Clone)]
-pub struct StallRules(pub Vec<(String, std::time::Duration)>);
+pub struct StallRules(pub Vec<(ShipmentStatus, std::time::Duration)>);
 
 impl StallRules {
     /// The defaults, with `in_transit=72,out_for_delivery=24` (hours) laid over them.
@@ -155,20 +155,18 @@ impl StallRules {
             let (status, hours) = item
                 .split_once('=')
                 .ok_or_else(|| format!("{item:?} is not STATUS=HOURS"))?;
-            let status = status.trim();
-            if waybill_core::ShipmentStatus::parse(status).is_none_or(|s| s.is_terminal()) {
-                return Err(format!(
-                    "{status:?} is not a status a shipment can stall in"
-                ));
-            }
+            let name = status.trim();
+            let status = ShipmentStatus::parse(name)
+                .filter(|s| !s.is_terminal())
+                .ok_or_else(|| format!("{name:?} is not a status a shipment can stall in"))?;
             let hours: u64 = hours
                 .trim()
                 .parse()
                 .map_err(|_| format!("{hours:?} is not a number of hours"))?;
             let limit = std::time::Duration::from_secs(hours * 3600);
-            match rules.0.iter_mut().find(|(s, _)| s == status) {
+            match rules.0.iter_mut().find(|(s, _)| *s == status) {
                 Some(rule) => rule.1 = limit,
-                None => rules.0.push((status.to_owned(), limit)),
+                None => rules.0.push((status, limit)),
             }
         }
         Ok(rules)
@@ -178,14 +176,15 @@ impl StallRules {
 impl Default for StallRules {
     fn default() -> Self {
         let h = |n: u64| std::time::Duration::from_secs(n * 3600);
+        use ShipmentStatus as S;
         Self(vec![
-            ("info_received".into(), h(72)),
-            ("picked_up".into(), h(48)),
-            ("in_transit".into(), h(72)),
-            ("out_for_delivery".into(), h(24)),
-            ("failed_attempt".into(), h(48)),
-            ("available_for_pickup".into(), h(120)),
-            ("returning".into(), h(168)),
+            (S::InfoReceived, h(72)),
+            (S::PickedUp, h(48)),
+            (S::InTransit, h(72)),
+            (S::OutForDelivery, h(24)),
+            (S::FailedAttempt, h(48)),
+            (S::AvailableForPickup, h(120)),
+            (S::Returning, h(168)),
         ])
     }
 }
@@ -195,7 +194,7 @@ fn flagged(r: &rusqlite::Row<'_>) -> rusqlite::Result<Flagged> {
         order_id: r.get(0)?,
         carrier: r.get(1)?,
         tracking_number: r.get(2)?,
-        status: r.get(3)?,
+        status: crate::read::parsed(r, 3, ShipmentStatus::parse)?,
         updated_at: Timestamp(r.get::<_, Option<i64>>(4)?.unwrap_or_default()),
         last_location: r.get(5)?,
     })
@@ -214,11 +213,16 @@ pub fn overview(
     {
         let mut stmt = conn.prepare_cached(
             // An order's default shipment counts once something happened to it.
-            "SELECT coalesce(status, 'none'), count(*) FROM shipments
+            "SELECT status, count(*) FROM shipments
              WHERE order_ref IS NOT NULL AND NOT (tracking_number IS NULL AND status IS NULL)
              GROUP BY 1 ORDER BY 2 DESC",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                crate::read::parsed_opt(r, 0, ShipmentStatus::parse)?,
+                r.get(1)?,
+            ))
+        })?;
         for row in rows {
             by_status.push(row?);
         }
@@ -238,7 +242,7 @@ pub fn overview(
                 "{FLAGGED} WHERE s.status = ?1 AND s.updated_at < ?2
                  ORDER BY s.updated_at LIMIT ?3"
             ))?
-            .query_map(params![status, before, limit as i64], flagged)?
+            .query_map(params![status.as_str(), before, limit as i64], flagged)?
             .collect::<Result<Vec<_>, _>>()?;
         stalled.extend(rows);
     }
@@ -310,7 +314,10 @@ mod tests {
     #[test]
     fn stall_limits_are_configurable_per_status() {
         let r = StallRules::parse("in_transit=12, exception=6").unwrap();
-        let get = |s: &str| r.0.iter().find(|(k, _)| k == s).unwrap().1.as_secs() / 3600;
+        let get = |s: &str| {
+            let s = ShipmentStatus::parse(s).unwrap();
+            r.0.iter().find(|(k, _)| *k == s).unwrap().1.as_secs() / 3600
+        };
         assert_eq!(
             (get("in_transit"), get("exception"), get("picked_up")),
             (12, 6, 48)

@@ -21,6 +21,9 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("the batch failed and was rolled back: {0}")]
     BatchFailed(String),
+    /// A stored row no longer reads: written by a build with other names or rules.
+    #[error("a stored row no longer reads: {0}")]
+    Unreadable(String),
     #[error("{0} is in use by another Waybill process (stop it first)")]
     Locked(PathBuf),
     #[error("postgres: {0}")]

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use rusqlite::{Connection, Transaction, params};
 use waybill_core::Timestamp;
-use waybill_core::change::Change;
+use waybill_core::change::{Change, ChangeKind, Status};
 
 use crate::StoreError;
 
@@ -15,14 +15,26 @@ use crate::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRecord {
     pub id: i64,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub order_id: String,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
-    pub status: String,
-    pub previous_status: Option<String>,
+    pub status: Status,
+    pub previous_status: Option<Status>,
     pub at: Timestamp,
     pub cause: String,
+}
+
+/// A stored row's type and statuses back as the enums; the error says which no longer
+/// reads (a row written by a build with other names).
+pub(crate) fn typed(
+    kind: &str,
+    status: &str,
+    previous: Option<&str>,
+) -> Result<(ChangeKind, Status, Option<Status>), String> {
+    let kind = ChangeKind::parse(kind).ok_or_else(|| format!("unknown outbox type {kind:?}"))?;
+    let read = |s: &str| Status::parse(kind, s).ok_or_else(|| format!("unknown status {s:?}"));
+    Ok((kind, read(status)?, previous.map(read).transpose()?))
 }
 
 /// Rows per INSERT statement: one statement for many rows is most of the saving.
@@ -69,8 +81,8 @@ fn bind_and_run(
             base + 4,
             c.parcel.as_ref().map(|t| t.tracking_number.as_str()),
         )?;
-        stmt.raw_bind_parameter(base + 5, c.status)?;
-        stmt.raw_bind_parameter(base + 6, c.previous)?;
+        stmt.raw_bind_parameter(base + 5, c.status.as_str())?;
+        stmt.raw_bind_parameter(base + 6, c.previous.map(|p| p.as_str()))?;
         stmt.raw_bind_parameter(base + 7, c.at.as_micros())?;
         stmt.raw_bind_parameter(base + 8, c.cause.as_str())?;
     }
@@ -113,14 +125,22 @@ pub fn for_order(
 }
 
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRecord> {
+    let (kind, status, previous_status) = typed(
+        r.get_ref(1)?.as_str()?,
+        r.get_ref(5)?.as_str()?,
+        r.get_ref(6)?.as_str_or_null()?,
+    )
+    .map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
+    })?;
     Ok(OutboxRecord {
         id: r.get(0)?,
-        kind: r.get(1)?,
+        kind,
         order_id: r.get(2)?,
         carrier: r.get(3)?,
         tracking_number: r.get(4)?,
-        status: r.get(5)?,
-        previous_status: r.get(6)?,
+        status,
+        previous_status,
         at: Timestamp(r.get(7)?),
         cause: r.get(8)?,
     })

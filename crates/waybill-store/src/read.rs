@@ -6,8 +6,9 @@ use std::sync::Mutex;
 
 pub use rusqlite::Connection;
 use rusqlite::{OptionalExtension, params};
+use waybill_core::machine::Violation;
 use waybill_core::timeline::{fold_verdicts, sort_entries};
-use waybill_core::{Entry, EventKind, Timestamp, Verdict, event_key};
+use waybill_core::{Entry, EventKind, OrderStatus, ShipmentStatus, Timestamp, Verdict, event_key};
 
 use crate::log::decode_seqs;
 use crate::overlay::{Overlay, PendingOrder};
@@ -58,7 +59,8 @@ impl ReadPool {
 pub struct ShipmentRecord {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
-    pub status: Option<String>,
+    #[serde(with = "status_text::shipment")]
+    pub status: Option<ShipmentStatus>,
     pub status_at: Option<i64>,
     pub last_event_at: Option<i64>,
     pub last_location: Option<String>,
@@ -67,7 +69,8 @@ pub struct ShipmentRecord {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRecord {
     pub order_id: String,
-    pub status: String,
+    #[serde(with = "status_text::order")]
+    pub status: OrderStatus,
     pub created_at: i64,
     pub updated_at: i64,
     /// The JSON `details` of the event that created the order (customer, metadata).
@@ -81,7 +84,7 @@ pub struct EventRecord {
     pub order_id: String,
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
-    pub kind: String,
+    pub kind: EventKind,
     pub occurred_at: i64,
     pub utc_offset: i32,
     pub received_at: i64,
@@ -90,12 +93,12 @@ pub struct EventRecord {
     pub raw_status: Option<String>,
     pub details: Option<String>,
     /// Why the state machine did not apply this event, if it did not.
-    pub flag: Option<String>,
+    pub flag: Option<Violation>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
     pub carrier: Option<String>,
     pub updated_since: Option<i64>,
     /// Opaque position from the previous page.
@@ -122,7 +125,7 @@ fn shipments_of(conn: &Connection, oref: i64) -> Result<Vec<ShipmentRecord>, Sto
             Ok(ShipmentRecord {
                 carrier: r.get(0)?,
                 tracking_number: r.get(1)?,
-                status: r.get(2)?,
+                status: parsed_opt(r, 2, ShipmentStatus::parse)?,
                 status_at: r.get(3)?,
                 last_event_at: r.get(4)?,
                 last_location: r.get(5)?,
@@ -140,7 +143,7 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, OrderRecord)> {
         r.get(0)?,
         OrderRecord {
             order_id: r.get(1)?,
-            status: r.get(2)?,
+            status: parsed(r, 2, OrderStatus::parse)?,
             created_at: r.get(3)?,
             updated_at: r.get::<_, Option<i64>>(4)?.unwrap_or_default(),
             details: r.get(5)?,
@@ -171,7 +174,7 @@ pub fn order(
 }
 
 fn matches(p: &PendingOrder, f: &ListFilter) -> bool {
-    f.status.as_ref().is_none_or(|s| *s == p.record.status)
+    f.status.is_none_or(|s| s == p.record.status)
         && f.carrier.as_ref().is_none_or(|c| p.carriers.contains(c))
         && f.updated_since.is_none_or(|t| p.record.updated_at >= t)
 }
@@ -197,7 +200,7 @@ pub fn list_orders(
         .query_map(
             params![
                 after,
-                f.status,
+                f.status.map(OrderStatus::as_str),
                 f.updated_since,
                 f.carrier,
                 limit as i64 + 1
@@ -282,14 +285,14 @@ pub fn timeline(
         let mut items = Vec::new();
         for seq in seqs {
             items.push(event.query_row([seq], |r| {
-                let kind: String = r.get(3)?;
+                let kind = parsed(r, 3, EventKind::parse)?;
                 let location: Option<String> = r.get(7)?;
                 let rec = EventRecord {
                     event_id: r.get(0)?,
                     order_id: order_id.to_owned(),
                     carrier: r.get(1)?,
                     tracking_number: r.get(2)?,
-                    kind: kind.clone(),
+                    kind,
                     occurred_at: r.get(4)?,
                     utc_offset: r.get(5)?,
                     received_at: r.get(6)?,
@@ -301,7 +304,7 @@ pub fn timeline(
                 };
                 let entry = Entry {
                     occurred_at: Timestamp(rec.occurred_at),
-                    kind: EventKind::parse(&kind).unwrap_or(EventKind::Unmapped),
+                    kind,
                     key: event_key(&rec.event_id),
                     location: location.map(Into::into),
                 };
@@ -322,11 +325,87 @@ pub(crate) fn assemble(by_shipment: Vec<Vec<(Entry, EventRecord)>>) -> Vec<Event
         let entries: Vec<Entry> = items.iter().map(|(e, _)| e.clone()).collect();
         for ((entry, mut rec), verdict) in items.into_iter().zip(fold_verdicts(&entries)) {
             if let Verdict::Flagged(v) = verdict {
-                rec.flag = Some(v.to_string());
+                rec.flag = Some(v);
             }
             all.push((entry, rec));
         }
     }
     sort_entries(&mut all, |(e, _)| e);
     all.into_iter().map(|(_, r)| r).collect()
+}
+
+/// A status column read back as its enum; a name this build does not know is an error,
+/// not a guess.
+pub(crate) fn parsed<T>(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text = r.get_ref(at)?.as_str()?;
+    parse(text).ok_or_else(|| unknown_status(at, text))
+}
+
+pub(crate) fn parsed_opt<T>(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+    parse: fn(&str) -> Option<T>,
+) -> rusqlite::Result<Option<T>> {
+    match r.get_ref(at)?.as_str_or_null()? {
+        Some(text) => parse(text)
+            .map(Some)
+            .ok_or_else(|| unknown_status(at, text)),
+        None => Ok(None),
+    }
+}
+
+fn unknown_status(at: usize, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        at,
+        rusqlite::types::Type::Text,
+        format!("unknown status {text:?}").into(),
+    )
+}
+
+/// Statuses in serialized records (the Redis cache) as their names.
+mod status_text {
+    fn unknown<E: serde::de::Error>(s: &str) -> E {
+        E::custom(format!("unknown status {s:?}"))
+    }
+
+    pub mod order {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use waybill_core::OrderStatus;
+
+        pub fn serialize<S: Serializer>(s: &OrderStatus, out: S) -> Result<S::Ok, S::Error> {
+            out.serialize_str(s.as_str())
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OrderStatus, D::Error> {
+            let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+            OrderStatus::parse(&s).ok_or_else(|| super::unknown(&s))
+        }
+    }
+
+    pub mod shipment {
+        use serde::{Deserialize, Deserializer, Serializer};
+        use waybill_core::ShipmentStatus;
+
+        pub fn serialize<S: Serializer>(
+            s: &Option<ShipmentStatus>,
+            out: S,
+        ) -> Result<S::Ok, S::Error> {
+            match s {
+                Some(s) => out.serialize_some(s.as_str()),
+                None => out.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<ShipmentStatus>, D::Error> {
+            let s = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)?;
+            s.map(|s| ShipmentStatus::parse(&s).ok_or_else(|| super::unknown(&s)))
+                .transpose()
+        }
+    }
 }

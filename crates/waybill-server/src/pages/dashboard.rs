@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 
+use waybill_core::ShipmentStatus;
 use waybill_store::dashboard::{Flagged, Overview};
 
 use super::esc;
 use waybill_formats::wire::format_instant;
 
-fn bars(by_status: &[(String, i64)]) -> String {
+fn bars(by_status: &[(Option<ShipmentStatus>, i64)]) -> String {
     let max = by_status.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f64;
     let row = 22;
     let height = row * by_status.len().max(1);
@@ -16,17 +17,19 @@ fn bars(by_status: &[(String, i64)]) -> String {
         "<svg class=\"bars\" role=\"img\" aria-label=\"shipments by status\" viewBox=\"0 0 600 {height}\" width=\"100%\">"
     );
     for (i, (status, n)) in by_status.iter().enumerate() {
+        // A shipment that has no status yet is counted as `none`.
+        let status = status.map_or("none", ShipmentStatus::as_str);
         let y = i * row;
         let w = (*n as f64 / max * 380.0).max(1.0);
         let _ = write!(
             s,
             "<text x=\"0\" y=\"{}\">{}</text><rect x=\"150\" y=\"{}\" width=\"{w:.0}\" height=\"16\"></rect><text x=\"{:.0}\" y=\"{}\" data-status=\"{}\">{n}</text>",
             y + 13,
-            esc(status),
+            status,
             y + 2,
             150.0 + w + 6.0,
             y + 13,
-            esc(status),
+            status,
         );
     }
     s.push_str("</svg>");
@@ -47,7 +50,7 @@ fn table(rows: &[Flagged], empty: &str) -> String {
             esc(&r.order_id),
             esc(r.carrier.as_deref().unwrap_or("—")),
             esc(r.tracking_number.as_deref().unwrap_or("—")),
-            esc(&r.status),
+            r.status.as_str(),
             esc(r.last_location.as_deref().unwrap_or("")),
             t = format_instant(r.updated_at.as_micros(), 0),
         );

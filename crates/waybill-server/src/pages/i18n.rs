@@ -1,5 +1,7 @@
 //! The tracking page's words, in Chinese and English.
 
+use waybill_core::{EventKind, OrderStatus};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Zh,
@@ -37,71 +39,83 @@ impl Lang {
             .unwrap_or(Self::Zh)
     }
 
-    /// The words for an order or shipment status.
-    pub fn status(self, status: &str) -> &'static str {
+    /// The words for an order status (a shipment's are its order status's: see
+    /// [`Lang::event`]).
+    pub fn status(self, status: OrderStatus) -> &'static str {
+        use OrderStatus as S;
         match (self, status) {
-            (Self::Zh, "created") => "已下单",
-            (Self::Zh, "shipped" | "info_received") => "已发货",
-            (Self::Zh, "picked_up") => "已揽收",
-            (Self::Zh, "in_transit") => "运输中",
-            (Self::Zh, "out_for_delivery") => "派送中",
-            (Self::Zh, "available_for_pickup") => "待取件",
-            (Self::Zh, "failed_attempt") => "投递失败",
-            (Self::Zh, "partially_delivered") => "部分签收",
-            (Self::Zh, "delivered") => "已签收",
-            (Self::Zh, "exception") => "异常",
-            (Self::Zh, "returning") => "退回中",
-            (Self::Zh, "returned") => "已退回",
-            (Self::Zh, "cancelled") => "已取消",
-            (Self::Zh, _) => "物流更新",
-            (Self::En, "created") => "Order placed",
-            (Self::En, "shipped" | "info_received") => "Shipped",
-            (Self::En, "picked_up") => "Picked up",
-            (Self::En, "in_transit") => "In transit",
-            (Self::En, "out_for_delivery") => "Out for delivery",
-            (Self::En, "available_for_pickup") => "Ready for pickup",
-            (Self::En, "failed_attempt") => "Delivery attempt failed",
-            (Self::En, "partially_delivered") => "Partly delivered",
-            (Self::En, "delivered") => "Delivered",
-            (Self::En, "exception") => "Problem in transit",
-            (Self::En, "returning") => "Returning to sender",
-            (Self::En, "returned") => "Returned to sender",
-            (Self::En, "cancelled") => "Cancelled",
-            (Self::En, _) => "Update",
+            (Self::Zh, S::Created) => "已下单",
+            (Self::Zh, S::Shipped) => "已发货",
+            (Self::Zh, S::PickedUp) => "已揽收",
+            (Self::Zh, S::InTransit) => "运输中",
+            (Self::Zh, S::OutForDelivery) => "派送中",
+            (Self::Zh, S::AvailableForPickup) => "待取件",
+            (Self::Zh, S::FailedAttempt) => "投递失败",
+            (Self::Zh, S::PartiallyDelivered) => "部分签收",
+            (Self::Zh, S::Delivered) => "已签收",
+            (Self::Zh, S::Exception) => "异常",
+            (Self::Zh, S::Returning) => "退回中",
+            (Self::Zh, S::Returned) => "已退回",
+            (Self::Zh, S::Cancelled) => "已取消",
+            (Self::En, S::Created) => "Order placed",
+            (Self::En, S::Shipped) => "Shipped",
+            (Self::En, S::PickedUp) => "Picked up",
+            (Self::En, S::InTransit) => "In transit",
+            (Self::En, S::OutForDelivery) => "Out for delivery",
+            (Self::En, S::AvailableForPickup) => "Ready for pickup",
+            (Self::En, S::FailedAttempt) => "Delivery attempt failed",
+            (Self::En, S::PartiallyDelivered) => "Partly delivered",
+            (Self::En, S::Delivered) => "Delivered",
+            (Self::En, S::Exception) => "Problem in transit",
+            (Self::En, S::Returning) => "Returning to sender",
+            (Self::En, S::Returned) => "Returned to sender",
+            (Self::En, S::Cancelled) => "Cancelled",
         }
     }
 
     /// What the customer should know when something went wrong.
-    pub fn explain(self, status: &str) -> Option<&'static str> {
+    pub fn explain(self, status: OrderStatus) -> Option<&'static str> {
+        use OrderStatus as S;
         Some(match (self, status) {
-            (Self::Zh, "exception") => {
+            (Self::Zh, S::Exception) => {
                 "包裹在运输中遇到问题（如地址不详、海关查验或破损）。商家已收到通知并在跟进处理。"
             }
-            (Self::Zh, "failed_attempt") => {
+            (Self::Zh, S::FailedAttempt) => {
                 "快递员尝试派送未成功，通常会再次派送，请留意电话或短信。"
             }
-            (Self::Zh, "returning") => "包裹正在退回寄件人。如有疑问请联系商家。",
-            (Self::Zh, "returned") => "包裹已退回寄件人。请联系商家了解后续安排。",
-            (Self::Zh, "cancelled") => "该运单已取消。",
-            (Self::Zh, "available_for_pickup") => "包裹已到达自提点或快递柜，请及时取件。",
-            (Self::En, "exception") => {
+            (Self::Zh, S::Returning) => "包裹正在退回寄件人。如有疑问请联系商家。",
+            (Self::Zh, S::Returned) => "包裹已退回寄件人。请联系商家了解后续安排。",
+            (Self::Zh, S::Cancelled) => "该运单已取消。",
+            (Self::Zh, S::AvailableForPickup) => "包裹已到达自提点或快递柜，请及时取件。",
+            (Self::En, S::Exception) => {
                 "Your parcel ran into a problem on its way (an unclear address, a customs check or damage). The shop has been told and is looking into it."
             }
-            (Self::En, "failed_attempt") => {
+            (Self::En, S::FailedAttempt) => {
                 "The courier tried to deliver and could not; they usually try again, so keep an eye on your phone."
             }
-            (Self::En, "returning") => {
+            (Self::En, S::Returning) => {
                 "Your parcel is on its way back to the sender. Contact the shop if you have questions."
             }
-            (Self::En, "returned") => {
+            (Self::En, S::Returned) => {
                 "Your parcel is back with the sender. Contact the shop about what happens next."
             }
-            (Self::En, "cancelled") => "This shipment was cancelled.",
-            (Self::En, "available_for_pickup") => {
+            (Self::En, S::Cancelled) => "This shipment was cancelled.",
+            (Self::En, S::AvailableForPickup) => {
                 "Your parcel is waiting at a pickup point or locker."
             }
             _ => return None,
         })
+    }
+
+    /// The words for a timeline entry: its status's, or a plain "update" for what has
+    /// none (an unmapped carrier code, a record).
+    pub fn event(self, kind: EventKind) -> &'static str {
+        match (self, kind) {
+            (_, EventKind::Status(s)) => self.status(OrderStatus::of_shipment(s)),
+            (_, EventKind::OrderCreated) => self.status(OrderStatus::Created),
+            (Self::Zh, _) => "物流更新",
+            (Self::En, _) => "Update",
+        }
     }
 
     pub fn word(self, key: &str) -> &'static str {
@@ -158,8 +172,11 @@ mod tests {
     #[test]
     fn every_status_has_words_in_both_languages() {
         for s in waybill_core::ShipmentStatus::ALL {
-            assert_ne!(Lang::Zh.status(s.as_str()), "物流更新", "{s:?}");
-            assert_ne!(Lang::En.status(s.as_str()), "Update", "{s:?}");
+            let kind = EventKind::Status(s);
+            assert_ne!(Lang::Zh.event(kind), "物流更新", "{s:?}");
+            assert_ne!(Lang::En.event(kind), "Update", "{s:?}");
         }
+        assert_eq!(Lang::En.event(EventKind::Unmapped), "Update");
+        assert_eq!(Lang::Zh.event(EventKind::OrderCreated), "已下单");
     }
 }

@@ -62,13 +62,13 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
         "<h1>{} {}</h1><p class=\"status\" data-status=\"{}\">{}</p>",
         lang.word("order"),
         esc(&order.order_id),
-        esc(&order.status),
-        lang.status(&order.status)
+        order.status.as_str(),
+        lang.status(order.status)
     );
-    if let Some(why) = lang.explain(&order.status) {
+    if let Some(why) = lang.explain(order.status) {
         let _ = write!(h, "<p class=\"banner\" role=\"status\">{why}</p>");
     }
-    let at = OrderStatus::parse(&order.status).map_or(0, step_of);
+    let at = step_of(order.status);
     h.push_str("<ol class=\"stepper\">");
     for (i, step) in STEPS.iter().enumerate() {
         let class = match i.cmp(&at) {
@@ -80,7 +80,7 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
             h,
             "<li class=\"{class}\" data-step=\"{}\">{}</li>",
             step.as_str(),
-            lang.status(step.as_str())
+            lang.status(*step)
         );
     }
     h.push_str("</ol>");
@@ -121,8 +121,12 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
             }
         }
         if let Some(s) = shipment {
-            if let Some(status) = &s.status {
-                let _ = write!(h, "<p class=\"what\">{}</p>", lang.status(status));
+            if let Some(status) = s.status {
+                let _ = write!(
+                    h,
+                    "<p class=\"what\">{}</p>",
+                    lang.status(OrderStatus::of_shipment(status))
+                );
             }
             if let Some(loc) = &s.last_location {
                 let _ = write!(
@@ -134,8 +138,7 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
             }
         }
         let done = shipment
-            .and_then(|s| s.status.as_deref())
-            .and_then(ShipmentStatus::parse)
+            .and_then(|s| s.status)
             .is_some_and(ShipmentStatus::is_terminal);
         if !done && let Some(eta) = estimate(&events) {
             let _ = write!(
@@ -155,8 +158,8 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
                 let _ = write!(
                     h,
                     "<li data-status=\"{}\"><span class=\"what\">{}</span> <time datetime=\"{}\">{}</time>",
-                    esc(&e.kind),
-                    lang.status(&e.kind),
+                    e.kind.as_str(),
+                    lang.event(e.kind),
                     esc(&when),
                     esc(&when)
                 );
@@ -223,14 +226,14 @@ mod tests {
     fn the_page_shows_parcels_newest_first_and_no_personal_data() {
         let order = OrderRecord {
             order_id: "o<1>".into(),
-            status: "exception".into(),
+            status: OrderStatus::Exception,
             created_at: 0,
             updated_at: 0,
             details: Some(r#"{"customer":{"email":"li@example.com"}}"#.into()),
             shipments: vec![ShipmentRecord {
                 carrier: Some("sf-express".into()),
                 tracking_number: Some("SF1".into()),
-                status: Some("exception".into()),
+                status: Some(ShipmentStatus::Exception),
                 status_at: None,
                 last_event_at: None,
                 last_location: Some("深圳".into()),
@@ -241,7 +244,7 @@ mod tests {
             order_id: "o<1>".into(),
             carrier: Some("sf-express".into()),
             tracking_number: Some("SF1".into()),
-            kind: kind.into(),
+            kind: waybill_core::EventKind::parse(kind).unwrap(),
             occurred_at: at,
             utc_offset: 8 * 3600,
             received_at: at,

@@ -323,11 +323,14 @@ async fn list_orders(
 ) -> Result<Json<OrderList>, ApiError> {
     state.keys.authorize(&headers, Role::Read)?;
     let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
-    if let Some(s) = &q.status
-        && OrderStatus::parse(s).is_none()
-    {
-        return Err(ApiError::BadQuery(format!("unknown order status {s:?}")));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::parse(s)
+                .ok_or_else(|| ApiError::BadQuery(format!("unknown order status {s:?}")))
+        })
+        .transpose()?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadQuery(
@@ -349,7 +352,7 @@ async fn list_orders(
         .transpose()
         .map_err(ApiError::BadQuery)?;
     let filter = ListFilter {
-        status: q.status,
+        status,
         // The same names as events: `zto` finds `zto-express`.
         carrier: q.carrier.map(|c| {
             Carrier::parse(&c)

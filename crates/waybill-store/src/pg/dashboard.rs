@@ -1,7 +1,7 @@
 //! What the operations dashboard shows, on PostgreSQL (see `crate::dashboard`).
 
 use deadpool_postgres::Client;
-use waybill_core::Timestamp;
+use waybill_core::{ShipmentStatus, Timestamp};
 
 use crate::StoreError;
 use crate::dashboard::{
@@ -12,15 +12,19 @@ use crate::log::decode_seqs;
 const FLAGGED: &str = "SELECT o.order_id, s.carrier, s.tracking_number, s.status, s.updated_at,
     s.last_location FROM shipments s JOIN orders o ON o.ref = s.order_ref";
 
-fn flagged(r: &tokio_postgres::Row) -> Flagged {
-    Flagged {
+fn flagged(r: &tokio_postgres::Row) -> Result<Flagged, StoreError> {
+    Ok(Flagged {
         order_id: r.get(0),
         carrier: r.get(1),
         tracking_number: r.get(2),
-        status: r.get(3),
+        status: status(r.get(3))?,
         updated_at: Timestamp(r.get::<_, Option<i64>>(4).unwrap_or_default()),
         last_location: r.get(5),
-    }
+    })
+}
+
+fn status(s: &str) -> Result<ShipmentStatus, StoreError> {
+    ShipmentStatus::parse(s).ok_or_else(|| StoreError::Unreadable(format!("unknown status {s:?}")))
 }
 
 pub(crate) async fn overview(
@@ -33,15 +37,20 @@ pub(crate) async fn overview(
     let by_status = c
         .query(
             // An order's default shipment counts once something happened to it.
-            "SELECT coalesce(status, 'none'), count(*) FROM shipments
+            "SELECT status, count(*) FROM shipments
              WHERE order_ref IS NOT NULL AND NOT (tracking_number IS NULL AND status IS NULL)
              GROUP BY 1 ORDER BY 2 DESC",
             &[],
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| {
+            Ok((
+                r.get::<_, Option<&str>>(0).map(status).transpose()?,
+                r.get(1),
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
     let exceptions = c
         .query(
             &format!(
@@ -53,7 +62,7 @@ pub(crate) async fn overview(
         .await?
         .iter()
         .map(flagged)
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut stalled = Vec::new();
     for (status, after) in &rules.0 {
         let before = now.as_micros() - after.as_micros() as i64;
@@ -63,10 +72,12 @@ pub(crate) async fn overview(
                     "{FLAGGED} WHERE s.status = $1 AND s.updated_at < $2
                      ORDER BY s.updated_at LIMIT $3"
                 ),
-                &[status, &before, &limit],
+                &[&status.as_str(), &before, &limit],
             )
             .await?;
-        stalled.extend(rows.iter().map(flagged));
+        for r in &rows {
+            stalled.push(flagged(r)?);
+        }
     }
     stalled.sort_by_key(|f| f.updated_at);
     stalled.truncate(limit as usize);

@@ -63,18 +63,20 @@ pub(crate) async fn waiting(client: &Client) -> Result<bool, StoreError> {
 const COLUMNS: &str =
     "position, type, order_id, carrier, tracking_number, status, previous_status, at, cause";
 
-fn record(r: &tokio_postgres::Row) -> OutboxRecord {
-    OutboxRecord {
+fn record(r: &tokio_postgres::Row) -> Result<OutboxRecord, StoreError> {
+    let (kind, status, previous_status) =
+        crate::outbox::typed(r.get(1), r.get(5), r.get(6)).map_err(StoreError::Unreadable)?;
+    Ok(OutboxRecord {
         id: r.get(0),
-        kind: r.get(1),
+        kind,
         order_id: r.get(2),
         carrier: r.get(3),
         tracking_number: r.get(4),
-        status: r.get(5),
-        previous_status: r.get(6),
+        status,
+        previous_status,
         at: Timestamp(r.get(7)),
         cause: r.get(8),
-    }
+    })
 }
 
 /// Domain events with a position above `after`, in position order.
@@ -89,7 +91,7 @@ pub(crate) async fn after(
         ))
         .await?;
     let rows = client.query(&stmt, &[&after, &(limit as i64)]).await?;
-    Ok(rows.iter().map(record).collect())
+    rows.iter().map(record).collect()
 }
 
 /// One order's domain events with a position in `(after, through]`.
@@ -110,7 +112,7 @@ pub(crate) async fn for_order(
     let rows = client
         .query(&stmt, &[&order_id, &after, &through, &(limit as i64)])
         .await?;
-    Ok(rows.iter().map(record).collect())
+    rows.iter().map(record).collect()
 }
 
 /// One domain event by its position.
@@ -121,9 +123,10 @@ pub(crate) async fn get(
     let stmt = client
         .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE position = $1"))
         .await?;
-    Ok(client
+    client
         .query_opt(&stmt, &[&position])
         .await?
         .as_ref()
-        .map(record))
+        .map(record)
+        .transpose()
 }

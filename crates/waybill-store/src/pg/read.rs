@@ -2,7 +2,7 @@
 //! they are always current: no overlay here.
 
 use deadpool_postgres::Client;
-use waybill_core::{Entry, EventKind, Timestamp, event_key};
+use waybill_core::{Entry, EventKind, OrderStatus, ShipmentStatus, Timestamp, event_key};
 
 use crate::StoreError;
 use crate::log::decode_seqs;
@@ -11,18 +11,24 @@ use crate::read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecor
 const ORDER_COLUMNS: &str = "ref, order_id, status, created_at,
     (SELECT max(updated_at) FROM shipments WHERE order_ref = orders.ref), details";
 
-fn order_row(r: &tokio_postgres::Row) -> (i64, OrderRecord) {
-    (
+fn order_row(r: &tokio_postgres::Row) -> Result<(i64, OrderRecord), StoreError> {
+    Ok((
         r.get(0),
         OrderRecord {
             order_id: r.get(1),
-            status: r.get(2),
+            status: status(r.get(2), OrderStatus::parse)?,
             created_at: r.get(3),
             updated_at: r.get::<_, Option<i64>>(4).unwrap_or_default(),
             details: r.get(5),
             shipments: Vec::new(),
         },
-    )
+    ))
+}
+
+/// A status or kind column read back as its enum; a name this build does not know is
+/// an error.
+fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Unreadable(format!("unknown status {text:?}")))
 }
 
 /// A read-only transaction on one snapshot: an order and its shipments never come from
@@ -49,7 +55,7 @@ pub(crate) async fn order(
     let Some(row) = tx.query_opt(&stmt, &[&order_id]).await? else {
         return Ok(None);
     };
-    let (oref, mut rec) = order_row(&row);
+    let (oref, mut rec) = order_row(&row)?;
     rec.shipments = shipments_in(&tx, oref).await?;
     tx.commit().await?;
     Ok(Some(rec))
@@ -67,19 +73,23 @@ async fn shipments_in(
              ORDER BY ref",
         )
         .await?;
-    Ok(tx
-        .query(&stmt, &[&oref])
+    tx.query(&stmt, &[&oref])
         .await?
         .iter()
-        .map(|r| ShipmentRecord {
-            carrier: r.get(0),
-            tracking_number: r.get(1),
-            status: r.get(2),
-            status_at: r.get(3),
-            last_event_at: r.get(4),
-            last_location: r.get(5),
+        .map(|r| {
+            Ok(ShipmentRecord {
+                carrier: r.get(0),
+                tracking_number: r.get(1),
+                status: r
+                    .get::<_, Option<&str>>(2)
+                    .map(|s| status(s, ShipmentStatus::parse))
+                    .transpose()?,
+                status_at: r.get(3),
+                last_event_at: r.get(4),
+                last_location: r.get(5),
+            })
         })
-        .collect())
+        .collect()
 }
 
 pub(crate) async fn list_orders(c: &mut Client, f: &ListFilter) -> Result<OrderPage, StoreError> {
@@ -102,7 +112,7 @@ pub(crate) async fn list_orders(c: &mut Client, f: &ListFilter) -> Result<OrderP
             &stmt,
             &[
                 &f.after.unwrap_or(0),
-                &f.status,
+                &f.status.map(OrderStatus::as_str),
                 &f.updated_since,
                 &f.carrier,
                 &(limit as i64 + 1),
@@ -113,7 +123,7 @@ pub(crate) async fn list_orders(c: &mut Client, f: &ListFilter) -> Result<OrderP
     let mut orders = Vec::with_capacity(limit);
     let mut last = None;
     for row in rows.iter().take(limit) {
-        let (oref, mut rec) = order_row(row);
+        let (oref, mut rec) = order_row(row)?;
         rec.shipments = shipments_in(&tx, oref).await?;
         last = Some(oref);
         orders.push(rec);
@@ -159,12 +169,13 @@ pub(crate) async fn timeline(
             .await?
             .iter()
             .map(|r| {
+                let kind = status(r.get(3), EventKind::parse)?;
                 let rec = EventRecord {
                     event_id: r.get(0),
                     order_id: order_id.to_owned(),
                     carrier: r.get(1),
                     tracking_number: r.get(2),
-                    kind: r.get(3),
+                    kind,
                     occurred_at: r.get(4),
                     utc_offset: r.get(5),
                     received_at: r.get(6),
@@ -176,13 +187,13 @@ pub(crate) async fn timeline(
                 };
                 let entry = Entry {
                     occurred_at: Timestamp(rec.occurred_at),
-                    kind: EventKind::parse(&rec.kind).unwrap_or(EventKind::Unmapped),
+                    kind,
                     key: event_key(&rec.event_id),
                     location: rec.location.clone().map(Into::into),
                 };
-                (entry, rec)
+                Ok((entry, rec))
             })
-            .collect();
+            .collect::<Result<_, StoreError>>()?;
         by_shipment.push(items);
     }
     tx.commit().await?;

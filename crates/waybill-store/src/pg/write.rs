@@ -173,8 +173,11 @@ async fn append_changes(
         .iter()
         .map(|c| c.parcel.as_ref().map(|t| t.tracking_number.as_str()))
         .collect();
-    let status: Vec<&str> = changes.iter().map(|c| c.status).collect();
-    let previous: Vec<Option<&str>> = changes.iter().map(|c| c.previous).collect();
+    let status: Vec<&str> = changes.iter().map(|c| c.status.as_str()).collect();
+    let previous: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.previous.map(|p| p.as_str()))
+        .collect();
     let at: Vec<i64> = changes.iter().map(|c| c.at.as_micros()).collect();
     let cause: Vec<&str> = changes.iter().map(|c| c.cause.as_str()).collect();
     let stmt = tx

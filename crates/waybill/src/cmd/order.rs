@@ -55,7 +55,7 @@ fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRec
             "parcel   {:<12} {:<22} {:<20} {}",
             s.carrier.as_deref().unwrap_or("-"),
             s.tracking_number.as_deref().unwrap_or("(default)"),
-            s.status.as_deref().unwrap_or("-"),
+            s.status.map_or("-", |s| s.as_str()),
             s.last_location.as_deref().unwrap_or("")
         );
     }
@@ -66,8 +66,8 @@ fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRec
     );
     for e in events {
         let status = match &e.flag {
-            Some(_) => format!("{} (!)", e.kind),
-            None => e.kind.clone(),
+            Some(_) => format!("{} (!)", e.kind.as_str()),
+            None => e.kind.as_str().to_owned(),
         };
         println!(
             "{:<26} {:<20} {:<22} {:<24} {}",
