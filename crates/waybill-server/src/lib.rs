@@ -72,7 +72,7 @@ pub struct AppState {
     pub sessions: pages::Sessions,
     /// How long a shipment may go without a scan, per status, before the dashboard
     /// calls it stalled.
-    pub stall: Arc<waybill_store::dashboard::StallRules>,
+    pub stall: Arc<waybill_store::StallRules>,
     /// Redis, when several nodes share a PostgreSQL store: the order cache.
     pub cluster: Option<Arc<cluster::Cluster>>,
 }

@@ -210,8 +210,8 @@ mod tests {
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
         let r = ApiError::from(waybill_store::StoreError::WriterGone).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let r = ApiError::from(waybill_store::StoreError::BatchFailed("bad row".into()))
-            .into_response();
+        let r =
+            ApiError::from(waybill_store::StoreError::Unreadable("bad row".into())).into_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!r.headers().contains_key(header::RETRY_AFTER));
     }

@@ -19,11 +19,22 @@ pub enum StoreError {
         "the database was written by a newer Waybill (schema {found}, this build knows {known})"
     )]
     SchemaTooNew { found: i64, known: i64 },
-    #[error("the batch failed and was rolled back: {0}")]
-    BatchFailed(String),
+    /// The batch this submission was committed with failed and was rolled back; the
+    /// class is its cause's (each caller of the batch gets its own copy).
+    #[error("the batch failed and was rolled back: {reason}")]
+    RolledBack { class: ErrorClass, reason: String },
     /// A stored row no longer reads: written by a build with other names or rules.
     #[error("a stored row no longer reads: {0}")]
     Unreadable(String),
+    /// The log no longer replays under this build's rules.
+    #[error("event seq {seq} no longer applies: {outcome}")]
+    Diverged { seq: i64, outcome: String },
+    /// The disk refused to make a commit durable; the embedded store stops writing.
+    #[error("fsync failed: {0}")]
+    NotDurable(String),
+    /// A task of the store's own (a read, a submission) died.
+    #[error("{0}")]
+    TaskFailed(String),
     #[error("{0} is in use by another Waybill process (stop it first)")]
     Locked(PathBuf),
     #[error("postgres: {0}")]
@@ -48,7 +59,9 @@ pub enum ErrorClass {
 
 impl StoreError {
     pub fn class(&self) -> ErrorClass {
-        if self.is_conflict() {
+        if let Self::RolledBack { class, .. } = self {
+            *class
+        } else if self.is_conflict() {
             ErrorClass::Conflict
         } else if self.is_transient() {
             ErrorClass::Transient
@@ -65,6 +78,7 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Busy | Self::WriterGone | Self::Unavailable(_) | Self::Io(_) => true,
+            Self::RolledBack { class, .. } => *class == ErrorClass::Transient,
             Self::Postgres(e) => {
                 let io = std::error::Error::source(e)
                     .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
@@ -118,8 +132,19 @@ mod tests {
         );
         assert_eq!(StoreError::Locked("/d".into()).class(), ErrorClass::Refused);
         assert_eq!(
-            StoreError::BatchFailed("x".into()).class(),
+            StoreError::Unreadable("x".into()).class(),
             ErrorClass::Broken
         );
+        assert_eq!(
+            StoreError::NotDurable("x".into()).class(),
+            ErrorClass::Broken
+        );
+        let rolled = |class| StoreError::RolledBack {
+            class,
+            reason: "x".into(),
+        };
+        assert_eq!(rolled(ErrorClass::Transient).class(), ErrorClass::Transient);
+        assert!(rolled(ErrorClass::Transient).is_transient());
+        assert_eq!(rolled(ErrorClass::Broken).class(), ErrorClass::Broken);
     }
 }

@@ -1,51 +1,41 @@
 //! Waybill's store: the event log and its projections, in SQLite (embedded, the
 //! default) or in PostgreSQL (scale-out). [`Store`] is the one interface to both.
 //!
-//! - [`embedded`]: the SQLite store; [`pg`]: the PostgreSQL store.
-//! - [`schema`]: versioned migrations.
-//! - [`writer`]: the single writer thread and its group commit.
-//! - [`apply`]: how one event is linked, deduplicated, folded and written; shared by the
-//!   live writer and by [`replay`].
-//! - [`read`]: queries, on their own connections, which never wait for the writer (WAL).
-//! - [`cache`]: the writer's bounded memory of hot orders and shipments.
-//! - [`log`]: the event log's rows.
+//! - [`model`]: what both backends share — submissions and item outcomes, records,
+//!   domain events, hooks, the overview, column codecs.
+//! - [`sqlite`]: the embedded store (the writer thread and its cache, queries,
+//!   migrations); [`pg`]: the PostgreSQL store.
+//! - [`error`]: the one error type, with classes.
 //!
-//! **Architecture Invariant:** only the writer thread writes. Nothing is acknowledged
-//! before it is committed and, with `Synchronous::Full` (the default), before the WAL
-//! holding it has been fsynced.
+//! The rules of applying an event are not here: `waybill_core::engine` decides, and
+//! each backend persists what it decided. Adding a read query touches one file per
+//! backend and the facade ([`Store`]).
+//!
+//! **Architecture Invariant:** only the writer thread writes the embedded store.
+//! Nothing is acknowledged before it is committed and, with `Synchronous::Full` (the
+//! default), before the WAL holding it has been fsynced.
 
-pub mod apply;
-pub mod cache;
-pub mod dashboard;
-pub mod details;
-pub mod embedded;
 pub mod error;
-pub mod hooks;
-pub mod log;
-pub mod outbox;
-pub mod overlay;
+pub mod model;
 pub mod pg;
-pub mod quarantine;
-pub mod read;
-pub mod rows;
-pub mod schema;
-pub mod sign_outs;
-pub mod writer;
+pub mod sqlite;
 
 use std::path::Path;
 
 use waybill_core::Timestamp;
 
-pub use embedded::{Embedded, replay};
 pub use error::{ErrorClass, StoreError};
 pub use pg::{PgOptions, PgStore};
+pub use sqlite::{Embedded, replay};
 
-pub use hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
-pub use outbox::OutboxRecord;
-pub use quarantine::{NewQuarantine, Quarantined};
-pub use read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
-pub use sign_outs::SignOut;
-pub use writer::{Counted, ItemOutcome, Pending, Submission, WriterOptions};
+pub use model::hooks::{Attempt, Delivery, HookOp, NewSubscription, Subscription};
+pub use model::outbox::OutboxRecord;
+pub use model::overview::{CarrierFigures, Failing, Flagged, Overview, StallRules};
+pub use model::quarantine::{NewQuarantine, Quarantined};
+pub use model::records::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord};
+pub use model::sign_out::SignOut;
+pub use model::submission::{Counted, ItemOutcome, Submission};
+pub use sqlite::writer::{Pending, WriterOptions};
 
 /// How durable a commit must be before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,7 +84,7 @@ impl Store {
         let e = e.clone();
         tokio::task::spawn_blocking(move || f(&e))
             .await
-            .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+            .map_err(|e| StoreError::TaskFailed(format!("the read task failed: {e}")))?
     }
 
     /// Submits events (or another write) and waits until they are durable.
@@ -191,9 +181,9 @@ impl Store {
     pub async fn overview(
         &self,
         now: Timestamp,
-        rules: &dashboard::StallRules,
+        rules: &StallRules,
         limit: usize,
-    ) -> Result<dashboard::Overview, StoreError> {
+    ) -> Result<Overview, StoreError> {
         match self {
             Self::Embedded(e) => {
                 let rules = rules.clone();
@@ -315,7 +305,7 @@ impl Store {
 /// the stream hub, which must not outlive the store they follow.
 #[derive(Clone)]
 pub enum Reader {
-    Embedded(embedded::Reader),
+    Embedded(sqlite::Reader),
     Postgres(pg::PgReader),
 }
 
@@ -331,7 +321,7 @@ impl Reader {
                 let r = r.clone();
                 tokio::task::spawn_blocking(move || r.outbox_after(after, limit))
                     .await
-                    .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+                    .map_err(|e| StoreError::TaskFailed(format!("the read task failed: {e}")))?
             }
             Self::Postgres(r) => r.outbox_after(after, limit).await,
         }
@@ -350,7 +340,7 @@ impl Reader {
                 let (r, id) = (r.clone(), order_id.to_owned());
                 tokio::task::spawn_blocking(move || r.outbox_for_order(&id, after, through, limit))
                     .await
-                    .map_err(|e| StoreError::BatchFailed(format!("the read task failed: {e}")))?
+                    .map_err(|e| StoreError::TaskFailed(format!("the read task failed: {e}")))?
             }
             Self::Postgres(r) => r.outbox_for_order(order_id, after, through, limit).await,
         }

@@ -10,7 +10,7 @@ use waybill_core::engine::{Intake, Rejection};
 use waybill_core::event::Tracking;
 use waybill_core::model::Model;
 use waybill_core::{Carrier, EventKind, OrderId, Timestamp, TrackingEvent, TrackingNumber};
-use waybill_store::read::{self, ListFilter};
+use waybill_store::ListFilter;
 use waybill_store::{ItemOutcome, Store, Submission, WriterOptions};
 
 #[path = "support/scratch.rs"]
@@ -172,7 +172,7 @@ on_both!(
 );
 
 /// Every order with its timeline: what a reader can see.
-type Dump = BTreeMap<String, (read::OrderRecord, Vec<read::EventRecord>)>;
+type Dump = BTreeMap<String, (waybill_store::OrderRecord, Vec<waybill_store::EventRecord>)>;
 
 async fn dump(store: &Store) -> Dump {
     let mut out = BTreeMap::new();
@@ -1567,7 +1567,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries(b: Backend) {
 }
 
 async fn the_dashboard_overview_counts_and_flags_what_needs_attention(b: Backend) {
-    use waybill_store::dashboard::StallRules;
+    use waybill_store::StallRules;
     // The overview reads the rows: written at every commit here.
     let Some(place) = Place::with(b, rows(false)) else {
         return;
@@ -1669,7 +1669,7 @@ async fn the_dashboard_overview_counts_and_flags_what_needs_attention(b: Backend
 /// A parcel registered for a carrier with no scans yet has no status: the overview
 /// counted it with sum(), which is NULL over NULLs, and failed for every reader.
 async fn the_dashboard_overview_reads_parcels_with_no_status_yet(b: Backend) {
-    use waybill_store::dashboard::StallRules;
+    use waybill_store::StallRules;
     let Some(place) = Place::with(b, rows(false)) else {
         return;
     };

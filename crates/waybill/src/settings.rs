@@ -89,7 +89,7 @@ pub struct Settings {
     /// How long a tracking link handed out stays good.
     pub tracking_link_ttl: std::time::Duration,
     /// The dashboard's stall limits per status (`WAYBILL_STALL_HOURS`).
-    pub stall: waybill_store::dashboard::StallRules,
+    pub stall: waybill_store::StallRules,
     pub scale: ScaleOut,
 }
 
@@ -281,10 +281,9 @@ impl Settings {
         if days == 0 {
             bail!("WAYBILL_TRACKING_LINK_DAYS must be at least 1");
         }
-        let stall = waybill_store::dashboard::StallRules::parse(
-            &env("WAYBILL_STALL_HOURS").unwrap_or_default(),
-        )
-        .map_err(|e| anyhow::anyhow!("WAYBILL_STALL_HOURS: {e}"))?;
+        let stall =
+            waybill_store::StallRules::parse(&env("WAYBILL_STALL_HOURS").unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("WAYBILL_STALL_HOURS: {e}"))?;
         let partitions = match env("WAYBILL_PARTITIONS") {
             Some(v) => v
                 .parse::<u16>()

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use waybill_core::ShipmentStatus;
-use waybill_store::dashboard::{Flagged, Overview};
+use waybill_store::{Flagged, Overview};
 
 use super::esc;
 use waybill_formats::wire::format_instant;

@@ -14,7 +14,7 @@ use waybill_core::event::Tracking;
 use waybill_core::{Carrier, EventKind, OrderId, OrderStatus, TrackingEvent, TrackingNumber};
 use waybill_formats::clock;
 use waybill_providers::carriers;
-use waybill_store::read::ListFilter;
+use waybill_store::ListFilter;
 use waybill_store::{ItemOutcome, Submission};
 
 use crate::problem::{ApiError, Problem};

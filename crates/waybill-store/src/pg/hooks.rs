@@ -5,7 +5,10 @@ use deadpool_postgres::{Client, Transaction};
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::hooks::{Attempt, Delivery, HookOp, Subscription};
+use crate::model::hooks::Attempt;
+use crate::model::hooks::Delivery;
+use crate::model::hooks::HookOp;
+use crate::model::hooks::Subscription;
 
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
@@ -227,7 +230,7 @@ fn delivery_row(r: &tokio_postgres::Row) -> Delivery {
 const DELIVERY: &str = "d.id, d.subscription_id, d.outbox_id, o.type, d.attempts, d.state,
     d.next_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at";
 
-/// As `crate::hooks::due`.
+/// As `crate::sqlite::hooks::due`.
 pub(crate) async fn due(
     c: &Client,
     now: Timestamp,
@@ -259,7 +262,7 @@ pub(crate) async fn due(
     Ok(rows.iter().map(delivery_row).collect())
 }
 
-/// As `crate::hooks::of_subscription`.
+/// As `crate::sqlite::hooks::of_subscription`.
 pub(crate) async fn of_subscription(
     c: &Client,
     subscription: &str,

@@ -33,11 +33,16 @@ use tokio::sync::watch;
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::hooks::{Delivery, Subscription};
-use crate::outbox::OutboxRecord;
-use crate::quarantine::Quarantined;
-use crate::read::{EventRecord, ListFilter, OrderPage, OrderRecord};
-use crate::writer::{ItemOutcome, Submission};
+use crate::model::hooks::Delivery;
+use crate::model::hooks::Subscription;
+use crate::model::outbox::OutboxRecord;
+use crate::model::quarantine::Quarantined;
+use crate::model::records::EventRecord;
+use crate::model::records::ListFilter;
+use crate::model::records::OrderPage;
+use crate::model::records::OrderRecord;
+use crate::model::submission::ItemOutcome;
+use crate::model::submission::Submission;
 
 /// How to reach the database.
 #[derive(Debug, Clone)]
@@ -164,7 +169,7 @@ impl PgStore {
         let this = self.clone();
         tokio::spawn(async move { this.submit_here(s).await })
             .await
-            .map_err(|e| StoreError::BatchFailed(format!("the submission task failed: {e}")))?
+            .map_err(|e| StoreError::TaskFailed(format!("the submission task failed: {e}")))?
     }
 
     async fn submit_here(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
@@ -386,9 +391,9 @@ impl PgStore {
     pub async fn overview(
         &self,
         now: Timestamp,
-        rules: &crate::dashboard::StallRules,
+        rules: &crate::model::overview::StallRules,
         limit: usize,
-    ) -> Result<crate::dashboard::Overview, StoreError> {
+    ) -> Result<crate::model::overview::Overview, StoreError> {
         dashboard::overview(&self.client().await?, now, rules, limit).await
     }
 

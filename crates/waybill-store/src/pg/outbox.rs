@@ -14,7 +14,7 @@ use deadpool_postgres::Client;
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::outbox::OutboxRecord;
+use crate::model::outbox::OutboxRecord;
 
 /// Numbers the committed rows that wait; returns the highest position there is.
 pub(crate) async fn sequence(client: &mut Client) -> Result<i64, StoreError> {
@@ -64,8 +64,8 @@ const COLUMNS: &str =
     "position, type, order_id, carrier, tracking_number, status, previous_status, at, cause";
 
 fn record(r: &tokio_postgres::Row) -> Result<OutboxRecord, StoreError> {
-    let (kind, status, previous_status) =
-        crate::outbox::typed(r.get(1), r.get(5), r.get(6)).map_err(StoreError::Unreadable)?;
+    let (kind, status, previous_status) = crate::model::outbox::typed(r.get(1), r.get(5), r.get(6))
+        .map_err(StoreError::Unreadable)?;
     Ok(OutboxRecord {
         id: r.get(0),
         kind,

@@ -5,8 +5,13 @@ use deadpool_postgres::Client;
 use waybill_core::{Entry, EventKind, OrderStatus, ShipmentStatus, Timestamp, event_key};
 
 use crate::StoreError;
-use crate::log::decode_seqs;
-use crate::read::{EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord, assemble};
+use crate::model::columns::decode_seqs;
+use crate::model::records::EventRecord;
+use crate::model::records::ListFilter;
+use crate::model::records::OrderPage;
+use crate::model::records::OrderRecord;
+use crate::model::records::ShipmentRecord;
+use crate::model::records::assemble;
 
 const ORDER_COLUMNS: &str = "ref, order_id, status, created_at,
     (SELECT max(updated_at) FROM shipments WHERE order_ref = orders.ref), details";
@@ -135,7 +140,7 @@ pub(crate) async fn list_orders(c: &mut Client, f: &ListFilter) -> Result<OrderP
     })
 }
 
-/// As `crate::read::timeline`.
+/// As `crate::sqlite::read::timeline`.
 pub(crate) async fn timeline(
     c: &mut Client,
     order_id: &str,

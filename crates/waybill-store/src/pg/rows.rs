@@ -18,8 +18,9 @@ use waybill_core::{
 
 use super::world::PgWorld;
 use crate::StoreError;
-use crate::log::{decode_seqs, encode_seqs};
-use crate::rows::parcel_of;
+use crate::model::columns::decode_seqs;
+use crate::model::columns::encode_seqs;
+use crate::model::columns::parcel_of;
 
 /// A shipment row's name: its order (a default shipment's only), carrier and number.
 type RowName = (Option<i64>, Option<String>, Option<String>);
@@ -41,7 +42,7 @@ async fn execute(tx: &Transaction<'_>, sql: &str, params: &Params<'_>) -> Result
 }
 
 fn unreadable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::BatchFailed(e.to_string())
+    StoreError::Unreadable(e.to_string())
 }
 
 /// An entry from an event row's `event_id, kind, occurred_at, location`, from `at`.
@@ -197,9 +198,10 @@ pub(crate) async fn load(
         let mut log = Vec::with_capacity(seqs.len());
         for seq in &seqs {
             log.push(
-                entries.get(seq).cloned().ok_or_else(|| {
-                    StoreError::BatchFailed(format!("event seq {seq} is missing"))
-                })?,
+                entries
+                    .get(seq)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Unreadable(format!("event seq {seq} is missing")))?,
             );
         }
         let shipment = Shipment {

@@ -3,7 +3,7 @@
 use deadpool_postgres::{Client, Transaction};
 
 use crate::StoreError;
-use crate::sign_outs::SignOut;
+use crate::model::sign_out::SignOut;
 
 pub(crate) async fn record(tx: &Transaction<'_>, s: &SignOut) -> Result<(), StoreError> {
     tx.execute(

@@ -143,7 +143,7 @@ impl World for PgWorld {
     }
 
     fn merged_details(current: Option<&str>, patch: &str) -> Option<String> {
-        crate::details::merged(current, patch)
+        crate::model::details::merged(current, patch)
     }
 
     fn add_order(&mut self, id: &OrderId, order: Order) -> Result<(), StoreError> {

@@ -10,7 +10,9 @@ use waybill_core::engine::{self, How, Outcome};
 use super::world::{PgWorld, Seqs};
 use super::{hooks, quarantine, rows, sign_outs};
 use crate::StoreError;
-use crate::writer::{ItemOutcome, Submission, Work};
+use crate::model::submission::ItemOutcome;
+use crate::model::submission::Submission;
+use crate::model::submission::Work;
 
 /// What a committed transaction did.
 pub(crate) struct Written {
@@ -227,14 +229,15 @@ pub(crate) async fn replay(client: &mut Object) -> Result<u64, StoreError> {
     for row in &events {
         let seq: i64 = row.get(0);
         let ev = event_of(row)
-            .ok_or_else(|| StoreError::BatchFailed(format!("event seq {seq} is unreadable")))?;
+            .ok_or_else(|| StoreError::Unreadable(format!("event seq {seq} is unreadable")))?;
         world.seqs = Some(Seqs::Logged(seq));
         match engine::apply(&mut world, &ev, How::logged(), &mut ignored)?.outcome {
             Outcome::Accepted => n += 1,
             other => {
-                return Err(StoreError::BatchFailed(format!(
-                    "event seq {seq} no longer applies: {other:?}"
-                )));
+                return Err(StoreError::Diverged {
+                    seq,
+                    outcome: format!("{other:?}"),
+                });
             }
         }
     }
@@ -245,7 +248,7 @@ pub(crate) async fn replay(client: &mut Object) -> Result<u64, StoreError> {
 
 /// An event row back as the domain type; `None` if it no longer parses.
 fn event_of(r: &tokio_postgres::Row) -> Option<TrackingEvent> {
-    crate::log::Stored {
+    crate::model::columns::Stored {
         event_id: r.get(1),
         order_id: r.get(2),
         carrier: r.get(3),

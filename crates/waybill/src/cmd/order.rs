@@ -5,8 +5,8 @@ use std::path::Path;
 
 use anyhow::bail;
 use waybill_formats::wire::format_instant;
-use waybill_store::overlay::Overlay;
-use waybill_store::read::{self, ReadPool};
+use waybill_store::sqlite::overlay::Overlay;
+use waybill_store::sqlite::read::{self, ReadPool};
 
 /// From PostgreSQL.
 pub async fn from_postgres(

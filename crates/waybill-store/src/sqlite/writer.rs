@@ -22,163 +22,21 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
-use waybill_core::engine::Rejection;
-use waybill_core::{Timestamp, TrackingEvent};
 
-use crate::apply::{Appends, Applier, Intake, Sink};
-use crate::hooks::{self, HookOp};
-use crate::outbox;
-use crate::overlay::{Overlay, PendingOrder};
-use crate::quarantine::{self, NewQuarantine};
-use crate::rows::{SqliteRows, set_projected_through};
-use crate::sign_outs::SignOut;
-use crate::{StoreError, Synchronous, log};
-
-/// What became of one submitted event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ItemOutcome {
-    /// New, applied and durable.
-    Accepted,
-    /// Already in the log: acknowledged, nothing changed.
-    Duplicate,
-    /// Could not be linked to an order: not stored.
-    Rejected(Rejection),
-    /// `Submission::NewOrder` named an order that already exists.
-    OrderExists,
-    /// `Submission::Quarantine` kept the push under this id.
-    Quarantined(i64),
-    /// `Submission::Hook` did what it said.
-    Done,
-    /// `Submission::Hook` named a subscription or delivery that does not exist.
-    Missing,
-}
-
-impl From<waybill_core::engine::Outcome> for ItemOutcome {
-    fn from(o: waybill_core::engine::Outcome) -> Self {
-        use waybill_core::engine::Outcome;
-        match o {
-            Outcome::Accepted => Self::Accepted,
-            Outcome::Duplicate => Self::Duplicate,
-            Outcome::OrderExists => Self::OrderExists,
-            Outcome::Rejected(r) => Self::Rejected(r),
-        }
-    }
-}
-
-/// How an outcome is counted in every report (the API's, `waybill ingest`'s, the broker
-/// worker's), so that they agree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Counted {
-    Accepted,
-    /// Nothing changed: a duplicate, or an existing order is to a create what a
-    /// duplicate is to an event.
-    Duplicate,
-    Rejected,
-}
-
-impl ItemOutcome {
-    pub fn counted(&self) -> Counted {
-        match self {
-            Self::Accepted | Self::Quarantined(_) | Self::Done => Counted::Accepted,
-            Self::Duplicate | Self::OrderExists | Self::Missing => Counted::Duplicate,
-            Self::Rejected(_) => Counted::Rejected,
-        }
-    }
-}
-
-#[cfg(test)]
-mod counted_tests {
-    use super::*;
-
-    /// Every report counts alike: nothing changed is a duplicate, whatever the kind of
-    /// submission; only a refusal is rejected.
-    #[test]
-    fn outcomes_count_the_same_everywhere() {
-        use waybill_core::OrderId;
-        let cases = [
-            (ItemOutcome::Accepted, Counted::Accepted),
-            (ItemOutcome::Quarantined(7), Counted::Accepted),
-            (ItemOutcome::Done, Counted::Accepted),
-            (ItemOutcome::Duplicate, Counted::Duplicate),
-            (ItemOutcome::OrderExists, Counted::Duplicate),
-            (ItemOutcome::Missing, Counted::Duplicate),
-            (
-                ItemOutcome::Rejected(Rejection::UnknownOrder(OrderId::parse("o").unwrap())),
-                Counted::Rejected,
-            ),
-        ];
-        for (out, counted) in cases {
-            assert_eq!(out.counted(), counted, "{out:?}");
-        }
-    }
-}
-
-/// A unit of work for the writer.
-#[derive(Debug)]
-pub enum Submission {
-    /// Canonical events (and link records): a scan for a parcel no order has claimed
-    /// needs an `order_id`.
-    Events(Vec<TrackingEvent>),
-    /// Create an order (`POST /v1/orders`): refused if it exists.
-    NewOrder(TrackingEvent),
-    /// A provider push: scans for unclaimed parcels are kept on unlinked shipments.
-    /// `resolves` names the quarantined push this replays, and when: it is marked
-    /// replayed in the same transaction, unless an event was refused.
-    Push {
-        events: Vec<TrackingEvent>,
-        resolves: Option<(i64, Timestamp)>,
-    },
-    /// Keep a push that could not be read.
-    Quarantine(NewQuarantine),
-    /// A write to subscriptions or deliveries.
-    Hook(HookOp),
-    /// Forget a dashboard session.
-    SignOut(SignOut),
-}
-
-/// A submission's work, by kind.
-pub(crate) enum Work<'s> {
-    Apply(&'s [TrackingEvent], Intake),
-    Keep(&'s NewQuarantine),
-    Hook(&'s HookOp),
-    SignOut(&'s SignOut),
-}
-
-impl Submission {
-    /// What the submission asks of a transaction.
-    pub(crate) fn work(&self) -> Work<'_> {
-        match self {
-            Self::Events(evs) => Work::Apply(evs, Intake::Canonical),
-            Self::NewOrder(ev) => Work::Apply(std::slice::from_ref(ev), Intake::NewOrder),
-            Self::Push { events, .. } => Work::Apply(events, Intake::Provider),
-            Self::Quarantine(q) => Work::Keep(q),
-            Self::Hook(op) => Work::Hook(op),
-            Self::SignOut(s) => Work::SignOut(s),
-        }
-    }
-
-    /// The quarantined push this replays, if it applied without a refusal.
-    pub(crate) fn resolved(&self, outcomes: &[ItemOutcome]) -> Option<(i64, Timestamp)> {
-        match self {
-            Self::Push {
-                resolves: Some(r), ..
-            } if !outcomes
-                .iter()
-                .any(|o| matches!(o, ItemOutcome::Rejected(_))) =>
-            {
-                Some(*r)
-            }
-            _ => None,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Self::Events(v) | Self::Push { events: v, .. } => v.len(),
-            Self::NewOrder(_) | Self::Quarantine(_) | Self::Hook(_) | Self::SignOut(_) => 1,
-        }
-    }
-}
+use super::log;
+use crate::model::submission::{ItemOutcome, Submission, Work};
+use crate::sqlite::apply::Appends;
+use crate::sqlite::apply::Applier;
+use crate::sqlite::apply::Intake;
+use crate::sqlite::apply::Sink;
+use crate::sqlite::hooks;
+use crate::sqlite::outbox;
+use crate::sqlite::overlay::Overlay;
+use crate::sqlite::overlay::PendingOrder;
+use crate::sqlite::quarantine;
+use crate::sqlite::rows::SqliteRows;
+use crate::sqlite::rows::set_projected_through;
+use crate::{StoreError, Synchronous};
 
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
@@ -436,7 +294,7 @@ fn sync_loop(
         for (reply, out) in answers {
             let out = match &synced {
                 Ok(()) => out,
-                Err(e) => Err(StoreError::BatchFailed(format!("fsync failed: {e}"))),
+                Err(e) => Err(StoreError::NotDurable(e.to_string())),
             };
             let _ = reply.send(out);
         }
@@ -476,7 +334,7 @@ fn run(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
         if broken.load(Ordering::SeqCst) {
-            let _ = first.reply.send(Err(StoreError::BatchFailed(
+            let _ = first.reply.send(Err(StoreError::NotDurable(
                 "the store stopped after a failed fsync".into(),
             )));
             return;
@@ -540,9 +398,12 @@ fn run(
                 // log before taking anything else (a cold cache reads the rows).
                 applier.reset();
                 tracing::error!(error = %e, events, "batch rolled back");
-                let msg = e.to_string();
+                let (class, reason) = (e.class(), e.to_string());
                 for job in jobs {
-                    let _ = job.reply.send(Err(StoreError::BatchFailed(msg.clone())));
+                    let _ = job.reply.send(Err(StoreError::RolledBack {
+                        class,
+                        reason: reason.clone(),
+                    }));
                 }
                 match catch_up(&mut conn, &mut applier) {
                     Ok(_) => overlay.clear(),
@@ -619,7 +480,7 @@ fn commit_batch(
                 ItemOutcome::Missing
             }],
             Work::SignOut(s) => {
-                crate::sign_outs::record(&tx, s)?;
+                crate::sqlite::sign_outs::record(&tx, s)?;
                 vec![ItemOutcome::Done]
             }
         };
@@ -674,7 +535,7 @@ pub fn catch_up(conn: &mut Connection, applier: &mut Applier) -> Result<u64, Sto
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get("seq")?;
             let Some(ev) = log::event_from_row(row)? else {
-                return Err(StoreError::BatchFailed(format!(
+                return Err(StoreError::Unreadable(format!(
                     "event seq {seq} is unreadable"
                 )));
             };
@@ -709,7 +570,7 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get("seq")?;
             let Some(ev) = log::event_from_row(row)? else {
-                return Err(StoreError::BatchFailed(format!(
+                return Err(StoreError::Unreadable(format!(
                     "event seq {seq} is unreadable"
                 )));
             };
@@ -719,9 +580,10 @@ pub fn replay(conn: &mut Connection) -> Result<u64, StoreError> {
             {
                 ItemOutcome::Accepted => n += 1,
                 other => {
-                    return Err(StoreError::BatchFailed(format!(
-                        "event seq {seq} no longer applies: {other:?}"
-                    )));
+                    return Err(StoreError::Diverged {
+                        seq,
+                        outcome: format!("{other:?}"),
+                    });
                 }
             }
         }
@@ -791,7 +653,7 @@ mod tests {
         assert_eq!(*announced.borrow(), 0, "nothing lost may be announced");
         assert!(matches!(
             answer.blocking_recv().unwrap(),
-            Err(StoreError::BatchFailed(m)) if m.contains("disk gone")
+            Err(StoreError::NotDurable(m)) if m.contains("disk gone")
         ));
         assert!(broken.load(Ordering::SeqCst));
     }

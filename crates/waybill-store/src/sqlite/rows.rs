@@ -8,30 +8,18 @@ use waybill_core::{
 };
 
 use crate::StoreError;
-use crate::apply::{OrderRow, OrderWrite, Rows, ShipmentRow, ShipmentWrite};
-use crate::log::{decode_seqs, encode_seqs, next_seq};
+use crate::model::columns::decode_seqs;
+use crate::model::columns::encode_seqs;
+use crate::model::columns::{parcel_of, unreadable};
+use crate::sqlite::apply::OrderRow;
+use crate::sqlite::apply::OrderWrite;
+use crate::sqlite::apply::Rows;
+use crate::sqlite::apply::ShipmentRow;
+use crate::sqlite::apply::ShipmentWrite;
+use crate::sqlite::log::next_seq;
 
 /// [`Rows`] over the writer's connection, inside its transaction.
 pub struct SqliteRows<'c>(pub &'c Connection);
-
-/// A stored name that no longer parses: the row was written by a build with other rules.
-fn unreadable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::BatchFailed(e.to_string())
-}
-
-/// A parcel's name from a shipment row's columns; `None` for an order's default one.
-pub(crate) fn parcel_of(
-    carrier: Option<&str>,
-    number: Option<&str>,
-) -> Result<Option<Tracking>, StoreError> {
-    Ok(match (carrier, number) {
-        (Some(c), Some(n)) => Some(Tracking {
-            carrier: Carrier::parse(c).map_err(unreadable)?,
-            tracking_number: TrackingNumber::parse(n).map_err(unreadable)?,
-        }),
-        _ => None,
-    })
-}
 
 impl OrderRow {
     /// Adds one of the order's shipments, from its row's columns (in row order).

@@ -100,10 +100,11 @@ pub struct OrderWrite {
     pub details: Option<String>,
 }
 
-use crate::cache::TwoGen;
-use crate::overlay::PendingOrder;
-use crate::read::{OrderRecord, ShipmentRecord};
-use crate::writer::ItemOutcome;
+use crate::model::records::OrderRecord;
+use crate::model::records::ShipmentRecord;
+use crate::model::submission::ItemOutcome;
+use crate::sqlite::cache::TwoGen;
+use crate::sqlite::overlay::PendingOrder;
 
 struct OrderSlot {
     order: Order,
@@ -253,7 +254,7 @@ impl World for Cached<'_> {
     }
 
     fn merged_details(current: Option<&str>, patch: &str) -> Option<String> {
-        crate::details::merged(current, patch)
+        crate::model::details::merged(current, patch)
     }
 
     fn add_order(&mut self, id: &OrderId, order: Order) -> Result<(), StoreError> {

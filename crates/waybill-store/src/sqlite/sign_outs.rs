@@ -3,20 +3,11 @@
 //! stored, so that it holds across restarts and on every node of one database.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use waybill_core::Timestamp;
 
 use crate::StoreError;
+use crate::model::sign_out::SignOut;
 
 /// One session to forget.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignOut {
-    pub nonce: String,
-    /// When the session expires: the row is useless after that.
-    pub until: Timestamp,
-    /// When it was signed out: rows already past their `until` go in the same write.
-    pub at: Timestamp,
-}
-
 pub(crate) fn record(conn: &Connection, s: &SignOut) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM signed_out WHERE until <= ?1")?
         .execute([s.at.as_micros()])?;

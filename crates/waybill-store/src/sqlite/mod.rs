@@ -1,6 +1,27 @@
 //! The embedded store: SQLite in a data directory, one writer thread, pooled readers.
 //! Its methods block (SQLite does): the [`crate::Store`] façade runs them off the async
 //! threads.
+//!
+//! - [`writer`]: the single writer thread, its group commit and syncer; [`apply`]: the
+//!   engine's world over the writer's [`cache`] of rows ([`rows`]), flushed behind;
+//!   [`overlay`]: the state of orders whose rows lag, for readers.
+//! - [`read`], [`dashboard`]: queries on pooled readers; [`log`], [`outbox`],
+//!   [`hooks`], [`quarantine`], [`sign_outs`]: their tables' writes and reads.
+//! - [`schema`]: migrations by `PRAGMA user_version`.
+
+pub mod apply;
+pub mod cache;
+pub mod dashboard;
+pub mod hooks;
+pub mod log;
+pub mod outbox;
+pub mod overlay;
+pub mod quarantine;
+pub mod read;
+pub mod rows;
+pub mod schema;
+pub mod sign_outs;
+pub mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +31,7 @@ use waybill_core::Timestamp;
 use crate::{Delivery, EventRecord, ItemOutcome, ListFilter, OrderPage, OrderRecord};
 use crate::{
     OutboxRecord, Pending, Quarantined, StoreError, Submission, Subscription, Synchronous,
-    WriterOptions, apply, dashboard, hooks, outbox, overlay, quarantine, read, schema, writer,
+    WriterOptions,
 };
 
 /// The embedded store: one writer thread plus a pool of read connections.
@@ -126,9 +147,9 @@ impl Embedded {
     pub fn overview(
         &self,
         now: Timestamp,
-        rules: &dashboard::StallRules,
+        rules: &crate::StallRules,
         limit: usize,
-    ) -> Result<dashboard::Overview, StoreError> {
+    ) -> Result<crate::Overview, StoreError> {
         self.read(|c| dashboard::overview(c, now, rules, limit))
     }
 
@@ -148,7 +169,7 @@ impl Embedded {
 
     /// Whether the dashboard session with this nonce was signed out (blocking).
     pub fn is_signed_out(&self, nonce: &str) -> Result<bool, StoreError> {
-        self.read(|c| crate::sign_outs::is_signed_out(c, nonce))
+        self.read(|c| crate::sqlite::sign_outs::is_signed_out(c, nonce))
     }
 
     /// Pending deliveries due by `now`, at most `per_subscription` of each (blocking).

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use crate::read::OrderRecord;
+use crate::model::records::OrderRecord;
 
 /// An order as the writer knows it, ahead of its rows.
 #[derive(Debug, Clone)]

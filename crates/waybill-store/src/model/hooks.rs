@@ -1,0 +1,105 @@
+//! Subscriptions (outbound webhooks to merchant systems), their deliveries, and the
+//! operations on them, on either backend.
+
+use waybill_core::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub id: String,
+    pub url: String,
+    /// Comma-separated type patterns (`shipment.*`, `order.created`, `*`).
+    pub event_types: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    pub id: String,
+    pub url: String,
+    pub event_types: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub created_at: Timestamp,
+    /// Domain events up to here have been considered (enqueued or not wanted).
+    pub cursor: i64,
+    pub disabled_at: Option<Timestamp>,
+    pub disabled_reason: Option<String>,
+}
+
+/// What became of a delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered {
+        status: u16,
+        at: Timestamp,
+    },
+    /// Try again at `next_at`.
+    Retry {
+        status: Option<u16>,
+        error: String,
+        next_at: Timestamp,
+    },
+    /// No more attempts (the schedule ran out, or the endpoint is gone).
+    GaveUp {
+        status: Option<u16>,
+        error: String,
+        at: Timestamp,
+    },
+    /// Nothing to send, for a reason (an order without a customer e-mail).
+    Skipped {
+        reason: String,
+        at: Timestamp,
+    },
+}
+
+/// A write to the subscriptions' tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HookOp {
+    /// Starts after the outbox's current end: a new subscription gets what happens next.
+    Create(NewSubscription),
+    Delete(String),
+    Rotate {
+        id: String,
+        secret: String,
+    },
+    Enqueue {
+        subscription: String,
+        outbox_ids: Vec<i64>,
+        cursor: i64,
+        at: Timestamp,
+    },
+    Attempted {
+        delivery: i64,
+        attempt: Attempt,
+    },
+    Disable {
+        subscription: String,
+        reason: String,
+        at: Timestamp,
+    },
+    /// Attempt again now: one delivery, or every delivery of events since a time.
+    Redeliver {
+        subscription: String,
+        delivery: Option<i64>,
+        since: Option<Timestamp>,
+        at: Timestamp,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub subscription_id: String,
+    pub outbox_id: i64,
+    pub kind: String,
+    pub attempts: i64,
+    /// `pending`, `delivered`, `failed` or `skipped`.
+    pub state: String,
+    pub next_attempt_at: Timestamp,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
