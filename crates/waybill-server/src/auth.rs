@@ -2,8 +2,11 @@
 
 use std::fmt;
 
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 
+use crate::AppState;
 use crate::problem::ApiError;
 
 /// What a key may do. `admin` may do everything; `ingest` and `read` are disjoint, so
@@ -139,6 +142,45 @@ impl ApiKeys {
         } else {
             Err(ApiError::Forbidden { role, needed })
         }
+    }
+}
+
+/// The role a route needs, as a type: a handler declares it once, in its signature,
+/// with [`Authorized`].
+pub trait Needs: Send + Sync {
+    const ROLE: Role;
+}
+
+/// The roles as types, for [`Authorized`].
+pub mod needs {
+    use super::{Needs, Role};
+
+    pub struct Admin;
+    pub struct Ingest;
+    pub struct Read;
+
+    impl Needs for Admin {
+        const ROLE: Role = Role::Admin;
+    }
+    impl Needs for Ingest {
+        const ROLE: Role = Role::Ingest;
+    }
+    impl Needs for Read {
+        const ROLE: Role = Role::Read;
+    }
+}
+
+/// A request whose bearer key holds the role `N` needs (or admin); `.0` is the role the
+/// key holds. Taken before the body, so an unauthenticated request is refused before a
+/// byte of it is read.
+pub struct Authorized<N: Needs>(pub Role, pub std::marker::PhantomData<N>);
+
+impl<N: Needs> FromRequestParts<AppState> for Authorized<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let role = state.keys.authorize(&parts.headers, N::ROLE)?;
+        Ok(Self(role, std::marker::PhantomData))
     }
 }
 

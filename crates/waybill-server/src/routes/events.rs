@@ -1,5 +1,6 @@
 //! `POST /v1/events`: canonical events, the seed's shape, one, an array or NDJSON.
 
+use crate::auth::{Authorized, needs};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -12,7 +13,7 @@ use waybill_store::{Counted, ItemOutcome, Submission};
 use crate::problem::{ApiError, ItemError, Problem};
 use crate::routes::read_body;
 use crate::views::IngestReport;
-use crate::{AppState, Role, telemetry};
+use crate::{AppState, telemetry};
 use waybill_formats::cloudevents;
 use waybill_formats::wire::{self, EventIn};
 
@@ -50,10 +51,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     ))]
 async fn post_events(
     State(state): State<AppState>,
+    _: Authorized<needs::Ingest>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestReport>, ApiError> {
-    state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
     let max = state.limits.max_batch_items;
     let batch = match cloudevents::detect(super::header(&headers)) {

@@ -1,5 +1,6 @@
 //! Orders: create, get, list, and the timeline.
 
+use crate::auth::{Authorized, needs};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
@@ -103,10 +104,9 @@ fn validate_new_order(order: &NewOrder) -> Result<(), ApiError> {
     ))]
 async fn create_order(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Authorized(role, ..): Authorized<needs::Ingest>,
     body: Body,
 ) -> Result<(StatusCode, HeaderMap, Json<OrderAnswer>), ApiError> {
-    let role = state.keys.authorize(&headers, Role::Ingest)?;
     let body = read_body(&state, body).await?;
     let req: NewOrder = json_body(&body)?;
     let order_id = OrderId::parse(&req.order_id).map_err(|e| invalid(e.to_string()))?;
@@ -221,10 +221,9 @@ async fn set_details(
     ))]
 async fn get_order(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Read>,
     order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<OrderView>, ApiError> {
-    state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let rec = cached_order(&state, &order_id)
         .await?
@@ -267,10 +266,9 @@ async fn cached_order(
     ))]
 async fn get_timeline(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Read>,
     order_id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Timeline>, ApiError> {
-    state.keys.authorize(&headers, Role::Read)?;
     let order_id = path_order_id(order_id)?;
     let id = order_id.clone();
     let events = state
@@ -318,10 +316,9 @@ fn decode_cursor(c: &str) -> Result<i64, ApiError> {
     ))]
 async fn list_orders(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Read>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<OrderList>, ApiError> {
-    state.keys.authorize(&headers, Role::Read)?;
     let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let status = q
         .status
@@ -396,11 +393,10 @@ async fn list_orders(
     ))]
 async fn register_shipment(
     State(state): State<AppState>,
+    Authorized(role, ..): Authorized<needs::Ingest>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<OrderAnswer>), ApiError> {
-    let role = state.keys.authorize(&headers, Role::Ingest)?;
     let order_id = path_order_id(path)?;
     let order_id = OrderId::parse(&order_id).map_err(|_| not_found(&order_id))?;
     let body = read_body(&state, body).await?;

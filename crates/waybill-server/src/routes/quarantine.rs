@@ -2,6 +2,7 @@
 //! authenticated but could not be read or applied, and their second chance. Both need
 //! the `admin` role: the payloads may carry addresses and names.
 
+use crate::auth::{Authorized, needs};
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
@@ -14,11 +15,11 @@ use waybill_formats::clock;
 use waybill_providers::{Inbound, Provider};
 use waybill_store::Submission;
 
+use crate::AppState;
 use crate::intake::CLOUDEVENTS;
 use crate::problem::{ApiError, Problem};
 use crate::routes::webhooks::{push_events, tally};
 use crate::views::{QuarantineList, QuarantineView, ReplayReport};
-use crate::{AppState, Role};
 use waybill_formats::cloudevents;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -52,10 +53,9 @@ pub struct ListQuery {
     ))]
 async fn list_quarantine(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<QuarantineList>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
@@ -101,10 +101,9 @@ fn path_id(p: Result<Path<String>, PathRejection>) -> Result<i64, ApiError> {
     ))]
 async fn get_quarantined(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<QuarantineView>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let kept = state
         .store
@@ -133,10 +132,9 @@ async fn get_quarantined(
     ))]
 async fn replay(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ReplayReport>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let kept = state
         .store

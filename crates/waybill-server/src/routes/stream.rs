@@ -1,6 +1,7 @@
 //! `GET /v1/orders/{order_id}/stream` and `GET /v1/stream`: server-sent events of the
 //! domain events, resumable with `Last-Event-ID` (see `streams`).
 
+use crate::auth::{Authorized, needs};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -11,9 +12,9 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::AppState;
 use crate::problem::{ApiError, Problem};
 use crate::streams::{self, Scope, TypeFilter};
-use crate::{AppState, Role};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -65,10 +66,10 @@ fn sse(state: &AppState, scope: Scope, last: Option<i64>) -> impl IntoResponse +
     ))]
 async fn order_stream(
     State(state): State<AppState>,
+    _: Authorized<needs::Read>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.keys.authorize(&headers, Role::Read)?;
     let order_id = path
         .map(|Path(id)| id)
         .map_err(|e| ApiError::BadQuery(format!("the order id in the path: {}", e.body_text())))?;
@@ -103,10 +104,10 @@ pub struct FirehoseQuery {
     ))]
 async fn firehose(
     State(state): State<AppState>,
+    _: Authorized<needs::Admin>,
     headers: HeaderMap,
     query: Result<Query<FirehoseQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let types = TypeFilter::parse(q.types.as_deref().unwrap_or("")).map_err(ApiError::BadQuery)?;
     let last = last_event_id(&headers)?;

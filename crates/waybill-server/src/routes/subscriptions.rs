@@ -5,11 +5,12 @@
 //! created and when it is rotated, never in listings. Deliveries are made by the
 //! engine in `delivery`, signed per the Standard Webhooks spec.
 
+use crate::auth::{Authorized, needs};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use base64::Engine as _;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -19,11 +20,11 @@ use utoipa_axum::routes;
 use waybill_formats::clock;
 use waybill_store::{HookOp, ItemOutcome, NewSubscription, Submission, Subscription};
 
+use crate::AppState;
 use crate::delivery::{self, check_destination};
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
 use crate::streams::TypeFilter;
-use crate::{AppState, Role};
 use waybill_formats::wire;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -130,10 +131,9 @@ async fn hook(state: &AppState, op: HookOp) -> Result<ItemOutcome, ApiError> {
     ))]
 async fn create(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     body: Body,
 ) -> Result<(StatusCode, Json<SubscriptionView>), ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let body = read_body(&state, body).await?;
     let req: NewSubscriptionIn = json_body(&body)?;
     if req.url.len() > 2048 {
@@ -186,9 +186,8 @@ async fn create(
     ))]
 async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
 ) -> Result<Json<SubscriptionList>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let subs = state.store.subscriptions().await?;
     Ok(Json(SubscriptionList {
         subscriptions: subs
@@ -210,10 +209,9 @@ async fn list(
     ))]
 async fn get_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     Ok(Json(SubscriptionView::from_record(
         find(&state, &id).await?,
@@ -233,10 +231,9 @@ async fn get_one(
     ))]
 async fn delete_one(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     match hook(&state, HookOp::Delete(id.clone())).await? {
         ItemOutcome::Done => Ok(StatusCode::NO_CONTENT),
@@ -257,10 +254,9 @@ async fn delete_one(
     ))]
 async fn rotate(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<SubscriptionView>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let op = HookOp::Rotate {
         id: id.clone(),
@@ -297,10 +293,9 @@ pub struct TestResult {
     ))]
 async fn test(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TestResult>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let sub = find(&state, &id).await?;
     let webhook_id = format!("msg_test_{:016x}", rand::rng().random::<u64>());
@@ -376,11 +371,10 @@ pub struct DeliveryList {
     ))]
 async fn deliveries(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<DeliveriesQuery>, QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let Query(q) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
@@ -440,11 +434,10 @@ pub struct RedeliverIn {
     ))]
 async fn redeliver(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Result<StatusCode, ApiError> {
-    state.keys.authorize(&headers, Role::Admin)?;
     let id = path_id(path)?;
     let body = read_body(&state, body).await?;
     let req: RedeliverIn = json_body(&body)?;
