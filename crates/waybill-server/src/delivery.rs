@@ -19,7 +19,9 @@ use waybill_formats::clock;
 use rand::Rng;
 use waybill_core::Timestamp;
 use waybill_providers::standard_webhooks;
-use waybill_store::{Attempt, Delivery, HookOp, OutboxRecord, Store, Submission, Subscription};
+use waybill_store::{
+    Attempt, Channel, Delivery, HookOp, OutboxRecord, Store, Submission, Subscription,
+};
 
 use crate::mail;
 use crate::streams::{DomainEventView, TypeFilter};
@@ -309,8 +311,13 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// Starts delivering. Must run inside a tokio runtime.
-    pub fn start(store: &Store, settings: DeliverySettings) -> Self {
+    /// Starts delivering (see [`crate::engines`]). Must run inside a tokio runtime; the
+    /// task ends when `stop` turns true, once the sends in flight have finished.
+    pub fn start(
+        store: &Store,
+        settings: DeliverySettings,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.timeout)
@@ -320,8 +327,8 @@ impl Dispatcher {
             settings: Arc::new(settings),
             client,
         };
-        tokio::spawn(run(store.clone(), d.clone()));
-        d
+        let task = tokio::spawn(run(store.clone(), d.clone(), stop));
+        (d, task)
     }
 }
 
@@ -352,6 +359,7 @@ async fn email_channel(store: &Store, d: &Dispatcher) {
     let op = match &d.settings.mail {
         Some(_) => HookOp::Create(waybill_store::NewSubscription {
             id: mail::SUBSCRIPTION_ID.into(),
+            channel: Channel::Email,
             url: mail::CHANNEL_URL.into(),
             event_types: "order.status_changed".into(),
             description: Some("customer e-mail".into()),
@@ -365,8 +373,12 @@ async fn email_channel(store: &Store, d: &Dispatcher) {
     }
 }
 
-async fn run(store: Store, d: Dispatcher) {
+async fn run(store: Store, d: Dispatcher, mut stop: tokio::sync::watch::Receiver<bool>) {
     email_channel(&store, &d).await;
+    // Sends in flight. A stop lets them finish; if it cannot wait that long, dropping
+    // this set cuts them off, and an attempt cut off was never recorded: the delivery
+    // is still due, and is sent again after a restart.
+    let mut sends = tokio::task::JoinSet::new();
     let mut announced = store.announced();
     let flights: Arc<Mutex<Flights>> = Arc::default();
     // A finished send starts a new round at once: its slot is free.
@@ -375,10 +387,12 @@ async fn run(store: Store, d: Dispatcher) {
     let mut lease: Option<waybill_store::pg::Lease> = None;
     loop {
         tokio::select! {
-            changed = announced.changed() => if changed.is_err() { return },
+            changed = announced.changed() => if changed.is_err() { break },
             () = wake.notified() => {}
             () = tokio::time::sleep(d.settings.poll) => {}
+            _ = stop.wait_for(|stop| *stop) => break,
         }
+        while sends.try_join_next().is_some() {}
         if let Store::Postgres(p) = &store {
             let held = match &lease {
                 Some(l) => l.held().await,
@@ -434,7 +448,7 @@ async fn run(store: Store, d: Dispatcher) {
             }
             let (store, d, flights, wake) =
                 (store.clone(), d.clone(), flights.clone(), wake.clone());
-            tokio::spawn(async move {
+            sends.spawn(async move {
                 attempt(&store, &d, &sub, &delivery).await;
                 flights
                     .lock()
@@ -445,6 +459,7 @@ async fn run(store: Store, d: Dispatcher) {
             });
         }
     }
+    while sends.join_next().await.is_some() {}
 }
 
 /// Records an attempt's result, retrying while the writer is busy: until it is recorded
@@ -482,7 +497,7 @@ async fn enqueue(store: &Store, sub: &Subscription) {
     let Some(last) = page.last().map(|r| r.id) else {
         return;
     };
-    let email = sub.url == mail::CHANNEL_URL;
+    let email = sub.channel == Channel::Email;
     let outbox_ids = page
         .iter()
         .filter(|r| types.matches(r.kind) && (!email || mail::mailed_status(r).is_some()))
@@ -506,7 +521,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
     };
     let now;
     let sent;
-    let outcome = if sub.url == mail::CHANNEL_URL {
+    let outcome = if sub.channel == Channel::Email {
         let Some(settings) = &d.settings.mail else {
             return;
         };

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod delivery;
+pub mod engines;
 pub mod intake;
 pub mod mail;
 pub mod pages;
@@ -64,10 +65,8 @@ pub struct AppState {
     pub bodies: transport::BodyBudget,
     /// Provider webhook secrets and zones.
     pub webhooks: Arc<intake::Webhooks>,
-    /// The broadcast of domain events that streams follow.
-    pub hub: streams::Hub,
-    /// The outbound webhook engine.
-    pub deliveries: delivery::Dispatcher,
+    /// The stream hub and the delivery engine, stopped by [`run`] on shutdown.
+    pub engines: engines::Engines,
     /// Dashboard sessions.
     pub sessions: pages::Sessions,
     /// How long a shipment may go without a scan, per status, before the dashboard
@@ -131,5 +130,12 @@ pub async fn run(
     telemetry::install();
     let transport = state.limits.transport.clone();
     state.bodies = transport::BodyBudget::new(transport.max_inflight_body_bytes);
-    transport::serve(listener, app(state), &transport, shutdown).await
+    let engines = state.engines.clone();
+    let served = transport::serve(listener, app(state), &transport, shutdown).await;
+    engines.stop(ENGINE_GRACE).await;
+    served
 }
+
+/// How long a shutdown waits for the engines' work in flight (a webhook being sent)
+/// once the API has drained.
+pub const ENGINE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);

@@ -15,7 +15,8 @@ use waybill_core::OrderStatus;
 use waybill_core::change::{ChangeKind, Status};
 use waybill_store::OutboxRecord;
 
-/// The id of the built-in e-mail subscription, and the URL it is stored with.
+/// The id of the built-in e-mail subscription (its channel is `Channel::Email`), and
+/// the label the API shows where a webhook has its URL.
 pub const SUBSCRIPTION_ID: &str = "sub_email";
 pub const CHANNEL_URL: &str = "email:customer";
 

@@ -50,9 +50,13 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts following the store's outbox. Must run inside a tokio runtime; the task
-    /// ends when the store closes.
-    pub fn start(store: &waybill_store::Store, settings: StreamSettings) -> Self {
+    /// Starts following the store's outbox (see [`crate::engines`]). Must run inside a
+    /// tokio runtime; the task ends when `stop` turns true or the store closes.
+    pub fn start(
+        store: &waybill_store::Store,
+        settings: StreamSettings,
+        stop: watch::Receiver<bool>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, _) = broadcast::channel(settings.buffer.max(1));
         let announced = store.announced();
         let hub = Self {
@@ -61,8 +65,8 @@ impl Hub {
             reader: store.reader(),
             settings,
         };
-        tokio::spawn(follow(hub.reader.clone(), announced, tx));
-        hub
+        let task = tokio::spawn(follow(hub.reader.clone(), announced, tx, stop));
+        (hub, task)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<OutboxRecord>> {
@@ -83,6 +87,7 @@ async fn follow(
     reader: Reader,
     mut announced: watch::Receiver<i64>,
     tx: broadcast::Sender<Arc<OutboxRecord>>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let mut cursor = *announced.borrow_and_update();
     loop {
@@ -104,8 +109,11 @@ async fn follow(
                 let _ = tx.send(Arc::new(rec));
             }
         }
-        if announced.changed().await.is_err() {
-            return; // the store closed
+        tokio::select! {
+            changed = announced.changed() => if changed.is_err() {
+                return; // the store closed
+            },
+            _ = stop.wait_for(|stop| *stop) => return,
         }
     }
 }

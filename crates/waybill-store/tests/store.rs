@@ -1415,6 +1415,7 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries(b: Backend) {
         .unwrap();
     let hook = |op| Submission::Hook(op);
     let new = NewSubscription {
+        channel: waybill_store::Channel::Webhook,
         id: "sub_1".into(),
         url: "http://127.0.0.1:9/hook".into(),
         event_types: "shipment.*".into(),

@@ -39,8 +39,8 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 }
 
 fn sse(state: &AppState, scope: Scope, last: Option<i64>) -> impl IntoResponse + use<> {
-    Sse::new(streams::stream(&state.hub, scope, last))
-        .keep_alive(KeepAlive::new().interval(state.hub.settings.heartbeat))
+    Sse::new(streams::stream(&state.engines.hub, scope, last))
+        .keep_alive(KeepAlive::new().interval(state.engines.hub.settings.heartbeat))
 }
 
 /// Live updates of one order, as server-sent events.

@@ -139,7 +139,7 @@ async fn create(
     if req.url.len() > 2048 {
         return Err(invalid("url is longer than 2048 bytes"));
     }
-    check_destination(&req.url, state.deliveries.settings.allow_private)
+    check_destination(&req.url, state.engines.deliveries.settings.allow_private)
         .await
         .map_err(|e| invalid(format!("url: {e}")))?;
     if req.event_types.is_empty() {
@@ -161,6 +161,7 @@ async fn create(
     }
     let id = format!("sub_{:016x}", rand::rng().random::<u64>());
     let new = NewSubscription {
+        channel: waybill_store::Channel::Webhook,
         id: id.clone(),
         url: req.url,
         event_types: spec,
@@ -305,7 +306,7 @@ async fn test(
         "data": {"subscription_id": sub.id},
     })
     .to_string();
-    let d = &state.deliveries;
+    let d = &state.engines.deliveries;
     let sent = delivery::send(
         &d.client,
         &sub.url,

@@ -153,15 +153,19 @@ async fn events(
     // A page resumes after a short absence; a resume point far back (or made up) would
     // make this public stream scan the outbox, so it starts from now instead (the page
     // was rendered fresh anyway).
-    let through = state.hub.through();
+    let through = state.engines.hub.through();
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|id| *id >= 0 && through - *id <= RESUME_WINDOW);
-    Sse::new(streams::stream(&state.hub, Scope::Order(order_id), last))
-        .keep_alive(KeepAlive::new().interval(state.hub.settings.heartbeat))
-        .into_response()
+    Sse::new(streams::stream(
+        &state.engines.hub,
+        Scope::Order(order_id),
+        last,
+    ))
+    .keep_alive(KeepAlive::new().interval(state.engines.hub.settings.heartbeat))
+    .into_response()
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {

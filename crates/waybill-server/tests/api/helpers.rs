@@ -19,7 +19,8 @@ pub struct TestApp {
 
     /// The store's data directory.
     pub dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -86,13 +87,34 @@ pub async fn spawn_app_config(
     deliveries: DeliverySettings,
 ) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+    spawn_app_in(dir, limits, webhooks, streams, deliveries).await
+}
+
+/// A server on the store in `dir` (a restart, when another server used it before).
+pub async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    limits: Limits,
+    webhooks: Webhooks,
+    streams: StreamSettings,
+    deliveries: DeliverySettings,
+) -> TestApp {
+    // The store of a server that just stopped closes when its last task has let go.
+    let mut opened = Store::open(dir.path(), WriterOptions::default());
+    for _ in 0..100 {
+        match opened {
+            Err(waybill_store::StoreError::Locked(_)) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                opened = Store::open(dir.path(), WriterOptions::default());
+            }
+            _ => break,
+        }
+    }
+    let store = opened.unwrap();
     let keys = ApiKeys::parse(&format!("admin:{ADMIN},ingest:{INGEST},read:{READ}")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
-        hub: waybill_server::streams::Hub::start(&store, streams),
-        deliveries: waybill_server::delivery::Dispatcher::start(&store, deliveries),
+        engines: waybill_server::engines::Engines::start(&store, streams, deliveries),
         store,
         keys: Arc::new(keys),
         links: Arc::new(test_links(&base)),
@@ -104,7 +126,7 @@ pub async fn spawn_app_config(
         cluster: None,
     };
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(waybill_server::run(listener, state, async {
+    let server = tokio::spawn(waybill_server::run(listener, state, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -112,7 +134,8 @@ pub async fn spawn_app_config(
         client: reqwest::Client::new(),
 
         dir,
-        _stop: stop,
+        stop,
+        server,
     }
 }
 
@@ -123,6 +146,14 @@ pub struct Answer {
 }
 
 impl TestApp {
+    /// Shuts the server down as a signal would, and waits until `run` returns; gives
+    /// back the data directory for a restart.
+    pub async fn shutdown(self) -> tempfile::TempDir {
+        let _ = self.stop.send(());
+        self.server.await.unwrap().unwrap();
+        self.dir
+    }
+
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
         let resp = req.send().await.expect("request sent");
         let status = resp.status().as_u16();

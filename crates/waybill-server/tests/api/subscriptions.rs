@@ -13,7 +13,8 @@ use waybill_server::delivery::DeliverySettings;
 use waybill_server::streams::StreamSettings;
 
 use crate::helpers::{
-    ADMIN, INGEST, READ, TestApp, assert_problem, spawn_app, spawn_app_config, test_webhooks,
+    ADMIN, INGEST, READ, TestApp, assert_problem, spawn_app, spawn_app_config, spawn_app_in,
+    test_deliveries, test_webhooks,
 };
 
 #[derive(Debug, Clone)]
@@ -465,4 +466,113 @@ async fn credentials_in_a_webhook_url_are_used_but_never_shown() {
     let auth = got[0].headers["authorization"].to_str().unwrap();
     // base64("hook:s3cret-pass")
     assert_eq!(auth, "Basic aG9vazpzM2NyZXQtcGFzcw==");
+}
+
+/// A receiver that notes the webhook-id of every request as it arrives, and holds each
+/// one for `hold` while `holding` is set.
+async fn holding_receiver(
+    holding: Arc<std::sync::atomic::AtomicBool>,
+    hold: Duration,
+) -> (Arc<Mutex<Vec<String>>>, String) {
+    let arrived: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = arrived.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let (seen, holding) = (seen.clone(), holding.clone());
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                seen.lock().unwrap().push(id);
+                if holding.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(hold).await;
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (arrived, url)
+}
+
+/// A shutdown does not wait for a webhook the receiver is sitting on, and what it cut
+/// off is not lost: after the restart the same message (same webhook-id) is sent and
+/// logged as delivered.
+#[tokio::test]
+async fn shutdown_returns_promptly_with_a_send_in_flight_and_nothing_is_lost() {
+    // The receiver would hold the request for two minutes, and the engine would wait
+    // for it that long: only a shutdown that cuts it off returns well before.
+    let hold = Duration::from_secs(120);
+    let holding = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (arrived, url) = holding_receiver(holding.clone(), hold).await;
+    let deliveries = DeliverySettings {
+        timeout: hold,
+        ..test_deliveries()
+    };
+    let start = |dir| {
+        spawn_app_in(
+            dir,
+            Limits::default(),
+            test_webhooks(),
+            StreamSettings::default(),
+            deliveries.clone(),
+        )
+    };
+    let app = start(tempfile::tempdir().unwrap()).await;
+    let sub = subscribe(&app, &url, &["order.created"]).await;
+    let id = sub["id"].as_str().unwrap().to_owned();
+    let ingest = app
+        .post_events(
+            INGEST,
+            "application/json",
+            json!({"event_id": "e1", "order_id": "o1", "status": "picked_up",
+                   "carrier": "sf-express", "tracking_number": "SF1"})
+            .to_string(),
+        )
+        .await;
+    assert_eq!(ingest.status, 200, "{}", ingest.json);
+    for _ in 0..400 {
+        if !arrived.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let first = arrived
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .expect("the send is in flight");
+
+    let began = std::time::Instant::now();
+    let dir = app.shutdown().await;
+    let took = began.elapsed();
+    assert!(
+        took < hold / 4,
+        "shutdown waited {took:?} for a send the receiver holds for {hold:?}"
+    );
+
+    holding.store(false, std::sync::atomic::Ordering::SeqCst);
+    let app = start(dir).await;
+    let log = wait_until(&app, &format!("/v1/subscriptions/{id}/deliveries"), |j| {
+        j["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.len() == 1 && d[0]["state"] == "delivered")
+    })
+    .await;
+    assert_eq!(
+        log["deliveries"][0]["attempts"], 1,
+        "the cut-off attempt was never recorded"
+    );
+    let again = arrived.lock().unwrap().clone();
+    assert_eq!(
+        again.len(),
+        2,
+        "sent once before the shutdown, once after: {again:?}"
+    );
+    assert_eq!(
+        again[1], first,
+        "the same message, under the same webhook-id"
+    );
 }

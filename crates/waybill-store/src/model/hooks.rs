@@ -3,9 +3,37 @@
 
 use waybill_core::Timestamp;
 
+/// How a subscription's deliveries go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A signed POST to its URL.
+    Webhook,
+    /// The built-in customer e-mail: to the address in each order's details.
+    Email,
+}
+
+impl Channel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "webhook" => Some(Self::Webhook),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSubscription {
     pub id: String,
+    pub channel: Channel,
+    /// Where a webhook goes; for e-mail, a label shown in the API.
     pub url: String,
     /// Comma-separated type patterns (`shipment.*`, `order.created`, `*`).
     pub event_types: String,
@@ -17,6 +45,7 @@ pub struct NewSubscription {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
     pub id: String,
+    pub channel: Channel,
     pub url: String,
     pub event_types: String,
     pub description: Option<String>,

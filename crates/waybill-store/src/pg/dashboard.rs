@@ -5,13 +5,9 @@ use waybill_core::{ShipmentStatus, Timestamp};
 
 use crate::StoreError;
 use crate::model::columns::decode_seqs;
-use crate::model::overview::CarrierFigures;
-use crate::model::overview::Failing;
-use crate::model::overview::Flagged;
-use crate::model::overview::Overview;
-use crate::model::overview::StallRules;
-use crate::model::overview::TRANSIT_SAMPLE;
-use crate::model::overview::add_transit;
+use crate::model::overview::{
+    CarrierFigures, Failing, Flagged, Overview, StallRules, TRANSIT_SAMPLE, add_transit,
+};
 
 const FLAGGED: &str = "SELECT o.order_id, s.carrier, s.tracking_number, s.status, s.updated_at,
     s.last_location FROM shipments s JOIN orders o ON o.ref = s.order_ref";

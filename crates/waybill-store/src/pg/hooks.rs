@@ -5,10 +5,8 @@ use deadpool_postgres::{Client, Transaction};
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::model::hooks::Attempt;
-use crate::model::hooks::Delivery;
-use crate::model::hooks::HookOp;
-use crate::model::hooks::Subscription;
+use crate::model::hooks::Channel;
+use crate::model::hooks::{Attempt, Delivery, HookOp, Subscription};
 
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
@@ -17,9 +15,9 @@ pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, Sto
         HookOp::Create(s) => {
             tx.execute(
                 "INSERT INTO subscriptions
-                     (id, url, event_types, description, secret, created_at, cursor)
+                     (id, url, event_types, description, secret, created_at, cursor, channel)
                  VALUES ($1, $2, $3, $4, $5, $6,
-                         (SELECT coalesce(max(position), 0) FROM outbox))
+                         (SELECT coalesce(max(position), 0) FROM outbox), $7)
                  ON CONFLICT (id) DO NOTHING",
                 &[
                     &s.id,
@@ -28,6 +26,7 @@ pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, Sto
                     &s.description,
                     &s.secret,
                     &s.created_at.as_micros(),
+                    &s.channel.as_str(),
                 ],
             )
             .await?
@@ -167,8 +166,11 @@ async fn attempted(tx: &Transaction<'_>, id: i64, attempt: &Attempt) -> Result<u
     })
 }
 
-fn subscription_row(r: &tokio_postgres::Row) -> Subscription {
-    Subscription {
+fn subscription_row(r: &tokio_postgres::Row) -> Result<Subscription, StoreError> {
+    let channel: &str = r.get(9);
+    Ok(Subscription {
+        channel: Channel::parse(channel)
+            .ok_or_else(|| StoreError::Unreadable(format!("unknown channel {channel:?}")))?,
         id: r.get(0),
         url: r.get(1),
         event_types: r.get(2),
@@ -178,11 +180,11 @@ fn subscription_row(r: &tokio_postgres::Row) -> Subscription {
         cursor: r.get(6),
         disabled_at: r.get::<_, Option<i64>>(7).map(Timestamp),
         disabled_reason: r.get(8),
-    }
+    })
 }
 
 const SUBSCRIPTION: &str = "id, url, event_types, description, secret, created_at, cursor,
-    disabled_at, disabled_reason";
+    disabled_at, disabled_reason, channel";
 
 pub(crate) async fn subscriptions(c: &Client) -> Result<Vec<Subscription>, StoreError> {
     let stmt = c
@@ -190,11 +192,11 @@ pub(crate) async fn subscriptions(c: &Client) -> Result<Vec<Subscription>, Store
             "SELECT {SUBSCRIPTION} FROM subscriptions ORDER BY created_at, id"
         ))
         .await?;
-    Ok(c.query(&stmt, &[])
+    c.query(&stmt, &[])
         .await?
         .iter()
         .map(subscription_row)
-        .collect())
+        .collect()
 }
 
 pub(crate) async fn subscription(c: &Client, id: &str) -> Result<Option<Subscription>, StoreError> {
@@ -203,10 +205,11 @@ pub(crate) async fn subscription(c: &Client, id: &str) -> Result<Option<Subscrip
             "SELECT {SUBSCRIPTION} FROM subscriptions WHERE id = $1"
         ))
         .await?;
-    Ok(c.query_opt(&stmt, &[&id])
+    c.query_opt(&stmt, &[&id])
         .await?
         .as_ref()
-        .map(subscription_row))
+        .map(subscription_row)
+        .transpose()
 }
 
 fn delivery_row(r: &tokio_postgres::Row) -> Delivery {

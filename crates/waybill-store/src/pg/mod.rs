@@ -33,16 +33,11 @@ use tokio::sync::watch;
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::model::hooks::Delivery;
-use crate::model::hooks::Subscription;
+use crate::model::hooks::{Delivery, Subscription};
 use crate::model::outbox::OutboxRecord;
 use crate::model::quarantine::Quarantined;
-use crate::model::records::EventRecord;
-use crate::model::records::ListFilter;
-use crate::model::records::OrderPage;
-use crate::model::records::OrderRecord;
-use crate::model::submission::ItemOutcome;
-use crate::model::submission::Submission;
+use crate::model::records::{EventRecord, ListFilter, OrderPage, OrderRecord};
+use crate::model::submission::{ItemOutcome, Submission};
 
 /// How to reach the database.
 #[derive(Debug, Clone)]

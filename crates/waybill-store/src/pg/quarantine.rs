@@ -4,8 +4,7 @@ use deadpool_postgres::{Client, Transaction};
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::model::quarantine::NewQuarantine;
-use crate::model::quarantine::Quarantined;
+use crate::model::quarantine::{NewQuarantine, Quarantined};
 
 pub(crate) async fn insert(tx: &Transaction<'_>, q: &NewQuarantine) -> Result<i64, StoreError> {
     let stmt = tx

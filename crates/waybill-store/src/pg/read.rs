@@ -6,12 +6,9 @@ use waybill_core::{Entry, EventKind, OrderStatus, ShipmentStatus, Timestamp, eve
 
 use crate::StoreError;
 use crate::model::columns::decode_seqs;
-use crate::model::records::EventRecord;
-use crate::model::records::ListFilter;
-use crate::model::records::OrderPage;
-use crate::model::records::OrderRecord;
-use crate::model::records::ShipmentRecord;
-use crate::model::records::assemble;
+use crate::model::records::{
+    EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord, assemble,
+};
 
 const ORDER_COLUMNS: &str = "ref, order_id, status, created_at,
     (SELECT max(updated_at) FROM shipments WHERE order_ref = orders.ref), details";

@@ -18,9 +18,7 @@ use waybill_core::{
 
 use super::world::PgWorld;
 use crate::StoreError;
-use crate::model::columns::decode_seqs;
-use crate::model::columns::encode_seqs;
-use crate::model::columns::parcel_of;
+use crate::model::columns::{decode_seqs, encode_seqs, parcel_of};
 
 /// A shipment row's name: its order (a default shipment's only), carrier and number.
 type RowName = (Option<i64>, Option<String>, Option<String>);

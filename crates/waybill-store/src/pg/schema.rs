@@ -132,6 +132,12 @@ const MIGRATIONS: &[&str] = &[
         until BIGINT NOT NULL
     );
     ",
+    // 4: how a subscription's deliveries go out, said by a column of its own (the
+    // e-mail channel was told apart by its URL before).
+    "
+    ALTER TABLE subscriptions ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook';
+    UPDATE subscriptions SET channel = 'email' WHERE url = 'email:customer';
+    ",
 ];
 
 /// The schema version this build writes.

@@ -10,9 +10,7 @@ use waybill_core::engine::{self, How, Outcome};
 use super::world::{PgWorld, Seqs};
 use super::{hooks, quarantine, rows, sign_outs};
 use crate::StoreError;
-use crate::model::submission::ItemOutcome;
-use crate::model::submission::Submission;
-use crate::model::submission::Work;
+use crate::model::submission::{ItemOutcome, Submission, Work};
 
 /// What a committed transaction did.
 pub(crate) struct Written {

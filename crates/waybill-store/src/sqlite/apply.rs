@@ -100,8 +100,7 @@ pub struct OrderWrite {
     pub details: Option<String>,
 }
 
-use crate::model::records::OrderRecord;
-use crate::model::records::ShipmentRecord;
+use crate::model::records::{OrderRecord, ShipmentRecord};
 use crate::model::submission::ItemOutcome;
 use crate::sqlite::cache::TwoGen;
 use crate::sqlite::overlay::PendingOrder;

@@ -10,16 +10,25 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use waybill_core::Timestamp;
 
 use crate::StoreError;
-use crate::model::hooks::{Attempt, Delivery, HookOp, Subscription};
+use crate::model::hooks::{Attempt, Channel, Delivery, HookOp, Subscription};
 
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
     let changed = match op {
         // OR IGNORE: the built-in e-mail channel is created at every start.
         HookOp::Create(s) => tx.execute(
-            "INSERT OR IGNORE INTO subscriptions (id, url, event_types, description, secret, created_at, cursor)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(id), 0) FROM outbox))",
-            params![s.id, s.url, s.event_types, s.description, s.secret, s.created_at.as_micros()],
+            "INSERT OR IGNORE INTO subscriptions
+                 (id, url, event_types, description, secret, created_at, cursor, channel)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT coalesce(max(id), 0) FROM outbox), ?7)",
+            params![
+                s.id,
+                s.url,
+                s.event_types,
+                s.description,
+                s.secret,
+                s.created_at.as_micros(),
+                s.channel.as_str()
+            ],
         )?,
         HookOp::Delete(id) => {
             tx.execute("DELETE FROM deliveries WHERE subscription_id = ?1", [id])?;
@@ -113,7 +122,12 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
                      WHERE subscription_id = ?1
                        AND (?3 IS NULL OR id = ?3)
                        AND (?4 IS NULL OR created_at >= ?4)",
-                    params![subscription, at.as_micros(), delivery, since.map(Timestamp::as_micros)],
+                    params![
+                        subscription,
+                        at.as_micros(),
+                        delivery,
+                        since.map(Timestamp::as_micros)
+                    ],
                 )?;
             }
             usize::from(exists)
@@ -133,11 +147,12 @@ fn subscription_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
         cursor: r.get(6)?,
         disabled_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
         disabled_reason: r.get(8)?,
+        channel: crate::sqlite::read::parsed(r, 9, Channel::parse)?,
     })
 }
 
 const SUBSCRIPTION: &str = "id, url, event_types, description, secret, created_at, cursor,
-    disabled_at, disabled_reason";
+    disabled_at, disabled_reason, channel";
 
 pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(

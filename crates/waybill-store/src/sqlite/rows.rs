@@ -8,8 +8,7 @@ use waybill_core::{
 };
 
 use crate::StoreError;
-use crate::model::columns::decode_seqs;
-use crate::model::columns::encode_seqs;
+use crate::model::columns::{decode_seqs, encode_seqs};
 use crate::model::columns::{parcel_of, unreadable};
 use crate::sqlite::apply::OrderRow;
 use crate::sqlite::apply::OrderWrite;

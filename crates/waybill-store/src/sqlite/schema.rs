@@ -172,6 +172,12 @@ const MIGRATIONS: &[&str] = &[
         until INTEGER NOT NULL
     ) WITHOUT ROWID;
     ",
+    // 7: how a subscription's deliveries go out, said by a column of its own (the
+    // e-mail channel was told apart by its URL before).
+    "
+    ALTER TABLE subscriptions ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook';
+    UPDATE subscriptions SET channel = 'email' WHERE url = 'email:customer';
+    ",
 ];
 
 /// The schema version this build writes.
@@ -272,5 +278,36 @@ mod tests {
             [],
         );
         assert!(dup.is_err(), "(carrier, tracking_number) stays unique");
+    }
+
+    #[test]
+    fn version_7_tells_the_email_channel_by_a_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(&dir.path().join("db"), Synchronous::Full).unwrap();
+        for (i, step) in MIGRATIONS.iter().take(6).enumerate() {
+            conn.execute_batch(&format!("{step}; PRAGMA user_version = {};", i + 1))
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO subscriptions (id, url, event_types, secret, created_at, cursor)
+                 VALUES ('sub_email', 'email:customer', 'order.status_changed', '-', 1, 0),
+                        ('sub_1', 'https://erp.example/hook', '*', 'whsec_x', 2, 0);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let channels: Vec<(String, String)> = conn
+            .prepare("SELECT id, channel FROM subscriptions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            channels,
+            [
+                ("sub_1".to_owned(), "webhook".to_owned()),
+                ("sub_email".to_owned(), "email".to_owned())
+            ]
+        );
     }
 }

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use waybill_server::delivery::{DeliverySettings, Dispatcher};
+use waybill_server::delivery::DeliverySettings;
 use waybill_server::pages::Links;
-use waybill_server::streams::{Hub, StreamSettings};
+use waybill_server::streams::StreamSettings;
 use waybill_server::{ApiKeys, AppState, Limits, Role};
 use waybill_store::{Store, WriterOptions};
 
@@ -44,8 +44,7 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state = AppState {
-        hub: Hub::start(&store, streams),
-        deliveries: Dispatcher::start(&store, deliveries),
+        engines: waybill_server::engines::Engines::start(&store, streams, deliveries),
         store,
         keys: Arc::new(ApiKeys::default().with(KEY.into(), Role::Admin)),
         links: Arc::new(Links::new(

@@ -70,9 +70,9 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
         cluster,
-        hub: waybill_server::streams::Hub::start(&store, Default::default()),
-        deliveries: waybill_server::delivery::Dispatcher::start(
+        engines: waybill_server::engines::Engines::start(
             &store,
+            Default::default(),
             settings.deliveries.clone(),
         ),
     };
