@@ -3,7 +3,6 @@
 
 mod cli;
 mod cmd;
-mod loadgen;
 mod settings;
 
 use clap::Parser;

@@ -67,6 +67,25 @@ pub struct WriterOptions {
     pub checkpoint_interval: Duration,
 }
 
+impl WriterOptions {
+    /// For a bulk load: larger transactions than the server's, and no overlay (nobody
+    /// reads the store while it loads: the directory is locked), so projection rows are
+    /// written only every few seconds or when a quarter of the cache waits. Each
+    /// acknowledged batch is still durable, and the rows are current when the load
+    /// ends.
+    pub fn for_bulk_load(self) -> Self {
+        Self {
+            max_batch_events: 100_000,
+            cache_capacity: self.cache_capacity.max(1_000_000),
+            flush_interval: Duration::from_secs(5),
+            overlay: false,
+            // Loading history notifies nobody: no domain events, no webhooks.
+            announce: false,
+            ..self
+        }
+    }
+}
+
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {

@@ -9,7 +9,7 @@ use waybill_formats::wire;
 use waybill_server::telemetry;
 use waybill_store::{ItemOutcome, Store, Submission};
 
-use crate::loadgen::{LoadgenOptions, generate};
+use waybill_bench::loadgen::{LoadgenOptions, generate};
 
 /// Events per tick, and ticks per second: about 50 events a second.
 const PER_TICK: usize = 5;

@@ -2,7 +2,7 @@
 //! synthetic workload, the OpenAPI document).
 
 use crate::cli::LoadgenArgs;
-use crate::loadgen;
+use waybill_bench::loadgen;
 
 /// `waybill loadgen --orders N --out FILE`.
 pub fn loadgen(args: &LoadgenArgs) -> anyhow::Result<()> {

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use waybill_formats::wire;
 use waybill_server::problem::{ItemError, Problem};
 use waybill_server::views::IngestReport;
-use waybill_store::{Counted, ItemOutcome, Pending, Store, Submission, WriterOptions};
+use waybill_store::{Counted, ItemOutcome, Pending, Store, Submission};
 
 /// One item of a file: its JSON text, or why it could not even be read.
 pub type RawItem = Result<String, String>;
@@ -265,28 +265,6 @@ async fn post_with_backoff(
     }
 }
 
-/// Opens the embedded store for a bulk load.
-pub fn open_store(data: &Path, options: WriterOptions) -> anyhow::Result<Store> {
-    Store::open(data, bulk_options(options))
-        .with_context(|| format!("opening the store in {}", data.display()))
-}
-
-/// A bulk load: larger transactions than the server's, and no overlay (nobody reads the
-/// store while it loads: the directory is locked), so projection rows are written only
-/// every few seconds or when a quarter of the cache waits. Each acknowledged batch is
-/// still durable, and the rows are current when the load ends.
-pub fn bulk_options(base: WriterOptions) -> WriterOptions {
-    WriterOptions {
-        max_batch_events: 100_000,
-        cache_capacity: base.cache_capacity.max(1_000_000),
-        flush_interval: std::time::Duration::from_secs(5),
-        overlay: false,
-        // Loading history notifies nobody: no domain events, no webhooks.
-        announce: false,
-        ..base
-    }
-}
-
 /// `waybill ingest FILE… [--server URL --key KEY]`.
 pub fn main(
     settings: crate::settings::Settings,
@@ -300,13 +278,8 @@ pub fn main(
                 .ok_or_else(|| anyhow::anyhow!("--server needs --key (or WAYBILL_API_KEY)"))?;
             super::runtime()?.block_on(to_server(server, key, &args.files, args.batch))?
         }
-        None if settings.scale.database_url.is_some() => bail!(
-            "waybill ingest loads the embedded store; with WAYBILL_DATABASE_URL set, \
-             send the files through the broker (waybill publish) or to a server \
-             (--server)"
-        ),
         None => {
-            let store = open_store(&settings.data, settings.writer)?;
+            let store = super::store::for_bulk_load(&settings)?;
             into_store(&store, &args.files, args.batch)?
         }
     };

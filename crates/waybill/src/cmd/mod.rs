@@ -2,11 +2,6 @@
 //! arguments and the resolved settings.
 
 pub mod bench;
-pub mod bench_hooks;
-pub mod bench_push;
-pub mod bench_scale;
-pub mod bench_server;
-pub mod bench_sse;
 pub mod dead_letters;
 pub mod demo;
 pub mod generate;
@@ -15,6 +10,7 @@ pub mod order;
 pub mod publish;
 pub mod replay;
 pub mod serve;
+pub mod store;
 pub mod worker;
 
 /// The runtime the async commands run on.

@@ -1,45 +1,13 @@
-//! `waybill order ORDER_ID`: status and timeline as a table, read from the embedded
-//! store's rows, or from PostgreSQL when `WAYBILL_DATABASE_URL` is set.
-
-use std::path::Path;
+//! `waybill order ORDER_ID`: status and timeline as a table, read from the store
+//! (`cmd::store::read_order` says from where).
 
 use anyhow::bail;
 use waybill_formats::wire::format_instant;
-use waybill_store::sqlite::overlay::Overlay;
-use waybill_store::sqlite::read::{self, ReadPool};
 
-/// From PostgreSQL.
-pub async fn from_postgres(
-    options: &waybill_store::PgOptions,
-    order_id: &str,
-) -> anyhow::Result<()> {
-    let store = waybill_store::PgStore::connect(options).await?;
-    let Some(order) = store.order(order_id).await? else {
+pub fn main(settings: &crate::settings::Settings, order_id: &str) -> anyhow::Result<()> {
+    let Some((order, events)) = super::store::read_order(settings, order_id)? else {
         bail!("no order {order_id:?}");
     };
-    let events = store.timeline(order_id).await?.unwrap_or_default();
-    print(&order, events);
-    Ok(())
-}
-
-pub fn run(data: &Path, order_id: &str) -> anyhow::Result<()> {
-    let path = data.join("waybill.sqlite3");
-    if !path.exists() {
-        bail!(
-            "no store in {} (run waybill serve or ingest first)",
-            data.display()
-        );
-    }
-    let pool = ReadPool::new(path);
-    // Reads the rows alone: while a server runs they may lag its overlay by up to a
-    // second, and after a crash until the next start catches them up.
-    let at_rest = Overlay::default();
-    let Some(order) = pool.with(|c| read::order(c, &at_rest, order_id))? else {
-        bail!("no order {order_id:?}");
-    };
-    let events = pool
-        .with(|c| read::timeline(c, &at_rest, order_id))?
-        .unwrap_or_default();
     print(&order, events);
     Ok(())
 }
@@ -80,13 +48,5 @@ fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRec
         if let Some(flag) = e.flag {
             println!("{:<26} (!) not applied: {flag}", "");
         }
-    }
-}
-
-/// `waybill order ORDER_ID`.
-pub fn main(settings: &crate::settings::Settings, order_id: &str) -> anyhow::Result<()> {
-    match settings.scale.postgres(true) {
-        Some(pg) => super::runtime()?.block_on(from_postgres(&pg, order_id)),
-        None => run(&settings.data, order_id),
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use waybill_server::{ApiKeys, AppState, Role};
-use waybill_store::Store;
 
 use crate::settings::Settings;
 
@@ -30,8 +29,8 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
                 .set_secret("kuaidi100", DEMO_KUAIDI100_SALT)?;
         }
     }
-    let store = open_store(&settings).await?;
-    let cluster = join_cluster(&settings, &store)?;
+    let store = super::store::for_serving(&settings).await?;
+    let cluster = super::store::join_cluster(&settings, &store)?;
     let keys = if settings.api_keys.is_empty() {
         let key = admin_key(&settings.data)?;
         tracing::warn!(
@@ -86,42 +85,6 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
     waybill_server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The embedded store in the data directory, or PostgreSQL when configured.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    // The data directory also keeps the generated keys, on PostgreSQL too.
-    std::fs::create_dir_all(&settings.data)
-        .with_context(|| format!("creating {}", settings.data.display()))?;
-    match settings.scale.postgres(settings.writer.announce) {
-        Some(pg) => Store::connect(&pg)
-            .await
-            .context("connecting to PostgreSQL (WAYBILL_DATABASE_URL)"),
-        None => Store::open(&settings.data, settings.writer.clone())
-            .with_context(|| format!("opening the store in {}", settings.data.display())),
-    }
-}
-
-/// With Redis, this process's writes invalidate the shared order cache and wake the
-/// other nodes' streams, and theirs wake this one's.
-pub fn join_cluster(
-    settings: &Settings,
-    store: &Store,
-) -> anyhow::Result<Option<Arc<waybill_server::cluster::Cluster>>> {
-    let Some(url) = &settings.scale.redis_url else {
-        return Ok(None);
-    };
-    let Store::Postgres(pg) = store else {
-        tracing::warn!(
-            "WAYBILL_REDIS_URL is ignored without WAYBILL_DATABASE_URL: one embedded node has nothing to share"
-        );
-        return Ok(None);
-    };
-    let cluster = waybill_server::cluster::Cluster::new(url, &settings.scale.redis_prefix)
-        .context("WAYBILL_REDIS_URL")?;
-    pg.listen(Arc::new(waybill_server::cluster::Tell(cluster.clone())));
-    tokio::spawn(cluster.clone().follow(pg.downgrade()));
-    Ok(Some(cluster))
 }
 
 /// Reads the generated admin key, creating it on first start. Kept in the data

@@ -9,27 +9,21 @@ use anyhow::Context;
 use waybill_broker::Topology;
 use waybill_broker::relay::{self, RelayCounters};
 use waybill_broker::worker::{self, Counters, WorkerSettings};
-use waybill_store::{PgStore, Store};
+use waybill_store::Store;
 
 use crate::cli::WorkerArgs;
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
-    let pg = settings
-        .scale
-        .postgres(true)
-        .context("waybill worker needs WAYBILL_DATABASE_URL (PostgreSQL)")?;
     let amqp = settings
         .scale
         .amqp_url
         .clone()
         .context("waybill worker needs WAYBILL_AMQP_URL (RabbitMQ)")?;
-    let store = PgStore::connect(&pg)
-        .await
-        .context("connecting to PostgreSQL (WAYBILL_DATABASE_URL)")?;
+    let store = super::store::for_worker(&settings).await?;
     let store_any = Store::Postgres(store.clone());
     // Its writes invalidate the API nodes' cache and wake their streams.
-    let _cluster = crate::cmd::serve::join_cluster(&settings, &store_any)?;
+    let _cluster = super::store::join_cluster(&settings, &store_any)?;
     let topology = Topology {
         partitions: settings.scale.partitions,
         ..Topology::default()

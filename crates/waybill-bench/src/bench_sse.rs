@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use waybill_server::streams::StreamSettings;
 
-use crate::cmd::bench_server::{self, KEY};
+use crate::bench_server::{self, KEY};
 
 pub struct FanOut {
     pub messages: usize,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use waybill_server::delivery::DeliverySettings;
 
-use crate::cmd::bench_server::{self, KEY};
+use crate::bench_server::{self, KEY};
 
 pub struct Hooks {
     pub deliveries: usize,
