@@ -407,7 +407,7 @@ fn distance(a: &Site, b: &Site) -> f32 {
     let dlon = (a.lon - b.lon).abs();
     let dx = dlon.min(360.0 - dlon) * squeeze;
     let dy = a.lat - b.lat;
-    (dx * dx + dy * dy).sqrt()
+    dx.hypot(dy)
 }
 
 /// Chinese districts. The first twelve are where e-commerce warehouses cluster (Pearl
@@ -1046,8 +1046,8 @@ impl Route {
                 continue;
             }
             let detour = distance(a, h) + distance(h, b) - direct;
-            let on_the_way = detour <= direct * MAX_DETOUR + 1.0;
-            middle[count] = (detour + rng.random::<f32>() * ROUTE_NOISE, i);
+            let on_the_way = detour <= direct.mul_add(MAX_DETOUR, 1.0);
+            middle[count] = (rng.random::<f32>().mul_add(ROUTE_NOISE, detour), i);
             count += 1;
             reasonable += usize::from(on_the_way);
         }
@@ -1464,7 +1464,7 @@ impl Names {
         let created = s.kind == Kind::Created;
         let offset = tz::offset(s.carrier.site(s.place).utc_hours);
         let at = Timestamp::from_second(s.at).expect("scan times stay within jiff's range");
-        let location = self.location(s);
+        let location = Self::location(s);
         // Sized up front: `format!` and `to_string` grow by doubling, and at millions of
         // events the reallocations and slack show up in time and memory.
         let mut event_id = String::with_capacity(20);
@@ -1486,7 +1486,7 @@ impl Names {
         }
     }
 
-    fn location(&self, s: &Scan) -> Option<String> {
+    fn location(s: &Scan) -> Option<String> {
         let profile = s.carrier.profile();
         match s.kind {
             Kind::Created => None,

@@ -310,16 +310,12 @@ fn scan<W: World>(
     changes: &mut Vec<Change>,
 ) -> Result<Applied, W::Error> {
     // Where the parcel is, and who owns it, in one lookup.
-    let (tracked, found) = match &ev.tracking {
+    let (tracked, exists, owner) = match &ev.tracking {
         Some(t) => {
-            let (key, found) = locate(w, t)?;
-            (Some(key), found)
+            let (key, exists, owner) = locate(w, t)?;
+            (Some(key), exists, owner)
         }
-        None => (None, None),
-    };
-    let (exists, owner) = match found {
-        Some(owner) => (true, owner),
-        None => (false, None),
+        None => (None, false, None),
     };
     let order_id = match resolve_order(ev, owner.as_ref(), how.intake) {
         Ok(id) => id,
@@ -495,27 +491,28 @@ fn attach<W: World>(w: &mut W, parcel: &ParcelKey, order_id: &OrderId) -> Result
 }
 
 /// The parcel's current name — its own, unless a carrier correction retired it (a late
-/// push under the old name still reaches the parcel) — and, if a shipment has that
-/// name, its owner.
-#[allow(clippy::type_complexity)] // (name, Some(owner) if it exists)
+/// push under the old name still reaches the parcel) — whether a shipment has that
+/// name, and its owner if it has one.
 fn locate<W: World>(
     w: &mut W,
     t: &Tracking,
-) -> Result<(ParcelKey, Option<Option<OrderId>>), W::Error> {
+) -> Result<(ParcelKey, bool, Option<OrderId>), W::Error> {
     let key = ParcelKey::Tracked(t.clone());
     if let Some(s) = w.shipment(&key)? {
         let owner = s.owner.clone();
-        return Ok((key, Some(owner)));
+        return Ok((key, true, owner));
     }
     let Some(carrier) = w.renamed(t)? else {
-        return Ok((key, None));
+        return Ok((key, false, None));
     };
     let key = ParcelKey::Tracked(Tracking {
         carrier,
         tracking_number: t.tracking_number.clone(),
     });
-    let found = w.shipment(&key)?.map(|s| s.owner.clone());
-    Ok((key, found))
+    Ok(match w.shipment(&key)? {
+        Some(s) => (key, true, s.owner.clone()),
+        None => (key, false, None),
+    })
 }
 
 /// `POST /v1/orders/{id}/shipments`: the parcel joins the order, now or before any
@@ -535,7 +532,7 @@ fn link<W: World>(
         }
         w.add_order(order_id, Order::new(ev.received_at))?;
     }
-    let (parcel, _) = locate(w, t)?;
+    let (parcel, _, _) = locate(w, t)?;
     match w.shipment(&parcel)?.map(|s| s.owner.clone()) {
         Some(Some(owner)) if owner == *order_id => return Ok(Outcome::Duplicate),
         Some(Some(owner)) => {

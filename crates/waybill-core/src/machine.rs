@@ -9,7 +9,10 @@
 //!
 //! `docs/state-machine.md` draws the same table; the tests below walk it cell by cell.
 
-use crate::status::ShipmentStatus::{self, *};
+use crate::status::ShipmentStatus::{
+    self, AvailableForPickup, Cancelled, Delivered, Exception, FailedAttempt, InTransit,
+    InfoReceived, OutForDelivery, PickedUp, Returned, Returning,
+};
 
 /// `(from, allowed next statuses)`. A shipment with no status yet may take any status:
 /// carriers often skip the first scans.

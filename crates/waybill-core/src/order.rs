@@ -11,7 +11,7 @@ use crate::status::{OrderStatus, ShipmentStatus};
 /// all returned → `returned`; all delivered → `delivered`; some delivered →
 /// `partially_delivered`; otherwise the least advanced live shipment.
 pub fn order_status(shipments: impl IntoIterator<Item = Option<ShipmentStatus>>) -> OrderStatus {
-    use ShipmentStatus::*;
+    use ShipmentStatus::{Cancelled, Delivered, Exception, Returned};
     let mut any = false;
     let mut exception = false;
     let mut live = 0usize;

@@ -302,7 +302,7 @@ pub fn map_code(
     };
     let mapped = match lookup(STAGES, stage) {
         Mapped::Unknown => lookup(STATUSES, stage),
-        known => known,
+        known @ Mapped::Known(_) => known,
     };
     (
         mapped.kind(),

@@ -245,8 +245,8 @@ impl Settings {
             .or(file.webhook_allow_private.map(|b| b.to_string()))
             .as_deref()
         {
-            None | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
             Some(other) => {
                 bail!("WAYBILL_WEBHOOK_ALLOW_PRIVATE must be true or false, not {other:?}")
             }

@@ -622,7 +622,7 @@ impl Stream {
         while Instant::now() < deadline {
             match self.next(deadline - Instant::now()).await {
                 Some((k, d)) if k == kind && d["data"]["order_id"] == order => return,
-                Some(_) => continue,
+                Some(_) => {}
                 None => break,
             }
         }

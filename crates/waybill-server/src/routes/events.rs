@@ -33,9 +33,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/events", tag = "events",
     security(("bearer" = [])),
     request_body(content(
-        (EventIn = "application/json"),
-        (Vec<EventIn> = "application/json"),
-        (EventIn = "application/x-ndjson"),
+        (EventIn<'_> = "application/json"),
+        (Vec<EventIn<'_>> = "application/json"),
+        (EventIn<'_> = "application/x-ndjson"),
         (Object = "application/cloudevents+json"),
         (Vec<Object> = "application/cloudevents-batch+json")
     )),
