@@ -2,12 +2,10 @@
 //! path, each parcel with its timeline (newest first), explanations for exceptions. No
 //! personal data: no customer, no metadata, no event details.
 
-use std::fmt::Write as _;
-
+use maud::{DOCTYPE, Markup, html};
 use waybill_core::{OrderStatus, ShipmentStatus};
 use waybill_store::{EventRecord, OrderRecord};
 
-use super::esc;
 use super::i18n::Lang;
 use waybill_formats::wire::format_instant;
 
@@ -55,36 +53,8 @@ fn estimate(events: &[&EventRecord]) -> Option<String> {
 }
 
 /// The body of `<main>`: what a live update swaps in.
-pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> String {
-    let mut h = String::with_capacity(4096);
-    let _ = write!(
-        h,
-        "<h1>{} {}</h1><p class=\"status\" data-status=\"{}\">{}</p>",
-        lang.word("order"),
-        esc(&order.order_id),
-        order.status.as_str(),
-        lang.status(order.status)
-    );
-    if let Some(why) = lang.explain(order.status) {
-        let _ = write!(h, "<p class=\"banner\" role=\"status\">{why}</p>");
-    }
+pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> Markup {
     let at = step_of(order.status);
-    h.push_str("<ol class=\"stepper\">");
-    for (i, step) in STEPS.iter().enumerate() {
-        let class = match i.cmp(&at) {
-            std::cmp::Ordering::Less => "done",
-            std::cmp::Ordering::Equal => "done current",
-            std::cmp::Ordering::Greater => "",
-        };
-        let _ = write!(
-            h,
-            "<li class=\"{class}\" data-step=\"{}\">{}</li>",
-            step.as_str(),
-            lang.status(*step)
-        );
-    }
-    h.push_str("</ol>");
-
     // Tracked parcels first, as they were registered; the order's default shipment
     // (events without a tracking number) last.
     let mut parcels: Vec<(Option<&str>, Option<&str>)> = order
@@ -95,126 +65,119 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> St
     if parcels.is_empty() {
         parcels.push((None, None));
     }
-    for (carrier, number) in parcels {
-        let shipment = order
-            .shipments
-            .iter()
-            .find(|s| s.carrier.as_deref() == carrier && s.tracking_number.as_deref() == number);
-        let mut events: Vec<&EventRecord> = timeline
-            .iter()
-            .filter(|e| e.carrier.as_deref() == carrier && e.tracking_number.as_deref() == number)
-            .collect();
-        events.sort_by_key(|e| std::cmp::Reverse(e.occurred_at));
-        h.push_str("<section class=\"parcel\">");
-        match (carrier, number) {
-            (Some(c), Some(n)) => {
-                let _ = write!(
-                    h,
-                    "<h2>{} · {} <span class=\"number\">{}</span></h2>",
-                    lang.word("parcel"),
-                    esc(c),
-                    esc(n)
-                );
-            }
-            _ => {
-                let _ = write!(h, "<h2>{}</h2>", lang.word("parcel"));
+    html! {
+        h1 { (lang.word("order")) " " (order.order_id) }
+        p.status data-status=(order.status.as_str()) { (lang.status(order.status)) }
+        @if let Some(why) = lang.explain(order.status) {
+            p.banner role="status" { (why) }
+        }
+        ol.stepper {
+            @for (i, step) in STEPS.iter().enumerate() {
+                li class=(match i.cmp(&at) {
+                    std::cmp::Ordering::Less => "done",
+                    std::cmp::Ordering::Equal => "done current",
+                    std::cmp::Ordering::Greater => "",
+                }) data-step=(step.as_str()) { (lang.status(*step)) }
             }
         }
-        if let Some(s) = shipment {
-            if let Some(status) = s.status {
-                let _ = write!(
-                    h,
-                    "<p class=\"what\">{}</p>",
-                    lang.status(OrderStatus::of_shipment(status))
-                );
-            }
-            if let Some(loc) = &s.last_location {
-                let _ = write!(
-                    h,
-                    "<p class=\"muted\">{}: {}</p>",
-                    lang.word("last_location"),
-                    esc(loc)
-                );
-            }
+        @for (carrier, number) in parcels {
+            (parcel(order, timeline, carrier, number, lang))
         }
-        let done = shipment
-            .and_then(|s| s.status)
-            .is_some_and(ShipmentStatus::is_terminal);
-        if !done && let Some(eta) = estimate(&events) {
-            let _ = write!(
-                h,
-                "<p class=\"eta\">{}: <time datetime=\"{}\">{}</time></p>",
-                lang.word("eta"),
-                esc(&eta),
-                esc(&eta)
-            );
-        }
-        if events.is_empty() {
-            let _ = write!(h, "<p class=\"muted\">{}</p>", lang.word("no_events"));
-        } else {
-            h.push_str("<ol class=\"timeline\">");
-            for e in events {
-                let when = format_instant(e.occurred_at, e.utc_offset);
-                let _ = write!(
-                    h,
-                    "<li data-status=\"{}\"><span class=\"what\">{}</span> <time datetime=\"{}\">{}</time>",
-                    e.kind.as_str(),
-                    lang.event(e.kind),
-                    esc(&when),
-                    esc(&when)
-                );
-                if let Some(d) = &e.description {
-                    let _ = write!(h, "<div>{}</div>", esc(d));
-                }
-                if let Some(l) = &e.location {
-                    let _ = write!(h, "<div class=\"muted\">{}</div>", esc(l));
-                }
-                h.push_str("</li>");
-            }
-            h.push_str("</ol>");
-        }
-        h.push_str("</section>");
     }
-    h
+}
+
+/// One parcel: its status, last location, the provider's estimate, its timeline.
+fn parcel(
+    order: &OrderRecord,
+    timeline: &[EventRecord],
+    carrier: Option<&str>,
+    number: Option<&str>,
+    lang: Lang,
+) -> Markup {
+    let shipment = order
+        .shipments
+        .iter()
+        .find(|s| s.carrier.as_deref() == carrier && s.tracking_number.as_deref() == number);
+    let mut events: Vec<&EventRecord> = timeline
+        .iter()
+        .filter(|e| e.carrier.as_deref() == carrier && e.tracking_number.as_deref() == number)
+        .collect();
+    events.sort_by_key(|e| std::cmp::Reverse(e.occurred_at));
+    let done = shipment
+        .and_then(|s| s.status)
+        .is_some_and(ShipmentStatus::is_terminal);
+    let eta = if done { None } else { estimate(&events) };
+    html! {
+        section.parcel {
+            @match (carrier, number) {
+                (Some(c), Some(n)) => {
+                    h2 { (lang.word("parcel")) " · " (c) " " span.number { (n) } }
+                }
+                _ => { h2 { (lang.word("parcel")) } }
+            }
+            @if let Some(s) = shipment {
+                @if let Some(status) = s.status {
+                    p.what { (lang.status(OrderStatus::of_shipment(status))) }
+                }
+                @if let Some(loc) = &s.last_location {
+                    p.muted { (lang.word("last_location")) ": " (loc) }
+                }
+            }
+            @if let Some(eta) = &eta {
+                p.eta { (lang.word("eta")) ": " time datetime=(eta) { (eta) } }
+            }
+            @if events.is_empty() {
+                p.muted { (lang.word("no_events")) }
+            } @else {
+                ol.timeline {
+                    @for e in &events {
+                        @let when = format_instant(e.occurred_at, e.utc_offset);
+                        li data-status=(e.kind.as_str()) {
+                            span.what { (lang.event(e.kind)) }
+                            " "
+                            time datetime=(when) { (when) }
+                            @if let Some(d) = &e.description { div { (d) } }
+                            @if let Some(l) = &e.location { div.muted { (l) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The whole page around `fragment`.
 pub fn page(
     title: &str,
     lang: Lang,
-    main: &str,
+    main: Markup,
     stream: Option<(&str, &str)>,
     switch: &[(&str, String)],
-) -> String {
-    let mut h = String::with_capacity(main.len() + 1024);
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>{}</title><link rel=\"stylesheet\" href=\"/assets/track.css\"></head><body><header><strong>{}</strong><nav>",
-        lang.code(),
-        esc(title),
-        esc(lang.word("title"))
-    );
-    for (label, href) in switch {
-        let _ = write!(h, "<a href=\"{}\">{}</a>", esc(href), esc(label));
-    }
-    h.push_str("</nav></header>");
-    match stream {
-        Some((stream, fragment)) => {
-            let _ = write!(
-                h,
-                "<main id=\"track\" data-stream=\"{}\" data-fragment=\"{}\">{main}</main>",
-                esc(stream),
-                esc(fragment)
-            );
-        }
-        None => {
-            let _ = write!(h, "<main>{main}</main>");
+) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/assets/track.css";
+            }
+            body {
+                header {
+                    strong { (lang.word("title")) }
+                    nav { @for (label, href) in switch { a href=(href) { (label) } } }
+                }
+                @match stream {
+                    Some((stream, fragment)) => {
+                        main #track data-stream=(stream) data-fragment=(fragment) { (main) }
+                    }
+                    None => { main { (main) } }
+                }
+                script src="/assets/track.js" defer {}
+            }
         }
     }
-    h.push_str("<script src=\"/assets/track.js\" defer></script></body></html>");
-    h
 }
 
 #[cfg(test)]
@@ -258,7 +221,8 @@ mod tests {
             &order,
             &[ev("picked_up", 1_000_000), ev("exception", 2_000_000)],
             Lang::En,
-        );
+        )
+        .into_string();
         assert!(html.contains("o&lt;1&gt;"));
         assert!(html.contains("&lt;b&gt;scan&lt;/b&gt;"));
         assert!(

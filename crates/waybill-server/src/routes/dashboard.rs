@@ -32,8 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/assets/dashboard.js", axum::routing::get(script))
 }
 
-fn html(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+fn html(status: StatusCode, body: maud::Markup) -> Response {
+    let mut r = (status, body.into_string()).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -113,7 +113,7 @@ async fn show(
     if q.fragment == Some(1) {
         return html(StatusCode::OK, main);
     }
-    html(StatusCode::OK, dashboard::page(&main, true))
+    html(StatusCode::OK, dashboard::page(main, true))
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,7 +13,9 @@ use waybill_formats::clock;
 
 use crate::AppState;
 use crate::pages::i18n::Lang;
-use crate::pages::{esc, track};
+use maud::{Markup, html as markup};
+
+use crate::pages::track;
 use crate::routes::{ApiError, PathOf, QueryOf};
 use crate::streams::{self, Scope};
 use crate::views::percent_encode;
@@ -51,8 +53,8 @@ pub struct PageQuery {
     fragment: Option<u8>,
 }
 
-fn html(status: StatusCode, body: String) -> Response {
-    let mut r = (status, body).into_response();
+fn html(status: StatusCode, body: Markup) -> Response {
+    let mut r = (status, body.into_string()).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -79,13 +81,10 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn refusal(status: StatusCode, lang: Lang, what: &str) -> Response {
-    let body = format!(
-        "<p class=\"banner\" role=\"alert\">{}</p>",
-        esc(lang.word(what))
-    );
+    let body = markup! { p.banner role="alert" { (lang.word(what)) } };
     html(
         status,
-        track::page(lang.word("title"), lang, &body, None, &[]),
+        track::page(lang.word("title"), lang, body, None, &[]),
     )
 }
 
@@ -132,7 +131,7 @@ async fn page(
     let title = format!("{} {}", lang.word("order"), order.order_id);
     html(
         StatusCode::OK,
-        track::page(&title, lang, &main, Some((&stream, &fragment)), &switch),
+        track::page(&title, lang, main, Some((&stream, &fragment)), &switch),
     )
 }
 
@@ -202,28 +201,22 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-fn form(lang: Lang, message: Option<&str>) -> String {
-    let mut body = format!("<h1>{}</h1>", esc(lang.word("lookup")));
-    if let Some(m) = message {
-        body.push_str(&format!(
-            "<p class=\"banner\" role=\"alert\">{}</p>",
-            esc(m)
-        ));
-    }
-    body.push_str(&format!(
-        "<form method=\"post\" action=\"/track?lang={}\" class=\"parcel\">\
-         <p><label>{}<br><input name=\"order_id\" required maxlength=\"128\"></label></p>\
-         <p><label>{}<br><input name=\"contact\" required maxlength=\"254\"></label></p>\
-         <p><button type=\"submit\">{}</button></p></form>",
-        lang.code(),
-        esc(lang.word("order_number")),
-        esc(lang.word("contact")),
-        esc(lang.word("find")),
-    ));
+fn form(lang: Lang, message: Option<&str>) -> Markup {
+    let body = markup! {
+        h1 { (lang.word("lookup")) }
+        @if let Some(m) = message {
+            p.banner role="alert" { (m) }
+        }
+        form method="post" action=(format!("/track?lang={}", lang.code())) class="parcel" {
+            p { label { (lang.word("order_number")) br; input name="order_id" required maxlength="128"; } }
+            p { label { (lang.word("contact")) br; input name="contact" required maxlength="254"; } }
+            p { button type="submit" { (lang.word("find")) } }
+        }
+    };
     track::page(
         lang.word("lookup"),
         lang,
-        &body,
+        body,
         None,
         &[
             ("中文", "/track?lang=zh".to_owned()),
