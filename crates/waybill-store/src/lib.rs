@@ -28,7 +28,9 @@ pub use error::{ErrorClass, StoreError};
 pub use pg::{PgOptions, PgStore};
 pub use sqlite::{Embedded, replay};
 
-pub use model::hooks::{Attempt, Channel, Delivery, HookOp, NewSubscription, Subscription};
+pub use model::hooks::{
+    Attempt, Channel, Delivery, DeliveryState, HookOp, NewSubscription, Subscription,
+};
 pub use model::outbox::OutboxRecord;
 pub use model::overview::{CarrierFigures, Failing, Flagged, Overview, StallRules};
 pub use model::quarantine::{NewQuarantine, Quarantined};

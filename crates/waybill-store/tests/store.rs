@@ -1542,7 +1542,10 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries(b: Backend) {
         [ItemOutcome::Done]
     );
     let due = store.due_deliveries(Timestamp(70), 100, 100).await.unwrap();
-    assert!(due.iter().any(|d| d.id == first && d.state == "pending"));
+    assert!(
+        due.iter()
+            .any(|d| d.id == first && d.state == waybill_store::DeliveryState::Pending)
+    );
 
     assert_eq!(
         store

@@ -396,8 +396,8 @@ async fn deliveries(
             .map(|d| DeliveryView {
                 id: d.id,
                 event_id: d.outbox_id,
-                kind: d.kind,
-                state: d.state,
+                kind: d.kind.to_string(),
+                state: d.state.as_str().to_owned(),
                 attempts: d.attempts,
                 last_status: d.last_status,
                 last_error: d.last_error,

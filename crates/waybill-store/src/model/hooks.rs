@@ -2,6 +2,36 @@
 //! operations on them, on either backend.
 
 use waybill_core::Timestamp;
+use waybill_core::change::ChangeKind;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// To be sent (again) at its next attempt time.
+    Pending,
+    Delivered,
+    /// Given up after the last retry, or refused for good (410).
+    Failed,
+    /// Nothing to send (an e-mail for an order without an address).
+    Skipped,
+}
+
+impl DeliveryState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed, Self::Skipped]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
 
 /// How a subscription's deliveries go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,10 +152,9 @@ pub struct Delivery {
     pub id: i64,
     pub subscription_id: String,
     pub outbox_id: i64,
-    pub kind: String,
+    pub kind: ChangeKind,
     pub attempts: i64,
-    /// `pending`, `delivered`, `failed` or `skipped`.
-    pub state: String,
+    pub state: DeliveryState,
     pub next_attempt_at: Timestamp,
     pub last_status: Option<u16>,
     pub last_error: Option<String>,

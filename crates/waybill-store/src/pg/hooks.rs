@@ -3,10 +3,11 @@
 
 use deadpool_postgres::{Client, Transaction};
 use waybill_core::Timestamp;
+use waybill_core::change::ChangeKind;
 
 use crate::StoreError;
-use crate::model::hooks::Channel;
-use crate::model::hooks::{Attempt, Delivery, HookOp, Subscription};
+
+use crate::model::hooks::{Attempt, Channel, Delivery, DeliveryState, HookOp, Subscription};
 
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
@@ -212,14 +213,16 @@ pub(crate) async fn subscription(c: &Client, id: &str) -> Result<Option<Subscrip
         .transpose()
 }
 
-fn delivery_row(r: &tokio_postgres::Row) -> Delivery {
-    Delivery {
+fn delivery_row(r: &tokio_postgres::Row) -> Result<Delivery, StoreError> {
+    let unknown = |what: &str, s: &str| StoreError::Unreadable(format!("unknown {what} {s:?}"));
+    let (kind, state): (&str, &str) = (r.get(3), r.get(5));
+    Ok(Delivery {
         id: r.get(0),
         subscription_id: r.get(1),
         outbox_id: r.get(2),
-        kind: r.get(3),
+        kind: ChangeKind::parse(kind).ok_or_else(|| unknown("type", kind))?,
         attempts: i64::from(r.get::<_, i32>(4)),
-        state: r.get(5),
+        state: DeliveryState::parse(state).ok_or_else(|| unknown("state", state))?,
         next_attempt_at: Timestamp(r.get(6)),
         last_status: r
             .get::<_, Option<i32>>(7)
@@ -227,7 +230,7 @@ fn delivery_row(r: &tokio_postgres::Row) -> Delivery {
         last_error: r.get(8),
         delivered_at: r.get::<_, Option<i64>>(9).map(Timestamp),
         created_at: Timestamp(r.get(10)),
-    }
+    })
 }
 
 const DELIVERY: &str = "d.id, d.subscription_id, d.outbox_id, o.type, d.attempts, d.state,
@@ -262,7 +265,7 @@ pub(crate) async fn due(
             ],
         )
         .await?;
-    Ok(rows.iter().map(delivery_row).collect())
+    rows.iter().map(delivery_row).collect()
 }
 
 /// As `crate::sqlite::hooks::of_subscription`.
@@ -281,5 +284,5 @@ pub(crate) async fn of_subscription(
     let rows = c
         .query(&stmt, &[&subscription, &before, &(limit as i64)])
         .await?;
-    Ok(rows.iter().map(delivery_row).collect())
+    rows.iter().map(delivery_row).collect()
 }

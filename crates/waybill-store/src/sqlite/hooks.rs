@@ -8,9 +8,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use waybill_core::Timestamp;
+use waybill_core::change::ChangeKind;
 
 use crate::StoreError;
-use crate::model::hooks::{Attempt, Channel, Delivery, HookOp, Subscription};
+use crate::model::hooks::{Attempt, Channel, Delivery, DeliveryState, HookOp, Subscription};
 
 /// Applies one op; `false` when it named nothing that exists.
 pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreError> {
@@ -176,9 +177,9 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
         id: r.get(0)?,
         subscription_id: r.get(1)?,
         outbox_id: r.get(2)?,
-        kind: r.get(3)?,
+        kind: crate::sqlite::read::parsed(r, 3, ChangeKind::parse)?,
         attempts: r.get(4)?,
-        state: r.get(5)?,
+        state: crate::sqlite::read::parsed(r, 5, DeliveryState::parse)?,
         next_attempt_at: Timestamp(r.get(6)?),
         last_status: r.get(7)?,
         last_error: r.get(8)?,
