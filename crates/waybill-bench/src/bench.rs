@@ -25,7 +25,7 @@ use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::bench_server::{self, KEY};
 use crate::loadgen::{LoadgenOptions, events};
-use crate::{bench_hooks, bench_push, bench_scale, bench_sse};
+use crate::{bench_hooks, bench_pg, bench_push, bench_scale, bench_sse};
 
 const HTTP_BATCH: usize = 100;
 /// The reader starts once the first this-many HTTP batches are acknowledged.
@@ -181,6 +181,10 @@ pub async fn run(args: Options) -> anyhow::Result<()> {
             percentile(&steady.latencies, 1.0),
             steady.cut_off
         );
+    }
+    if on("pg") {
+        println!();
+        bench_pg::run(&lines).await?;
     }
     if on("scale") {
         println!();

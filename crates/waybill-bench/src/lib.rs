@@ -4,13 +4,14 @@
 //! - [`loadgen`]: the synthetic workload (orders, carriers, realistic paths and
 //!   timings, duplicates and disorder), deterministic by seed.
 //! - [`bench`]: the phases and the report; `bench_server`, `bench_push`,
-//!   `bench_hooks`, `bench_sse` and `bench_scale` are its HTTP, provider, webhook,
-//!   stream and scale-out parts.
+//!   `bench_hooks`, `bench_sse`, `bench_pg` and `bench_scale` are its HTTP, provider,
+//!   webhook, stream, PostgreSQL and scale-out parts.
 //!
 //! Figures and how to reproduce them: BENCHMARKS.md.
 
 pub mod bench;
 mod bench_hooks;
+mod bench_pg;
 mod bench_push;
 mod bench_scale;
 mod bench_server;

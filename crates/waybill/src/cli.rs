@@ -143,8 +143,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30_000)]
     pub scale_events: usize,
     /// Which parts to run, comma-separated: parse, providers, bulk, naive, http,
-    /// webhooks, sse, and scale (needs WAYBILL_DATABASE_URL, WAYBILL_AMQP_URL and
-    /// optionally WAYBILL_REDIS_URL; see docs/scaling.md).
+    /// webhooks, sse; pg (needs WAYBILL_DATABASE_URL); and scale (needs
+    /// WAYBILL_DATABASE_URL, WAYBILL_AMQP_URL and optionally WAYBILL_REDIS_URL; see
+    /// docs/scaling.md).
     #[arg(
         long,
         default_value = "parse,providers,bulk,naive,http,webhooks,sse",
