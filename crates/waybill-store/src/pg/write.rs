@@ -29,13 +29,16 @@ pub(crate) async fn commit(
     s: &Submission,
     announce: bool,
 ) -> Result<Written, StoreError> {
+    let t0 = std::time::Instant::now();
     let tx = client.transaction().await?;
     let mut world = PgWorld::with_seqs(Seqs::Provisional);
+    let mut t_load = t0;
     let mut log: Vec<(i64, Logged<'_>)> = Vec::new();
     let mut changes = Vec::new();
     let outcomes = match s.work() {
         Work::Apply(events, intake) => {
             rows::load(&tx, events, &mut world).await?;
+            t_load = std::time::Instant::now();
             let how = How {
                 intake,
                 live: true,
@@ -67,16 +70,29 @@ pub(crate) async fn commit(
     if let Some((id, at)) = s.resolved(&outcomes) {
         quarantine::mark_replayed(&tx, id, at).await?;
     }
+    let t_engine = std::time::Instant::now();
     let seqs = rows::settle(&tx, world.provisional()).await?;
     let appended: Vec<(i64, &TrackingEvent)> = log
         .iter()
         .map(|(seq, l)| (rows::real(&seqs, *seq), l.event()))
         .collect();
+    let t_settle = std::time::Instant::now();
     append_events(&tx, &appended).await?;
     append_changes(&tx, &changes).await?;
+    let t_append = std::time::Instant::now();
     rows::save(&tx, &mut world, &seqs).await?;
+    let t_save = std::time::Instant::now();
     let touched = world.touched.iter().map(|o| o.to_string()).collect();
     tx.commit().await?;
+    tracing::trace!(
+        load = ?(t_load - t0),
+        engine = ?(t_engine - t_load),
+        settle = ?(t_settle - t_engine),
+        append = ?(t_append - t_settle),
+        save = ?(t_save - t_append),
+        commit = ?t_save.elapsed(),
+        "pg batch phases"
+    );
     Ok(Written {
         outcomes,
         announced: !changes.is_empty(),
