@@ -17,8 +17,9 @@ pub mod worker;
 pub use publish::Publisher;
 pub use topology::Topology;
 
-/// Why talking to the broker failed. Every one of them ends the session: the caller's
-/// loop reconnects.
+/// Why talking to the broker failed. Each ends the session; the caller's loop
+/// reconnects, except after a [fatal](BrokerError::is_fatal) one, which no reconnect
+/// mends.
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
     #[error("amqp: {0}")]
@@ -27,6 +28,19 @@ pub enum BrokerError {
     Refused,
     #[error("{0}")]
     Closed(String),
+    /// The broker has no consistent-hash exchange type: the intake cannot be declared.
+    #[error(
+        "RabbitMQ has no x-consistent-hash exchange type, which Waybill's intake needs: \
+         enable it with `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`"
+    )]
+    NoConsistentHash,
+}
+
+impl BrokerError {
+    /// Whether trying again can help: a missing plugin stays missing.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::NoConsistentHash)
+    }
 }
 
 /// Connects with Waybill's name on the connection (it shows in the management UI).

@@ -28,7 +28,7 @@ pub struct RelayCounters {
     pub published: AtomicU64,
 }
 
-/// Runs until `shutdown` turns true.
+/// Runs until `shutdown` turns true, or a fatal broker error.
 pub async fn run(
     url: String,
     topology: Topology,
@@ -36,17 +36,19 @@ pub async fn run(
     encode: Encoder,
     counters: Arc<RelayCounters>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), BrokerError> {
     let mut backoff = Duration::from_millis(100);
     while !*shutdown.borrow() {
         match session(&url, &topology, &store, &encode, &counters, &mut shutdown).await {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "relay session ended; starting again");
                 pause(&mut backoff).await;
             }
         }
     }
+    Ok(())
 }
 
 async fn session(

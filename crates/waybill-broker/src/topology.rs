@@ -64,6 +64,12 @@ fn text(s: &str) -> AMQPValue {
     AMQPValue::LongString(s.into())
 }
 
+/// Whether the broker refused an exchange for its type (RabbitMQ closes the channel
+/// with "unknown exchange type" when the type's plugin is not enabled).
+pub fn is_unknown_exchange_type(e: &lapin::Error) -> bool {
+    e.to_string().contains("unknown exchange type")
+}
+
 /// Declares everything (idempotent when the arguments agree).
 pub async fn declare(ch: &Channel, t: &Topology) -> Result<(), BrokerError> {
     ch.exchange_declare(
@@ -72,7 +78,11 @@ pub async fn declare(ch: &Channel, t: &Topology) -> Result<(), BrokerError> {
         durable_exchange(),
         FieldTable::default(),
     )
-    .await?;
+    .await
+    .map_err(|e| match is_unknown_exchange_type(&e) {
+        true => BrokerError::NoConsistentHash,
+        false => BrokerError::Amqp(e),
+    })?;
     ch.exchange_declare(
         DEAD.into(),
         ExchangeKind::Fanout,

@@ -100,15 +100,16 @@ pub async fn run(
     decode: Decoder,
     counters: Arc<Counters>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Result<(), BrokerError> {
     let mut backoff = Duration::from_millis(100);
     loop {
         if *shutdown.borrow() {
-            return;
+            return Ok(());
         }
         counters.sessions.fetch_add(1, Ordering::Relaxed);
         match session(&settings, &store, &decode, &counters, &mut shutdown).await {
-            Ok(()) => return,
+            Ok(()) => return Ok(()),
+            Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
                 tracing::warn!(error = %e, "broker session ended; reconnecting");
                 pause(&mut backoff).await;

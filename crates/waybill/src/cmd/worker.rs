@@ -75,10 +75,16 @@ pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
             }
         })
     };
-    worker::run(ws, store_any, decode, counters.clone(), stopped).await;
+    let applied = worker::run(ws, store_any, decode, counters.clone(), stopped).await;
     progress.abort();
-    let _ = relay.await;
+    if applied.is_err() {
+        // The relay would meet the same broker: it stops with the worker.
+        relay.abort();
+    }
+    let relayed = relay.await.unwrap_or(Ok(()));
     report(&counters, "worker stopped");
+    applied?;
+    relayed?;
     Ok(())
 }
 
