@@ -227,11 +227,14 @@ impl PgStore {
     /// Numbers committed outbox rows and tells followers how far they may read. A
     /// failure here loses nothing: the rows wait for the next pass.
     async fn sequence(&self) {
+        let started = std::time::Instant::now();
         let done = async {
             let mut client = self.client().await?;
             outbox::sequence(&mut client).await
         };
-        match done.await {
+        let done = done.await;
+        tracing::trace!(took = ?started.elapsed(), "outbox sequenced");
+        match done {
             Ok(last) => {
                 self.note_position(last);
                 if let Some(l) = self.inner.listener.get() {
