@@ -91,6 +91,13 @@ pub struct Counters {
     pub redelivered: AtomicU64,
     /// Broker sessions begun (1 + reconnects).
     pub sessions: AtomicU64,
+    /// Batches the store committed, the events in them, and the time their commits
+    /// took (µs), for the worker's `/metrics`.
+    pub batches: AtomicU64,
+    pub batch_events: AtomicU64,
+    pub commit_micros: AtomicU64,
+    /// The topology is declared and the partitions are being consumed (`/readyz`).
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 /// Runs until `shutdown` turns true, reconnecting whenever the session fails.
@@ -127,6 +134,15 @@ async fn session(
     counters: &Counters,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), BrokerError> {
+    // Whatever ends this session, the worker is not ready until the next one has its
+    // topology and consumers again.
+    struct NotReady<'c>(&'c Counters);
+    impl Drop for NotReady<'_> {
+        fn drop(&mut self) {
+            self.0.ready.store(false, Ordering::SeqCst);
+        }
+    }
+    let _not_ready = NotReady(counters);
     let conn = crate::connect(&s.url, &s.name).await?;
     let ch = conn.create_channel().await?;
     topology::declare(&ch, &s.topology).await?;
@@ -164,6 +180,7 @@ async fn session(
     };
     tasks.0.push(standby);
     drop(tx);
+    counters.ready.store(true, Ordering::SeqCst);
     let result = async {
         loop {
             let first = tokio::select! {
@@ -267,7 +284,19 @@ async fn apply(
         }
     }
     if !events.is_empty() {
-        match submit(store, events.clone(), shutdown).await? {
+        let started = std::time::Instant::now();
+        let submitted = submit(store, events.clone(), shutdown).await?;
+        if submitted.is_ok() {
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters
+                .batch_events
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            counters.commit_micros.fetch_add(
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        match submitted {
             Ok(outcomes) => tally(owner.into_iter().zip(outcomes), &mut problems, counters),
             // Something in the batch fails every time: apply its messages one by one, so
             // that only the one at fault is kept aside.

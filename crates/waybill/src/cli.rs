@@ -79,6 +79,10 @@ pub struct WorkerArgs {
     /// Most messages applied in one transaction.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    /// Where the worker answers `/livez`, `/readyz` and `/metrics` (port 0: any free
+    /// port; the log line "worker started" names it).
+    #[arg(long, env = "WAYBILL_WORKER_ADDR", default_value = "127.0.0.1:0")]
+    pub health_addr: String,
 }
 
 #[derive(Debug, Args)]

@@ -170,11 +170,17 @@ impl Site {
             .spawn()
             .unwrap();
         let log = follow(&mut child);
-        wait_for(&log, "worker started", Duration::from_secs(30)).await;
+        let line = wait_for(&log, "worker started", Duration::from_secs(30)).await;
+        // Its health endpoint: `/livez`, `/readyz`, `/metrics`.
+        let health = line
+            .split("health=")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .expect("the worker names its health address");
         Node {
             child,
             log,
-            base: String::new(),
+            base: format!("http://{health}"),
         }
     }
 
@@ -985,4 +991,49 @@ async fn dead_letters_are_kept_shown_and_replayed() {
     );
     worker.stop().await;
     api.stop().await;
+}
+
+/// A worker answers on a port of its own: alive at once, ready once it consumes, and
+/// its counters in the Prometheus text format, which move as it applies events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reports_readiness_and_its_counts_on_its_own_port() {
+    let _turn = TURN.lock().await;
+    let Some(site) = Site::new().await else {
+        return;
+    };
+    let worker = site.worker(0, 1).await;
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", worker.base)).send();
+    assert_eq!(get("/livez").await.unwrap().status(), 200);
+    eventually(async || {
+        let r = get("/readyz").await.map_err(|e| e.to_string())?;
+        match r.status().as_u16() {
+            200 => Ok(()),
+            s => Err(format!("/readyz answered {s}")),
+        }
+    })
+    .await;
+    let work = workload("health", 10);
+    let total = work.len();
+    let confirmed = produce(site.amqp_url.clone(), work, 100).await;
+    let t = tally(&site, &confirmed, Duration::from_secs(60)).await;
+    assert_eq!((t.lost, t.duplicated), (0, 0));
+    let metrics = get("/metrics").await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        value("waybill_worker_applied_total") >= total as f64,
+        "{text}"
+    );
+    assert!(value("waybill_worker_batches_total") >= 1.0, "{text}");
+    assert_eq!(value("waybill_worker_ready"), 1.0, "{text}");
+    assert!(value("waybill_worker_commit_seconds_total") > 0.0, "{text}");
+    worker.stop().await;
 }

@@ -59,13 +59,19 @@ pub async fn run(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
         crate::cmd::serve::shutdown_signal().await;
         let _ = stop.send(true);
     });
+    let counters = Arc::new(Counters::default());
+    let health = tokio::net::TcpListener::bind(&args.health_addr)
+        .await
+        .with_context(|| format!("binding {} (--health-addr)", args.health_addr))?;
+    let health_addr = health.local_addr()?;
+    tokio::spawn(serve_health(health, counters.clone()));
     tracing::info!(
         index = ws.index,
         workers = ws.workers,
         partitions = ws.topology.partitions,
+        health = %health_addr,
         "worker started"
     );
-    let counters = Arc::new(Counters::default());
     let progress = {
         let counters = counters.clone();
         tokio::spawn(async move {
@@ -105,4 +111,112 @@ fn report(c: &Counters, what: &str) {
 /// `waybill worker`.
 pub fn main(settings: Settings, args: WorkerArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(run(settings, args))
+}
+
+/// `/livez` (the process runs), `/readyz` (its topology is declared and it consumes)
+/// and `/metrics` (Prometheus text) for the worker, on a port of its own.
+async fn serve_health(listener: tokio::net::TcpListener, counters: Arc<Counters>) {
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
+    let ready = counters.clone();
+    let metrics = counters;
+    let app = axum::Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = ready.ready.load(std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    match ready {
+                        true => (StatusCode::OK, "ready"),
+                        false => (StatusCode::SERVICE_UNAVAILABLE, "not consuming yet"),
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || {
+                let text = prometheus_text(&metrics);
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
+            }),
+        );
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "the worker's health endpoint stopped");
+    }
+}
+
+/// The worker's counters in the Prometheus text format.
+fn prometheus_text(c: &Counters) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+    metric(
+        "waybill_worker_applied_total",
+        "counter",
+        "Messages acknowledged after their events were committed.",
+        n(&c.applied),
+    );
+    metric(
+        "waybill_worker_accepted_total",
+        "counter",
+        "Events stored.",
+        n(&c.accepted),
+    );
+    metric(
+        "waybill_worker_duplicates_total",
+        "counter",
+        "Events the store already had.",
+        n(&c.duplicates),
+    );
+    metric(
+        "waybill_worker_dead_lettered_total",
+        "counter",
+        "Messages sent to the dead-letter exchange.",
+        n(&c.dead),
+    );
+    metric(
+        "waybill_worker_redelivered_total",
+        "counter",
+        "Messages the broker had delivered before.",
+        n(&c.redelivered),
+    );
+    metric(
+        "waybill_worker_sessions_total",
+        "counter",
+        "Broker sessions begun (1 + reconnects).",
+        n(&c.sessions),
+    );
+    metric(
+        "waybill_worker_batches_total",
+        "counter",
+        "Batches the store committed.",
+        n(&c.batches),
+    );
+    metric(
+        "waybill_worker_batch_events_total",
+        "counter",
+        "Events in the committed batches (divide by the batches for the mean size).",
+        n(&c.batch_events),
+    );
+    metric(
+        "waybill_worker_commit_seconds_total",
+        "counter",
+        "Time the committed batches took to commit (divide by the batches for the mean).",
+        n(&c.commit_micros) / 1e6,
+    );
+    metric(
+        "waybill_worker_ready",
+        "gauge",
+        "1 while the topology is declared and the partitions are consumed.",
+        f64::from(u8::from(c.ready.load(std::sync::atomic::Ordering::SeqCst))),
+    );
+    out
 }
