@@ -281,6 +281,72 @@ struct EndToEnd {
     /// Tables and indexes afterwards.
     stored_bytes: f64,
     outbox_rows: i64,
+    /// CPU seconds spent during the run by the workers, PostgreSQL and RabbitMQ
+    /// (`None` where `/proc` could not say).
+    cpu: Option<Cpu>,
+}
+
+/// CPU seconds by who spent them.
+#[derive(Clone, Copy)]
+struct Cpu {
+    workers: f64,
+    postgres: f64,
+    rabbitmq: f64,
+}
+
+/// Every process's CPU time (user + system, clock ticks) and command name, from /proc.
+fn cpu_ticks() -> Option<std::collections::HashMap<u32, (String, u64)>> {
+    let mut out = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state …`: the name may hold spaces, so split at the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let comm = head.split_once('(').map_or("", |(_, c)| c).to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // After the name: state is field 3, utime 14 and stime 15 (1-based).
+        let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) else {
+            continue;
+        };
+        let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>()) else {
+            continue;
+        };
+        out.insert(pid, (comm, u + s));
+    }
+    Some(out)
+}
+
+/// What each group spent between two snapshots (a process that started in between
+/// counts from zero; one that ended in between is missed).
+fn cpu_between(
+    before: &std::collections::HashMap<u32, (String, u64)>,
+    after: &std::collections::HashMap<u32, (String, u64)>,
+    workers: &[u32],
+) -> Cpu {
+    // Linux's USER_HZ, which `getconf CLK_TCK` reports: 100 on every common build.
+    const TICKS: f64 = 100.0;
+    let mut cpu = Cpu {
+        workers: 0.0,
+        postgres: 0.0,
+        rabbitmq: 0.0,
+    };
+    for (pid, (comm, ticks)) in after {
+        let spent = ticks.saturating_sub(before.get(pid).map_or(0, |b| b.1)) as f64 / TICKS;
+        if workers.contains(pid) {
+            cpu.workers += spent;
+        } else if comm.starts_with("postgres") {
+            cpu.postgres += spent;
+        } else if comm.starts_with("beam") {
+            cpu.rabbitmq += spent;
+        }
+    }
+    cpu
 }
 
 /// End to end: `workers` processes apply while the producer publishes; timed until
@@ -311,6 +377,8 @@ async fn end_to_end(
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await?
         .get(0);
+    let pids: Vec<u32> = children.iter().filter_map(|c| c.child.id()).collect();
+    let cpu_before = cpu_ticks();
     let started = Instant::now();
     produce(&place.amqp, work).await?;
     loop {
@@ -327,6 +395,11 @@ async fn end_to_end(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = started.elapsed();
+    // Before the workers stop: their PostgreSQL backends end with them.
+    let cpu = match (&cpu_before, cpu_ticks()) {
+        (Some(b), Some(a)) => Some(cpu_between(b, &a, &pids)),
+        _ => None,
+    };
     for c in children {
         c.stop().await;
     }
@@ -354,6 +427,7 @@ async fn end_to_end(
         wal_bytes,
         stored_bytes,
         outbox_rows,
+        cpu,
     })
 }
 
@@ -434,6 +508,17 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
             e2e.stored_bytes / n,
             e2e.outbox_rows as f64 / n
         );
+        if let Some(cpu) = e2e.cpu {
+            let us = |s: f64| s * 1e6 / n;
+            let total = us(cpu.workers + cpu.postgres + cpu.rabbitmq);
+            println!(
+                "  CPU per event: workers {:.0} µs, PostgreSQL {:.0} µs, RabbitMQ {:.0} µs; {total:.0} µs in all, so about {:.0} events/s per core kept busy",
+                us(cpu.workers),
+                us(cpu.postgres),
+                us(cpu.rabbitmq),
+                1e6 / total
+            );
+        }
         if let Some(old) = last.replace(place) {
             Place::drop_all(old).await;
         }
