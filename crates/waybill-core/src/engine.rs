@@ -411,9 +411,6 @@ fn scan<W: World>(
             order.details.clone_from(&ev.details);
             row = true;
         }
-        // What `note_order_status` does, on the order in hand.
-        let now = order.derived_status();
-        let previous = std::mem::replace(&mut order.status, now);
         if how.emits() {
             let tracking = match &parcel {
                 ParcelKey::Tracked(t) => Some(t),
@@ -422,10 +419,8 @@ fn scan<W: World>(
             changes.extend(shipment_changes(before, status, |kind, now, previous| {
                 change(kind, &order_id, tracking.cloned(), now, previous, ev)
             }));
-            changes.extend(order_change(previous, now, |kind, now, previous| {
-                change(kind, &order_id, None, now, previous, ev)
-            }));
         }
+        restatus(order, &order_id, ev, how, changes);
         w.touch_order(&order_id, row);
     }
     Ok(Applied {
@@ -443,19 +438,28 @@ fn note_order_status<W: World>(
     how: How,
     changes: &mut Vec<Change>,
 ) -> Result<(), W::Error> {
-    let Some(o) = w.order(order_id)? else {
-        return Ok(());
-    };
-    let now = o.derived_status();
-    let before = std::mem::replace(&mut o.status, now);
-    if how.emits()
-        && let Some(c) = order_change(before, now, |kind, status, previous| {
-            change(kind, order_id, None, status, previous, ev)
-        })
-    {
-        changes.push(c);
+    if let Some(o) = w.order(order_id)? {
+        restatus(o, order_id, ev, how, changes);
     }
     Ok(())
+}
+
+/// The order's status from its shipments as they are now; a move is announced when
+/// `how` says so.
+fn restatus(
+    o: &mut Order,
+    order_id: &OrderId,
+    ev: &TrackingEvent,
+    how: How,
+    changes: &mut Vec<Change>,
+) {
+    let now = o.derived_status();
+    let before = std::mem::replace(&mut o.status, now);
+    if how.emits() {
+        changes.extend(order_change(before, now, |kind, status, previous| {
+            change(kind, order_id, None, status, previous, ev)
+        }));
+    }
 }
 
 /// A new shipment, joined to its order if it has one.

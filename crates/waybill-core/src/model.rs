@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
-use crate::change::Change;
 use crate::engine::{self, How, Intake, Order, Outcome, Rejection, Shipment, World};
 use crate::event::{ParcelKey, Tracking, TrackingEvent};
 use crate::ids::{Carrier, OrderId};
@@ -37,10 +36,6 @@ pub struct Model {
     shipments: HashMap<ParcelKey, Shipment>,
     /// Names a carrier correction retired, and the name the parcel has now.
     renamed: HashMap<ParcelKey, ParcelKey>,
-    /// The domain events caused so far, in order.
-    changes: Vec<Change>,
-    /// Entries of the log so far: events and the records made in their place.
-    logged: usize,
 }
 
 impl World for Model {
@@ -98,7 +93,6 @@ impl World for Model {
     }
 
     fn logged(&mut self, _: Option<&ParcelKey>) -> Result<(), Infallible> {
-        self.logged += 1;
         Ok(())
     }
 
@@ -108,25 +102,14 @@ impl World for Model {
 }
 
 impl Model {
-    /// Applies a live event; a refusal is the error.
+    /// Applies a live event; a refusal is the error. (The domain events it causes are
+    /// the rule tables' to check, not the model's to keep.)
     pub fn apply(&mut self, ev: &TrackingEvent, intake: Intake) -> Result<Outcome, Rejection> {
-        let mut changes = std::mem::take(&mut self.changes);
-        let Ok(applied) = engine::apply(self, ev, How::live(intake), &mut changes);
-        self.changes = changes;
+        let Ok(applied) = engine::apply(self, ev, How::live(intake), &mut Vec::new());
         match applied.outcome {
             Outcome::Rejected(r) => Err(r),
             other => Ok(other),
         }
-    }
-
-    /// The domain events caused so far, in order.
-    pub fn changes(&self) -> &[Change] {
-        &self.changes
-    }
-
-    /// How many entries the log would hold.
-    pub fn logged(&self) -> usize {
-        self.logged
     }
 
     pub fn order(&self, id: &OrderId) -> Option<OrderView> {

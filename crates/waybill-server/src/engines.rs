@@ -44,9 +44,9 @@ impl Engines {
         }
     }
 
-    /// Stops both, waiting at most `grace` for work in flight; returns whether they
-    /// ended on their own within it (`false`: what was left was cut off).
-    pub async fn stop(&self, grace: Duration) -> bool {
+    /// Stops both, waiting at most `grace` for work in flight; what is still running
+    /// then is cut off.
+    pub async fn stop(&self, grace: Duration) {
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().expect("not poisoned"));
         let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
@@ -66,6 +66,5 @@ impl Engines {
                 a.abort();
             }
         }
-        ended
     }
 }

@@ -65,6 +65,16 @@ impl Stored {
 }
 
 /// A stored name that no longer parses: the row was written by a build with other rules.
+/// A stored name (a status, a kind, a channel) read back as its enum: one this build
+/// does not know is an error, not a guess.
+pub(crate) fn named<T>(
+    what: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Unreadable(format!("unknown {what} {text:?}")))
+}
+
 pub(crate) fn unreadable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unreadable(e.to_string())
 }

@@ -24,7 +24,7 @@ fn flagged(r: &tokio_postgres::Row) -> Result<Flagged, StoreError> {
 }
 
 fn status(s: &str) -> Result<ShipmentStatus, StoreError> {
-    ShipmentStatus::parse(s).ok_or_else(|| StoreError::Unreadable(format!("unknown status {s:?}")))
+    crate::model::columns::named("status", s, ShipmentStatus::parse)
 }
 
 pub(crate) async fn overview(

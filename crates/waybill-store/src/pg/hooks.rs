@@ -6,6 +6,7 @@ use waybill_core::Timestamp;
 use waybill_core::change::ChangeKind;
 
 use crate::StoreError;
+use crate::model::columns::named;
 
 use crate::model::hooks::{Attempt, Channel, Delivery, DeliveryState, HookOp, Subscription};
 
@@ -170,8 +171,7 @@ async fn attempted(tx: &Transaction<'_>, id: i64, attempt: &Attempt) -> Result<u
 fn subscription_row(r: &tokio_postgres::Row) -> Result<Subscription, StoreError> {
     let channel: &str = r.get(9);
     Ok(Subscription {
-        channel: Channel::parse(channel)
-            .ok_or_else(|| StoreError::Unreadable(format!("unknown channel {channel:?}")))?,
+        channel: named("channel", channel, Channel::parse)?,
         id: r.get(0),
         url: r.get(1),
         event_types: r.get(2),
@@ -214,15 +214,14 @@ pub(crate) async fn subscription(c: &Client, id: &str) -> Result<Option<Subscrip
 }
 
 fn delivery_row(r: &tokio_postgres::Row) -> Result<Delivery, StoreError> {
-    let unknown = |what: &str, s: &str| StoreError::Unreadable(format!("unknown {what} {s:?}"));
     let (kind, state): (&str, &str) = (r.get(3), r.get(5));
     Ok(Delivery {
         id: r.get(0),
         subscription_id: r.get(1),
         outbox_id: r.get(2),
-        kind: ChangeKind::parse(kind).ok_or_else(|| unknown("type", kind))?,
+        kind: named("type", kind, ChangeKind::parse)?,
         attempts: i64::from(r.get::<_, i32>(4)),
-        state: DeliveryState::parse(state).ok_or_else(|| unknown("state", state))?,
+        state: named("state", state, DeliveryState::parse)?,
         next_attempt_at: Timestamp(r.get(6)),
         last_status: r
             .get::<_, Option<i32>>(7)

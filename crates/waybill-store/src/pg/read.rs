@@ -5,7 +5,7 @@ use deadpool_postgres::Client;
 use waybill_core::{Entry, EventKind, OrderStatus, ShipmentStatus, Timestamp, event_key};
 
 use crate::StoreError;
-use crate::model::columns::decode_seqs;
+use crate::model::columns::{decode_seqs, named};
 use crate::model::records::{
     EventRecord, ListFilter, OrderPage, OrderRecord, ShipmentRecord, assemble,
 };
@@ -18,19 +18,13 @@ fn order_row(r: &tokio_postgres::Row) -> Result<(i64, OrderRecord), StoreError> 
         r.get(0),
         OrderRecord {
             order_id: r.get(1),
-            status: status(r.get(2), OrderStatus::parse)?,
+            status: named("status", r.get(2), OrderStatus::parse)?,
             created_at: r.get(3),
             updated_at: r.get::<_, Option<i64>>(4).unwrap_or_default(),
             details: r.get(5),
             shipments: Vec::new(),
         },
     ))
-}
-
-/// A status or kind column read back as its enum; a name this build does not know is
-/// an error.
-fn status<T>(text: &str, parse: fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::Unreadable(format!("unknown status {text:?}")))
 }
 
 /// A read-only transaction on one snapshot: an order and its shipments never come from
@@ -84,7 +78,7 @@ async fn shipments_in(
                 tracking_number: r.get(1),
                 status: r
                     .get::<_, Option<&str>>(2)
-                    .map(|s| status(s, ShipmentStatus::parse))
+                    .map(|s| named("status", s, ShipmentStatus::parse))
                     .transpose()?,
                 status_at: r.get(3),
                 last_event_at: r.get(4),
@@ -171,7 +165,7 @@ pub(crate) async fn timeline(
             .await?
             .iter()
             .map(|r| {
-                let kind = status(r.get(3), EventKind::parse)?;
+                let kind = named("kind", r.get(3), EventKind::parse)?;
                 let rec = EventRecord {
                     event_id: r.get(0),
                     order_id: order_id.to_owned(),

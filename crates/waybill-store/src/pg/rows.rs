@@ -18,7 +18,7 @@ use waybill_core::{
 
 use super::world::PgWorld;
 use crate::StoreError;
-use crate::model::columns::{decode_seqs, encode_seqs, parcel_of};
+use crate::model::columns::{decode_seqs, encode_seqs, parcel_of, unreadable};
 
 /// A shipment row's name: its order (a default shipment's only), carrier and number.
 type RowName = (Option<i64>, Option<String>, Option<String>);
@@ -37,10 +37,6 @@ async fn query(
 async fn execute(tx: &Transaction<'_>, sql: &str, params: &Params<'_>) -> Result<u64, StoreError> {
     let stmt = tx.prepare_cached(sql).await?;
     Ok(tx.execute(&stmt, params).await?)
-}
-
-fn unreadable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unreadable(e.to_string())
 }
 
 /// An entry from an event row's `event_id, kind, occurred_at, location`, from `at`.

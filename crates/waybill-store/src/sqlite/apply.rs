@@ -66,9 +66,8 @@ pub struct OrderRow {
     pub created_at: Timestamp,
     pub status: OrderStatus,
     pub details: Option<String>,
-    /// Its shipments: ref, status, name.
-    pub shipments: Vec<(i64, Option<ShipmentStatus>, ParcelKey)>,
-    pub default_ref: Option<i64>,
+    /// Its shipments, in row order, as the engine keeps them: name and status.
+    pub shipments: Vec<(ParcelKey, Option<ShipmentStatus>)>,
 }
 
 /// A shipment's row as [`Rows::shipment`] reads it.
@@ -198,34 +197,11 @@ impl Cached<'_> {
     }
 }
 
-impl World for Cached<'_> {
-    type Error = StoreError;
-
-    fn order(&mut self, id: &OrderId) -> Result<Option<&mut Order>, StoreError> {
+impl Cached<'_> {
+    /// A shipment's slot, from the cache or else from its row (and kept).
+    fn slot(&mut self, key: &ParcelKey) -> Result<Option<&mut ShipmentSlot>, StoreError> {
         let rows = &mut *self.rows;
-        let slot = self.a.orders.get_or_load(id, || -> Result<_, StoreError> {
-            Ok(rows.order(id)?.map(|row| OrderSlot {
-                order: Order {
-                    created_at: row.created_at,
-                    // The cache only loads rows that are current.
-                    status: row.status,
-                    details: row.details,
-                    shipments: row.shipments.into_iter().map(|(_, s, k)| (k, s)).collect(),
-                },
-                oref: row.oref,
-                stored_status: row.status,
-                row_stale: false,
-                touched: false,
-                dirty: false,
-            }))
-        })?;
-        Ok(slot.map(|o| &mut o.order))
-    }
-
-    fn shipment(&mut self, key: &ParcelKey) -> Result<Option<&mut Shipment>, StoreError> {
-        let rows = &mut *self.rows;
-        let slot = self
-            .a
+        self.a
             .shipments
             .get_or_load(key, || -> Result<_, StoreError> {
                 Ok(rows.shipment(key)?.map(|row| ShipmentSlot {
@@ -238,8 +214,36 @@ impl World for Cached<'_> {
                     seqs: row.seqs,
                     dirty: false,
                 }))
-            })?;
-        Ok(slot.map(|s| &mut s.shipment))
+            })
+    }
+}
+
+impl World for Cached<'_> {
+    type Error = StoreError;
+
+    fn order(&mut self, id: &OrderId) -> Result<Option<&mut Order>, StoreError> {
+        let rows = &mut *self.rows;
+        let slot = self.a.orders.get_or_load(id, || -> Result<_, StoreError> {
+            Ok(rows.order(id)?.map(|row| OrderSlot {
+                order: Order {
+                    created_at: row.created_at,
+                    // The cache only loads rows that are current.
+                    status: row.status,
+                    details: row.details,
+                    shipments: row.shipments,
+                },
+                oref: row.oref,
+                stored_status: row.status,
+                row_stale: false,
+                touched: false,
+                dirty: false,
+            }))
+        })?;
+        Ok(slot.map(|o| &mut o.order))
+    }
+
+    fn shipment(&mut self, key: &ParcelKey) -> Result<Option<&mut Shipment>, StoreError> {
+        Ok(self.slot(key)?.map(|s| &mut s.shipment))
     }
 
     fn renamed(&mut self, t: &Tracking) -> Result<Option<Carrier>, StoreError> {
@@ -431,45 +435,47 @@ impl Applier {
                 sink: Sink::Append,
                 seq: None,
             };
-            // In row order, as readers of the rows list them.
+            // One lookup per parcel; then in row order, as readers of the rows list them.
             let mut found = Vec::with_capacity(parcels.len());
             for parcel in parcels {
-                if world.shipment(&parcel)?.is_some() {
-                    let sref = world.a.shipments.get_mut(&parcel).expect("loaded").sref;
-                    found.push((sref, parcel));
-                }
+                let Some(s) = world.slot(&parcel)? else {
+                    continue;
+                };
+                let st = s.shipment.log.state();
+                let carrier = match &parcel {
+                    ParcelKey::Tracked(t) => Some(t.carrier.to_string()),
+                    ParcelKey::OrderDefault(_) => None,
+                };
+                // The default shipment shows once something has happened to it.
+                let record = (carrier.is_some() || st.status.is_some()).then(|| ShipmentRecord {
+                    carrier: carrier.clone(),
+                    tracking_number: match &parcel {
+                        ParcelKey::Tracked(t) => Some(t.tracking_number.to_string()),
+                        ParcelKey::OrderDefault(_) => None,
+                    },
+                    status: st.status,
+                    status_at: st.status_at.map(Timestamp::as_micros),
+                    last_event_at: st.last_event_at.map(Timestamp::as_micros),
+                    last_location: st.last_location.as_deref().map(str::to_owned),
+                });
+                found.push((
+                    s.sref,
+                    s.shipment.updated_at,
+                    s.seqs.clone(),
+                    carrier,
+                    record,
+                ));
             }
             found.sort_unstable_by_key(|f| f.0);
             let mut shipments = Vec::new();
             let mut seqs = Vec::new();
             let mut carriers = Vec::new();
             let mut updated_at = created_at;
-            for (_, parcel) in found {
-                let s = self.shipments.get_mut(&parcel).expect("loaded above");
-                let st = s.shipment.log.state();
-                updated_at = updated_at.max(s.shipment.updated_at);
-                seqs.push(s.seqs.clone());
-                let (carrier, number) = match &parcel {
-                    ParcelKey::Tracked(t) => {
-                        carriers.push(t.carrier.to_string());
-                        (
-                            Some(t.carrier.to_string()),
-                            Some(t.tracking_number.to_string()),
-                        )
-                    }
-                    ParcelKey::OrderDefault(_) => (None, None),
-                };
-                // The default shipment shows once something has happened to it.
-                if carrier.is_some() || st.status.is_some() {
-                    shipments.push(ShipmentRecord {
-                        carrier,
-                        tracking_number: number,
-                        status: st.status,
-                        status_at: st.status_at.map(Timestamp::as_micros),
-                        last_event_at: st.last_event_at.map(Timestamp::as_micros),
-                        last_location: st.last_location.as_deref().map(str::to_owned),
-                    });
-                }
+            for (_, at, s, carrier, record) in found {
+                updated_at = updated_at.max(at);
+                seqs.push(s);
+                carriers.extend(carrier);
+                shipments.extend(record);
             }
             views.push(PendingOrder {
                 oref,

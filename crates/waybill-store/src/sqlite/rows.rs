@@ -25,20 +25,16 @@ impl OrderRow {
     pub(crate) fn add_shipment(
         &mut self,
         id: &OrderId,
-        sref: i64,
         status: Option<&str>,
         carrier: Option<&str>,
         number: Option<&str>,
     ) -> Result<(), StoreError> {
         let parcel = match parcel_of(carrier, number)? {
             Some(t) => ParcelKey::Tracked(t),
-            None => {
-                self.default_ref = Some(sref);
-                ParcelKey::OrderDefault(id.clone())
-            }
+            None => ParcelKey::OrderDefault(id.clone()),
         };
         self.shipments
-            .push((sref, status.and_then(ShipmentStatus::parse), parcel));
+            .push((parcel, status.and_then(ShipmentStatus::parse)));
         Ok(())
     }
 }
@@ -68,24 +64,17 @@ impl Rows for SqliteRows<'_> {
             status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Created),
             details,
             shipments: Vec::new(),
-            default_ref: None,
         };
         let mut stmt = conn.prepare_cached(
-            "SELECT ref, status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
+            "SELECT status, carrier, tracking_number FROM shipments WHERE order_ref = ?1
              ORDER BY ref",
         )?;
         let mut rows = stmt.query([oref])?;
         while let Some(r) = rows.next()? {
-            let status: Option<String> = r.get(1)?;
-            let carrier: Option<String> = r.get(2)?;
-            let number: Option<String> = r.get(3)?;
-            order.add_shipment(
-                id,
-                r.get(0)?,
-                status.as_deref(),
-                carrier.as_deref(),
-                number.as_deref(),
-            )?;
+            let status: Option<String> = r.get(0)?;
+            let carrier: Option<String> = r.get(1)?;
+            let number: Option<String> = r.get(2)?;
+            order.add_shipment(id, status.as_deref(), carrier.as_deref(), number.as_deref())?;
         }
         Ok(Some(order))
     }

@@ -150,73 +150,77 @@ async fn serve_health(listener: tokio::net::TcpListener, counters: Arc<Counters>
 fn prometheus_text(c: &Counters) -> String {
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering::Relaxed;
+    let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
+    let ready = f64::from(u8::from(c.ready.load(std::sync::atomic::Ordering::SeqCst)));
+    let metrics: [(&str, &str, &str, f64); 10] = [
+        (
+            "applied_total",
+            "counter",
+            "Messages acknowledged after their events were committed.",
+            n(&c.applied),
+        ),
+        (
+            "accepted_total",
+            "counter",
+            "Events stored.",
+            n(&c.accepted),
+        ),
+        (
+            "duplicates_total",
+            "counter",
+            "Events the store already had.",
+            n(&c.duplicates),
+        ),
+        (
+            "dead_lettered_total",
+            "counter",
+            "Messages sent to the dead-letter exchange.",
+            n(&c.dead),
+        ),
+        (
+            "redelivered_total",
+            "counter",
+            "Messages the broker had delivered before.",
+            n(&c.redelivered),
+        ),
+        (
+            "sessions_total",
+            "counter",
+            "Broker sessions begun (1 + reconnects).",
+            n(&c.sessions),
+        ),
+        (
+            "batches_total",
+            "counter",
+            "Batches the store committed.",
+            n(&c.batches),
+        ),
+        (
+            "batch_events_total",
+            "counter",
+            "Events in the committed batches (divide by the batches for the mean size).",
+            n(&c.batch_events),
+        ),
+        (
+            "commit_seconds_total",
+            "counter",
+            "Time the committed batches took to commit (divide by the batches for the mean).",
+            n(&c.commit_micros) / 1e6,
+        ),
+        (
+            "ready",
+            "gauge",
+            "1 while the topology is declared and the partitions are consumed.",
+            ready,
+        ),
+    ];
     let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
+    for (name, kind, help, value) in metrics {
+        let name = format!("waybill_worker_{name}");
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
-    };
-    let n = |a: &std::sync::atomic::AtomicU64| a.load(Relaxed) as f64;
-    metric(
-        "waybill_worker_applied_total",
-        "counter",
-        "Messages acknowledged after their events were committed.",
-        n(&c.applied),
-    );
-    metric(
-        "waybill_worker_accepted_total",
-        "counter",
-        "Events stored.",
-        n(&c.accepted),
-    );
-    metric(
-        "waybill_worker_duplicates_total",
-        "counter",
-        "Events the store already had.",
-        n(&c.duplicates),
-    );
-    metric(
-        "waybill_worker_dead_lettered_total",
-        "counter",
-        "Messages sent to the dead-letter exchange.",
-        n(&c.dead),
-    );
-    metric(
-        "waybill_worker_redelivered_total",
-        "counter",
-        "Messages the broker had delivered before.",
-        n(&c.redelivered),
-    );
-    metric(
-        "waybill_worker_sessions_total",
-        "counter",
-        "Broker sessions begun (1 + reconnects).",
-        n(&c.sessions),
-    );
-    metric(
-        "waybill_worker_batches_total",
-        "counter",
-        "Batches the store committed.",
-        n(&c.batches),
-    );
-    metric(
-        "waybill_worker_batch_events_total",
-        "counter",
-        "Events in the committed batches (divide by the batches for the mean size).",
-        n(&c.batch_events),
-    );
-    metric(
-        "waybill_worker_commit_seconds_total",
-        "counter",
-        "Time the committed batches took to commit (divide by the batches for the mean).",
-        n(&c.commit_micros) / 1e6,
-    );
-    metric(
-        "waybill_worker_ready",
-        "gauge",
-        "1 while the topology is declared and the partitions are consumed.",
-        f64::from(u8::from(c.ready.load(std::sync::atomic::Ordering::SeqCst))),
-    );
+    }
     out
 }
