@@ -15,6 +15,7 @@
 //! Nothing is acknowledged before it is committed and, with `Synchronous::Full` (the
 //! default), before the WAL holding it has been fsynced.
 
+pub mod cache;
 pub mod error;
 pub mod model;
 pub mod pg;

@@ -1790,3 +1790,97 @@ async fn an_admins_details_replace_the_orders_and_survive_a_replay(b: Backend) {
         "after a replay"
     );
 }
+
+/// Two processes on one database each remember the log entries they have seen; each
+/// must still fold a shared parcel over the events the other wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stores_sharing_a_database_fold_each_others_events() {
+    let Some(place) = Place::new(Backend::Postgres) else {
+        return;
+    };
+    let (a, b) = (place.open().await, place.open().await);
+    let p = Some(("sf-express", "SF1"));
+    let submit = |store: &Store, e: TrackingEvent| {
+        let store = store.clone();
+        async move { store.submit(Submission::Events(vec![e])).await.unwrap() }
+    };
+    submit(&a, ev(Some("o1"), p, st(PickedUp), 10, "e1")).await;
+    // b has never seen e1; a never sees e2 but from the log.
+    submit(&b, ev(Some("o1"), p, st(OutForDelivery), 30, "e2")).await;
+    // Older than e2: the fold must know e2 to keep out_for_delivery.
+    let late = submit(&a, ev(Some("o1"), p, st(InTransit), 20, "e3")).await;
+    assert_eq!(late, [ItemOutcome::Accepted]);
+    // A resend of what only b wrote is a duplicate for a too.
+    let again = submit(&a, ev(Some("o1"), p, st(OutForDelivery), 30, "e2")).await;
+    assert_eq!(again, [ItemOutcome::Duplicate]);
+    for store in [&a, &b] {
+        let order = store.order("o1").await.unwrap().unwrap();
+        assert_eq!(order.shipments[0].status, Some(OutForDelivery));
+        let ids: Vec<String> = store
+            .timeline("o1")
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_eq!(ids, ["e1", "e3", "e2"]);
+    }
+}
+
+/// Schema 5 gives positions at insert: rows an older node left unsequenced are
+/// numbered by the migration after the highest position, in the order they were
+/// written, and new rows follow them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_5_numbers_what_the_old_sequencer_left() {
+    let Some(place) = Place::new(Backend::Postgres) else {
+        return;
+    };
+    let At::Schema { url, name } = &place.at else {
+        unreachable!()
+    };
+    let (mut c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(&format!("CREATE SCHEMA {name}; SET search_path = {name}"))
+        .await
+        .unwrap();
+    waybill_store::pg::schema::migrate_to(&mut c, 4)
+        .await
+        .unwrap();
+    for (position, order) in [(Some(1i64), "a"), (Some(2), "b"), (None, "c"), (None, "d")] {
+        c.execute(
+            "INSERT INTO outbox (position, type, order_id, status, at, cause)
+             VALUES ($1, 'order.created', $2, 'created', 0, 'test')",
+            &[&position, &order],
+        )
+        .await
+        .unwrap();
+    }
+    let store = place.open().await;
+    let before: Vec<(i64, String)> = store
+        .outbox_after(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.order_id))
+        .collect();
+    let expect = |v: &[(i64, &str)]| -> Vec<(i64, String)> {
+        v.iter().map(|(p, o)| (*p, o.to_string())).collect()
+    };
+    assert_eq!(before, expect(&[(1, "a"), (2, "b"), (3, "c"), (4, "d")]));
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("e"),
+            None,
+            EventKind::OrderCreated,
+            1,
+            "x",
+        )]))
+        .await
+        .unwrap();
+    let after = store.outbox_after(4, 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!((after[0].id, after[0].order_id.as_str()), (5, "e"));
+}

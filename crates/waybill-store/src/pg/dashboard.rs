@@ -169,7 +169,8 @@ async fn carriers(c: &Client) -> Result<Vec<CarrierFigures>, StoreError> {
     let mut picked_up: Vec<Option<i64>> = vec![None; recent.len()];
     for r in c
         .query(
-            "SELECT seq, occurred_at FROM events WHERE seq = ANY($1) AND kind = 'picked_up'",
+            "SELECT e.seq, e.occurred_at FROM events e JOIN UNNEST($1::bigint[]) AS k(seq)
+               ON e.seq = k.seq WHERE e.kind = 'picked_up'",
             &[&seqs],
         )
         .await?

@@ -11,10 +11,11 @@
 //! - [`schema`]: versioned migrations.
 //! - `rows`: a batch's rows, loaded with locks and saved.
 //! - `world`: the engine's world over those rows.
-//! - `write`: one submission's transaction.
+//! - `write`: one submission's transaction; `entries`: the log entries it remembers.
 //! - `read`, `outbox`, `hooks`, `quarantine`: queries and the smaller writes.
 
 mod dashboard;
+mod entries;
 mod hooks;
 mod outbox;
 mod quarantine;
@@ -50,9 +51,12 @@ pub struct PgOptions {
     pub pool_size: usize,
     /// Write domain events to the outbox (off only for a bulk load of history).
     pub announce: bool,
-    /// How often to look for outbox rows that no writer sequenced (a writer that died
-    /// after its commit), and for positions other processes reached.
+    /// How often to look for outbox positions other processes reached (when no fan-out
+    /// tells, or it missed one).
     pub poll_interval: Duration,
+    /// Log entries to remember between batches (see `pg::entries`): a batch then
+    /// reads only the events it has not seen.
+    pub log_cache: usize,
 }
 
 impl PgOptions {
@@ -63,6 +67,7 @@ impl PgOptions {
             pool_size: 16,
             announce: true,
             poll_interval: Duration::from_millis(500),
+            log_cache: entries::DEFAULT_CAPACITY,
         }
     }
 }
@@ -79,6 +84,7 @@ struct Inner {
     /// The highest outbox position this process knows to be readable.
     announced: watch::Sender<i64>,
     listener: std::sync::OnceLock<Arc<dyn Listener>>,
+    entries: entries::Entries,
 }
 
 /// A future a [`Listener`] returns.
@@ -90,7 +96,7 @@ pub trait Listener: Send + Sync + 'static {
     /// These orders changed: called after the commit and before the writer is answered,
     /// so that a read after the answer never finds an older copy.
     fn changed<'a>(&'a self, orders: &'a [String]) -> Told<'a>;
-    /// This process sequenced the outbox up to `position`.
+    /// This process committed outbox rows up to `position`.
     fn sequenced(&self, position: i64) -> Told<'_>;
 }
 
@@ -141,13 +147,14 @@ impl PgStore {
                 .await?;
         }
         schema::migrate(&mut client).await?;
-        let last = outbox::sequence(&mut client).await?;
+        let last = outbox::last_position(&client).await?;
         drop(client);
         let inner = Arc::new(Inner {
             pool,
             announce: options.announce,
             announced: watch::Sender::new(last),
             listener: std::sync::OnceLock::new(),
+            entries: entries::Entries::new(options.log_cache),
         });
         tokio::spawn(poll(Arc::downgrade(&inner), options.poll_interval));
         Ok(Self { inner })
@@ -159,7 +166,7 @@ impl PgStore {
 
     /// Applies a submission in one transaction and answers once it is committed. Runs as
     /// a task of its own: a caller that stops waiting (a client gone) cannot cut off what
-    /// follows a commit (invalidating caches, sequencing the outbox).
+    /// follows a commit (invalidating caches, telling followers of the outbox).
     pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
         let this = self.clone();
         tokio::spawn(async move { this.submit_here(s).await })
@@ -172,7 +179,8 @@ impl PgStore {
         loop {
             attempt += 1;
             let mut client = self.client().await?;
-            let result = write::commit(&mut client, &s, self.inner.announce).await;
+            let result =
+                write::commit(&mut client, &s, self.inner.announce, &self.inner.entries).await;
             match result {
                 Ok(written) => {
                     if let Some(l) = self.inner.listener.get()
@@ -180,8 +188,11 @@ impl PgStore {
                     {
                         l.changed(&written.touched).await;
                     }
-                    if written.announced {
-                        self.sequence().await;
+                    if let Some(position) = written.position {
+                        self.note_position(position);
+                        if let Some(l) = self.inner.listener.get() {
+                            l.sequenced(position).await;
+                        }
                     }
                     return Ok(written.outcomes);
                 }
@@ -221,27 +232,6 @@ impl PgStore {
                 }
                 other => return other,
             }
-        }
-    }
-
-    /// Numbers committed outbox rows and tells followers how far they may read. A
-    /// failure here loses nothing: the rows wait for the next pass.
-    async fn sequence(&self) {
-        let started = std::time::Instant::now();
-        let done = async {
-            let mut client = self.client().await?;
-            outbox::sequence(&mut client).await
-        };
-        let done = done.await;
-        tracing::trace!(took = ?started.elapsed(), "outbox sequenced");
-        match done {
-            Ok(last) => {
-                self.note_position(last);
-                if let Some(l) = self.inner.listener.get() {
-                    l.sequenced(last).await;
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "outbox sequencer failed; the poller retries"),
         }
     }
 
@@ -509,8 +499,7 @@ fn rand_u8() -> u8 {
         .finish() as u8
 }
 
-/// Sequences what writers left behind and learns positions other processes reached,
-/// until the store is dropped.
+/// Learns the positions other processes reached, until the store is dropped.
 async fn poll(inner: Weak<Inner>, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
@@ -518,15 +507,7 @@ async fn poll(inner: Weak<Inner>, every: Duration) {
             return;
         };
         let store = PgStore { inner };
-        let step = async {
-            let mut client = store.client().await?;
-            let last = if outbox::waiting(&client).await? {
-                outbox::sequence(&mut client).await?
-            } else {
-                outbox::last_position(&client).await?
-            };
-            Ok::<_, StoreError>(last)
-        };
+        let step = async { outbox::last_position(&store.client().await?).await };
         match step.await {
             Ok(last) => store.note_position(last),
             Err(e) => tracing::debug!(error = %e, "outbox poll failed; trying again"),

@@ -151,7 +151,7 @@ pub(crate) async fn timeline(
         .prepare_cached(
             "SELECT event_id, carrier, tracking_number, kind, occurred_at, utc_offset,
                     received_at, location, description, raw_status, details
-             FROM events WHERE seq = ANY($1)",
+             FROM events e JOIN UNNEST($1::bigint[]) AS k(seq) ON e.seq = k.seq",
         )
         .await?;
     let mut by_shipment = Vec::with_capacity(lists.len());

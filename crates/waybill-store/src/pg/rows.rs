@@ -16,6 +16,7 @@ use waybill_core::{
     ShipmentStatus, Timestamp, TrackingEvent, event_key,
 };
 
+use super::entries::Entries;
 use super::world::PgWorld;
 use crate::StoreError;
 use crate::model::columns::{decode_seqs, encode_seqs, parcel_of, unreadable};
@@ -51,13 +52,14 @@ fn entry_of(r: &tokio_postgres::Row, at: usize) -> Entry {
     }
 }
 
-/// Reads and locks, in five statements, every row the batch's events can reach: the
-/// names carrier corrections gave their parcels, the parcels under every name, their
-/// orders and the owners of those parcels, all those orders' shipments, and the events
-/// of every one of them.
+/// Reads and locks, in five statements at most, every row the batch's events can
+/// reach: the names carrier corrections gave their parcels, the parcels under every
+/// name, their orders and the owners of those parcels, all those orders' shipments,
+/// and the events of every one of them that `known` does not hold already.
 pub(crate) async fn load(
     tx: &Transaction<'_>,
     events: &[TrackingEvent],
+    known: &Entries,
     world: &mut PgWorld,
 ) -> Result<(), StoreError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
@@ -128,7 +130,10 @@ pub(crate) async fn load(
     let orders = query(
         tx,
         "SELECT ref, order_id, created_at, status, details FROM orders
-         WHERE order_id = ANY($1) OR ref = ANY($2) ORDER BY ref FOR UPDATE",
+         WHERE ref IN (SELECT o.ref FROM orders o JOIN UNNEST($1::text[]) AS k(id)
+                         ON o.order_id = k.id
+                       UNION ALL SELECT UNNEST($2::bigint[]))
+         ORDER BY ref FOR UPDATE",
         &[&named, &owners],
     )
     .await?;
@@ -140,7 +145,10 @@ pub(crate) async fn load(
     let ships = query(
         tx,
         "SELECT ref, order_ref, status, carrier, tracking_number, event_seqs, updated_at
-         FROM shipments WHERE order_ref = ANY($1) OR ref = ANY($2)
+         FROM shipments
+         WHERE ref IN (SELECT s.ref FROM shipments s JOIN UNNEST($1::bigint[]) AS k(o)
+                         ON s.order_ref = k.o
+                       UNION ALL SELECT UNNEST($2::bigint[]))
          ORDER BY ref",
         &[&orefs, &unlinked],
     )
@@ -153,14 +161,22 @@ pub(crate) async fn load(
         seqs_of.push(seqs);
     }
     let mut entries: HashMap<i64, Entry> = HashMap::with_capacity(all_seqs.len());
-    for r in query(
-        tx,
-        "SELECT seq, event_id, kind, occurred_at, location FROM events WHERE seq = ANY($1)",
-        &[&all_seqs],
-    )
-    .await?
-    {
-        entries.insert(r.get(0), entry_of(&r, 1));
+    let missing = known.lookup(&all_seqs, &mut entries);
+    if !missing.is_empty() {
+        let mut read = Vec::with_capacity(missing.len());
+        for r in query(
+            tx,
+            "SELECT e.seq, e.event_id, e.kind, e.occurred_at, e.location
+             FROM events e JOIN UNNEST($1::bigint[]) AS k(seq) ON e.seq = k.seq",
+            &[&missing],
+        )
+        .await?
+        {
+            let (seq, e) = (r.get(0), entry_of(&r, 1));
+            read.push((seq, e.clone()));
+            entries.insert(seq, e);
+        }
+        known.keep(read);
     }
     // Orders by ref, for their shipments; their parcels in row order.
     let mut by_ref: HashMap<i64, (OrderId, Order)> = HashMap::with_capacity(orders.len());

@@ -4,30 +4,31 @@
 use deadpool_postgres::Object;
 use tokio_postgres::types::ToSql;
 use waybill_core::TrackingEvent;
-use waybill_core::change::Change;
 use waybill_core::engine::{self, How, Outcome};
 
+use super::entries::Entries;
 use super::world::{PgWorld, Seqs};
-use super::{hooks, quarantine, rows, sign_outs};
+use super::{hooks, outbox, quarantine, rows, sign_outs};
 use crate::StoreError;
 use crate::model::submission::{ItemOutcome, Submission, Work};
 
 /// What a committed transaction did.
 pub(crate) struct Written {
     pub outcomes: Vec<ItemOutcome>,
-    /// It wrote domain events: the sequencer has work.
-    pub announced: bool,
+    /// The highest outbox position it wrote, if it wrote domain events.
+    pub position: Option<i64>,
     /// The orders it changed.
     pub touched: Vec<String>,
 }
 
 /// Runs `s` in one transaction: reads and locks its rows, runs the engine over them in
-/// memory, writes what it changed. Nothing is kept between calls: every row comes from
-/// the database.
+/// memory, writes what it changed. Every row comes from the database; only the log's
+/// entries, which never change, may come from `known` (and what it appends goes there).
 pub(crate) async fn commit(
     client: &mut Object,
     s: &Submission,
     announce: bool,
+    known: &Entries,
 ) -> Result<Written, StoreError> {
     let t0 = std::time::Instant::now();
     let tx = client.transaction().await?;
@@ -37,7 +38,7 @@ pub(crate) async fn commit(
     let mut changes = Vec::new();
     let outcomes = match s.work() {
         Work::Apply(events, intake) => {
-            rows::load(&tx, events, &mut world).await?;
+            rows::load(&tx, events, known, &mut world).await?;
             t_load = std::time::Instant::now();
             let how = How {
                 intake,
@@ -78,12 +79,18 @@ pub(crate) async fn commit(
         .collect();
     let t_settle = std::time::Instant::now();
     append_events(&tx, &appended).await?;
-    append_changes(&tx, &changes).await?;
     let t_append = std::time::Instant::now();
     rows::save(&tx, &mut world, &seqs).await?;
+    // Last: from here to the commit, writers take turns.
+    let position = outbox::append(&tx, &changes).await?;
     let t_save = std::time::Instant::now();
     let touched = world.touched.iter().map(|o| o.to_string()).collect();
     tx.commit().await?;
+    known.keep(
+        appended
+            .iter()
+            .map(|(seq, ev)| (*seq, engine::entry_of(ev))),
+    );
     tracing::trace!(
         load = ?(t_load - t0),
         engine = ?(t_engine - t_load),
@@ -95,7 +102,7 @@ pub(crate) async fn commit(
     );
     Ok(Written {
         outcomes,
-        announced: !changes.is_empty(),
+        position,
         touched,
     })
 }
@@ -169,48 +176,6 @@ async fn append_events(
         )
         .await?;
     tx.execute(&stmt, &params).await?;
-    Ok(())
-}
-
-async fn append_changes(
-    tx: &deadpool_postgres::Transaction<'_>,
-    changes: &[Change],
-) -> Result<(), StoreError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let kind: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
-    let order: Vec<&str> = changes.iter().map(|c| c.order_id.as_str()).collect();
-    let carrier: Vec<Option<&str>> = changes
-        .iter()
-        .map(|c| c.parcel.as_ref().map(|t| t.carrier.as_str()))
-        .collect();
-    let number: Vec<Option<&str>> = changes
-        .iter()
-        .map(|c| c.parcel.as_ref().map(|t| t.tracking_number.as_str()))
-        .collect();
-    let status: Vec<&str> = changes.iter().map(|c| c.status.as_str()).collect();
-    let previous: Vec<Option<&str>> = changes
-        .iter()
-        .map(|c| c.previous.map(|p| p.as_str()))
-        .collect();
-    let at: Vec<i64> = changes.iter().map(|c| c.at.as_micros()).collect();
-    let cause: Vec<&str> = changes.iter().map(|c| c.cause.as_str()).collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO outbox (type, order_id, carrier, tracking_number, status,
-                 previous_status, at, cause)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                 $6::text[], $7::bigint[], $8::text[])",
-        )
-        .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &kind, &order, &carrier, &number, &status, &previous, &at, &cause,
-        ],
-    )
-    .await?;
     Ok(())
 }
 

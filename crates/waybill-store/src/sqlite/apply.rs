@@ -99,9 +99,9 @@ pub struct OrderWrite {
     pub details: Option<String>,
 }
 
+use crate::cache::TwoGen;
 use crate::model::records::{OrderRecord, ShipmentRecord};
 use crate::model::submission::ItemOutcome;
-use crate::sqlite::cache::TwoGen;
 use crate::sqlite::overlay::PendingOrder;
 
 struct OrderSlot {

@@ -3,14 +3,13 @@
 //! threads.
 //!
 //! - [`writer`]: the single writer thread, its group commit and syncer; [`apply`]: the
-//!   engine's world over the writer's [`cache`] of rows ([`rows`]), flushed behind;
+//!   engine's world over the writer's [`crate::cache`] of rows ([`rows`]), flushed behind;
 //!   [`overlay`]: the state of orders whose rows lag, for readers.
 //! - [`read`], [`dashboard`]: queries on pooled readers; [`log`], [`outbox`],
 //!   [`hooks`], [`quarantine`], [`sign_outs`]: their tables' writes and reads.
 //! - [`schema`]: migrations by `PRAGMA user_version`.
 
 pub mod apply;
-pub mod cache;
 pub mod dashboard;
 pub mod hooks;
 pub mod log;
