@@ -27,7 +27,7 @@ use crate::bench_server::{self, KEY};
 use crate::loadgen::{LoadgenOptions, events};
 use crate::{bench_hooks, bench_pg, bench_push, bench_scale, bench_sse};
 
-const HTTP_BATCH: usize = 100;
+pub(crate) const HTTP_BATCH: usize = 100;
 /// The reader starts once the first this-many HTTP batches are acknowledged.
 const READ_SET_BATCHES: usize = 20;
 const BULK_BATCH: usize = 10_000;
@@ -125,7 +125,9 @@ pub async fn run(args: Options) -> anyhow::Result<()> {
     }
     if on("http") {
         let http_lines = &lines[..lines.len().min(args.http_events)];
-        let http = http_ingest(&dir.join("http"), http_lines, &read_ids, args.clients).await?;
+        let server =
+            bench_server::start(&dir.join("http"), Default::default(), Default::default()).await?;
+        let http = http_ingest(server, http_lines, &read_ids, args.clients).await?;
         row(
             &format!(
                 "HTTP ingest, batches of {HTTP_BATCH}, {} clients",
@@ -134,14 +136,7 @@ pub async fn run(args: Options) -> anyhow::Result<()> {
             http_lines.len(),
             http.elapsed,
         );
-        println!(
-            "  reads during ingest: {} reads, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            http.latencies.len(),
-            http.latencies.len() as f64 / http.elapsed.as_secs_f64(),
-            percentile(&http.latencies, 0.50),
-            percentile(&http.latencies, 0.99),
-            percentile(&http.latencies, 1.0),
-        );
+        println!("  {}", http.reads());
     }
     if on("webhooks") {
         let burst = bench_hooks::run(&dir.join("hooks-burst"), 5_000, None).await?;
@@ -184,7 +179,7 @@ pub async fn run(args: Options) -> anyhow::Result<()> {
     }
     if on("pg") {
         println!();
-        bench_pg::run(&lines).await?;
+        bench_pg::run(&lines, &read_ids, args.clients).await?;
     }
     if on("scale") {
         println!();
@@ -318,18 +313,34 @@ fn naive_ingest(dir: &Path, lines: &[String]) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-struct HttpResult {
-    elapsed: Duration,
-    latencies: Vec<f64>,
+pub(crate) struct HttpResult {
+    pub elapsed: Duration,
+    /// Read latencies in milliseconds, sorted.
+    pub latencies: Vec<f64>,
 }
 
-async fn http_ingest(
-    dir: &Path,
+impl HttpResult {
+    /// The line that describes the reads made during the ingest.
+    pub fn reads(&self) -> String {
+        format!(
+            "reads during ingest: {} reads, {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            self.latencies.len(),
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+            percentile(&self.latencies, 0.50),
+            percentile(&self.latencies, 0.99),
+            percentile(&self.latencies, 1.0),
+        )
+    }
+}
+
+/// `clients` post `lines` to `server` in NDJSON batches of [`HTTP_BATCH`] while one
+/// client reads the orders `read_ids`; stops the server at the end.
+pub(crate) async fn http_ingest(
+    server: bench_server::Running,
     lines: &[String],
     read_ids: &[String],
     clients: usize,
 ) -> anyhow::Result<HttpResult> {
-    let server = bench_server::start(dir, Default::default(), Default::default()).await?;
     let addr = server.addr;
     let bodies: Arc<Vec<String>> = Arc::new(
         lines

@@ -9,13 +9,18 @@
 //!   is;
 //! - the store (`Store::submit`: the log, shipments, orders, the outbox, timeline
 //!   order and the state machine) from 1 and from 4 concurrent writers, in batches of
-//!   100 and of 1,000, with the WAL each event cost.
+//!   100 and of 1,000, with the WAL each event cost;
+//! - an API node on the store: concurrent clients posting NDJSON batches of 100 over
+//!   HTTP (the store group-commits them), against the naive layout's batches of 100,
+//!   with the latency of reads made meanwhile.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use waybill_core::TrackingEvent;
 use waybill_store::{ItemOutcome, PgOptions, Store, Submission};
+
+use crate::bench_server;
 
 /// Events each configuration takes (the first ones of the workload).
 const EVENTS: usize = 20_000;
@@ -68,7 +73,8 @@ impl Schema {
         let name = format!("wbpg_{}_{tag}", std::process::id());
         admin
             .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
+                "SET client_min_messages = warning;
+                 DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"
             ))
             .await?;
         Ok(Self { admin, name })
@@ -225,8 +231,34 @@ async fn store(
     })
 }
 
-/// Runs the phase over the first events of `lines` and prints its rows.
-pub async fn run(lines: &[String]) -> anyhow::Result<()> {
+/// An API node on the store: `clients` post NDJSON batches of 100 over HTTP while one
+/// reads orders; the rate, the WAL and the reads.
+async fn http(
+    url: &str,
+    lines: &[String],
+    read_ids: &[String],
+    clients: usize,
+) -> anyhow::Result<(Rate, crate::bench::HttpResult)> {
+    let schema = Schema::new(url, "http").await?;
+    let mut options = PgOptions::new(url);
+    options.schema = Some(schema.name.clone());
+    let store = Store::connect(&options).await?;
+    let server = bench_server::serve(store, Default::default(), Default::default()).await?;
+    let from = wal(&schema.admin).await?;
+    let result = crate::bench::http_ingest(server, lines, read_ids, clients).await?;
+    let wal = wal_since(&schema.admin, &from).await?;
+    schema.drop().await;
+    let rate = Rate {
+        events: lines.len(),
+        took: result.elapsed,
+        wal_per_event: wal / lines.len() as f64,
+    };
+    Ok((rate, result))
+}
+
+/// Runs the phase over the first events of `lines` and prints its rows; the HTTP row
+/// reads the orders `read_ids` meanwhile.
+pub async fn run(lines: &[String], read_ids: &[String], clients: usize) -> anyhow::Result<()> {
     let url = std::env::var("WAYBILL_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -273,5 +305,16 @@ pub async fn run(lines: &[String]) -> anyhow::Result<()> {
             Some(against),
         );
     }
+    let lines = &lines[..lines.len().min(EVENTS)];
+    let (r, result) = http(&url, lines, read_ids, clients).await?;
+    line(
+        &format!(
+            "HTTP on PostgreSQL, batches of {}, {clients} clients",
+            crate::bench::HTTP_BATCH
+        ),
+        &r,
+        Some(&naive_100),
+    );
+    println!("  {}", result.reads());
     Ok(())
 }

@@ -40,7 +40,20 @@ pub async fn start(
     streams: StreamSettings,
     deliveries: DeliverySettings,
 ) -> anyhow::Result<Running> {
-    let store = Store::open(dir, WriterOptions::default())?;
+    serve(
+        Store::open(dir, WriterOptions::default())?,
+        streams,
+        deliveries,
+    )
+    .await
+}
+
+/// A server on `store` (either backend).
+pub async fn serve(
+    store: Store,
+    streams: StreamSettings,
+    deliveries: DeliverySettings,
+) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let state = AppState {

@@ -1884,3 +1884,77 @@ async fn postgres_schema_5_numbers_what_the_old_sequencer_left() {
     assert_eq!(after.len(), 1);
     assert_eq!((after[0].id, after[0].order_id.as_str()), (5, "e"));
 }
+
+/// Concurrent submissions of events share transactions, and each caller hears the
+/// outcomes of its own events only, in its own order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_submissions_are_group_committed() {
+    let Some(place) = Place::new(Backend::Postgres) else {
+        return;
+    };
+    let store = place.open().await;
+    let Store::Postgres(pg) = &store else {
+        unreachable!()
+    };
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("seen"),
+            None,
+            EventKind::OrderCreated,
+            1,
+            "old",
+        )]))
+        .await
+        .unwrap();
+    let before = pg.transactions();
+    let callers = 32;
+    let mut tasks = Vec::new();
+    for i in 0..callers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let order = format!("o{i}");
+            let mut events = vec![
+                ev(
+                    Some(&order),
+                    None,
+                    EventKind::OrderCreated,
+                    1,
+                    &format!("n{i}"),
+                ),
+                ev(Some("seen"), None, EventKind::OrderCreated, 1, "old"),
+            ];
+            // Every third caller also sends a scan for a parcel nobody has.
+            if i % 3 == 0 {
+                events.push(ev(
+                    None,
+                    Some(("sf-express", "NOBODY")),
+                    st(InTransit),
+                    2,
+                    &format!("x{i}"),
+                ));
+            }
+            (i, store.submit(Submission::Events(events)).await.unwrap())
+        }));
+    }
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        assert_eq!(
+            out[..2],
+            [ItemOutcome::Accepted, ItemOutcome::Duplicate],
+            "{i}"
+        );
+        if i % 3 == 0 {
+            assert!(matches!(out[2], ItemOutcome::Rejected(_)), "{i}: {out:?}");
+        } else {
+            assert_eq!(out.len(), 2, "{i}");
+        }
+    }
+    let used = pg.transactions() - before;
+    assert!(
+        used < callers as u64 / 2,
+        "{callers} concurrent submissions took {used} transactions"
+    );
+    for i in 0..callers {
+        assert!(store.order(&format!("o{i}")).await.unwrap().is_some());
+    }
+}

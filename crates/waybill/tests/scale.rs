@@ -417,10 +417,11 @@ where
     for i in 0..3 {
         workers.push(site.worker(i, 3).await);
     }
-    let orders = 150;
+    // 9,000 events at about 3,000 a second: the fault lands a third of the way in.
+    let orders = 1_500;
     let work = workload(name, orders);
     let total = work.len();
-    let producer = tokio::spawn(produce(site.amqp_url.clone(), work, 300));
+    let producer = tokio::spawn(produce(site.amqp_url.clone(), work, 3_000));
     // Mid-stream: a third of the way in.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let workers = fault(workers).await;

@@ -11,11 +11,13 @@
 //! - [`schema`]: versioned migrations.
 //! - `rows`: a batch's rows, loaded with locks and saved.
 //! - `world`: the engine's world over those rows.
-//! - `write`: one submission's transaction; `entries`: the log entries it remembers.
+//! - `write`: one submission's transaction; `entries`: the log entries it remembers;
+//!   `group`: concurrent submissions merged into one transaction.
 //! - `read`, `outbox`, `hooks`, `quarantine`: queries and the smaller writes.
 
 mod dashboard;
 mod entries;
+mod group;
 mod hooks;
 mod outbox;
 mod quarantine;
@@ -85,6 +87,9 @@ struct Inner {
     announced: watch::Sender<i64>,
     listener: std::sync::OnceLock<Arc<dyn Listener>>,
     entries: entries::Entries,
+    group: group::Group,
+    /// Transactions this process committed.
+    committed: std::sync::atomic::AtomicU64,
 }
 
 /// A future a [`Listener`] returns.
@@ -155,6 +160,8 @@ impl PgStore {
             announced: watch::Sender::new(last),
             listener: std::sync::OnceLock::new(),
             entries: entries::Entries::new(options.log_cache),
+            group: group::Group::default(),
+            committed: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(poll(Arc::downgrade(&inner), options.poll_interval));
         Ok(Self { inner })
@@ -167,22 +174,89 @@ impl PgStore {
     /// Applies a submission in one transaction and answers once it is committed. Runs as
     /// a task of its own: a caller that stops waiting (a client gone) cannot cut off what
     /// follows a commit (invalidating caches, telling followers of the outbox).
+    /// Events submitted while another transaction of this process runs are merged
+    /// into the next one (see `pg::group`).
     pub async fn submit(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+        let s = match s {
+            Submission::Events(events) if events.len() < group::MERGE_LIMIT => {
+                let (answer, rx) = tokio::sync::oneshot::channel();
+                if self.inner.group.join(group::Waiter { events, answer }) {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.lead().await });
+                }
+                return rx.await.map_err(|_| {
+                    StoreError::TaskFailed("the group commit ended without an answer".into())
+                })?;
+            }
+            other => other,
+        };
         let this = self.clone();
-        tokio::spawn(async move { this.submit_here(s).await })
+        tokio::spawn(async move { this.submit_here(&s).await })
             .await
             .map_err(|e| StoreError::TaskFailed(format!("the submission task failed: {e}")))?
     }
 
-    async fn submit_here(&self, s: Submission) -> Result<Vec<ItemOutcome>, StoreError> {
+    /// Transactions this process has committed (a merged one counts once).
+    pub fn transactions(&self) -> u64 {
+        self.inner
+            .committed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Commits what waits in the group, one merged transaction after another, until
+    /// nothing does. A merged transaction that fails for good is run again one
+    /// submission at a time, so that each caller hears only of its own failure.
+    async fn lead(&self) {
+        struct Leading<'a>(&'a group::Group, bool);
+        impl Drop for Leading<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    self.0.abandon();
+                }
+            }
+        }
+        let mut leading = Leading(&self.inner.group, false);
+        while let Some(waiters) = self.inner.group.next() {
+            let (events, shares) = group::merge(waiters);
+            let merged = Submission::Events(events);
+            match self.submit_here(&merged).await {
+                Ok(mut outcomes) => {
+                    for (n, answer) in shares {
+                        let rest = outcomes.split_off(n);
+                        let _ = answer.send(Ok(std::mem::replace(&mut outcomes, rest)));
+                    }
+                }
+                Err(e) if shares.len() == 1 => {
+                    let _ = shares.into_iter().next().map(|(_, a)| a.send(Err(e)));
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a merged batch failed; committing its parts alone");
+                    let Submission::Events(mut events) = merged else {
+                        unreachable!("merged from events")
+                    };
+                    for (n, answer) in shares {
+                        let rest = events.split_off(n);
+                        let alone = Submission::Events(std::mem::replace(&mut events, rest));
+                        let _ = answer.send(self.submit_here(&alone).await);
+                    }
+                }
+            }
+        }
+        leading.1 = true;
+    }
+
+    async fn submit_here(&self, s: &Submission) -> Result<Vec<ItemOutcome>, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut client = self.client().await?;
             let result =
-                write::commit(&mut client, &s, self.inner.announce, &self.inner.entries).await;
+                write::commit(&mut client, s, self.inner.announce, &self.inner.entries).await;
             match result {
                 Ok(written) => {
+                    self.inner
+                        .committed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if let Some(l) = self.inner.listener.get()
                         && !written.touched.is_empty()
                     {
@@ -209,7 +283,7 @@ impl PgStore {
                     if e.is_transient()
                         && let Some(l) = self.inner.listener.get()
                     {
-                        l.changed(&named_orders(&s)).await;
+                        l.changed(&named_orders(s)).await;
                     }
                     return Err(e);
                 }
