@@ -284,6 +284,30 @@ struct EndToEnd {
     /// CPU seconds spent during the run by the workers, PostgreSQL and RabbitMQ
     /// (`None` where `/proc` could not say).
     cpu: Option<Cpu>,
+    /// What the workers' own metrics say of their batches.
+    batches: Batches,
+}
+
+/// The workers' committed batches, summed over them (from `/metrics`).
+#[derive(Default)]
+struct Batches {
+    count: f64,
+    events: f64,
+    commit_seconds: f64,
+}
+
+impl Batches {
+    /// Adds one worker's `/metrics` page.
+    fn add(&mut self, page: &str) {
+        let value = |name: &str| -> f64 {
+            page.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        self.count += value("waybill_worker_batches_total");
+        self.events += value("waybill_worker_batch_events_total");
+        self.commit_seconds += value("waybill_worker_commit_seconds_total");
+    }
 }
 
 /// CPU seconds by who spent them.
@@ -359,6 +383,7 @@ async fn end_to_end(
 ) -> anyhow::Result<EndToEnd> {
     let env = node_env(place, None);
     let mut children = Vec::new();
+    let mut health = Vec::new();
     for i in 0..workers {
         let (index, of) = (i.to_string(), workers.to_string());
         let args = [
@@ -370,7 +395,14 @@ async fn end_to_end(
             "--workers",
             &of,
         ];
-        children.push(Child::spawn(&args, &env, "worker started").await?.0);
+        let (child, line) = Child::spawn(&args, &env, "worker started").await?;
+        children.push(child);
+        health.push(
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("health="))
+                .context("the worker's health address")?
+                .to_owned(),
+        );
     }
     let db = pg(&place.db).await?;
     let lsn: String = db
@@ -400,6 +432,12 @@ async fn end_to_end(
         (Some(b), Some(a)) => Some(cpu_between(b, &a, &pids)),
         _ => None,
     };
+    let mut batches = Batches::default();
+    let http = reqwest::Client::new();
+    for addr in &health {
+        let page = http.get(format!("http://{addr}/metrics")).send().await?;
+        batches.add(&page.text().await?);
+    }
     for c in children {
         c.stop().await;
     }
@@ -428,6 +466,7 @@ async fn end_to_end(
         stored_bytes,
         outbox_rows,
         cpu,
+        batches,
     })
 }
 
@@ -517,6 +556,16 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
                 us(cpu.postgres),
                 us(cpu.rabbitmq),
                 1e6 / total
+            );
+        }
+        let b = &e2e.batches;
+        if b.count > 0.0 {
+            println!(
+                "  workers' batches: {:.0}, {:.0} events each on average, {:.1} ms to commit on average; commits took {:.0}% of the run per worker",
+                b.count,
+                b.events / b.count,
+                b.commit_seconds * 1e3 / b.count,
+                100.0 * b.commit_seconds / f64::from(workers) / e2e.took.as_secs_f64()
             );
         }
         if let Some(old) = last.replace(place) {

@@ -3,12 +3,14 @@
 //! - [`topology`]: the exchanges and queues Waybill declares for itself.
 //! - [`publish`]: a channel with publisher confirms, for everything Waybill publishes.
 //! - [`worker`]: consumes the intake partitions and applies what arrives, acknowledging
-//!   each message only after the store committed it.
+//!   each message only after the store committed it; [`acks`]: those acknowledgements,
+//!   one frame per batch.
 //! - [`relay`]: copies the outbox's domain events to `waybill.events`.
 //!
 //! This crate moves bytes and decides when to acknowledge; it does not read events
 //! (the caller hands the worker a decoder) or write rows (it goes through the store).
 
+pub mod acks;
 pub mod publish;
 pub mod relay;
 pub mod topology;

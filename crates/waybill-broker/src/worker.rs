@@ -1,6 +1,7 @@
 //! `waybill worker`: takes events from the intake partitions and applies them.
 //!
-//! A message is acknowledged only after the store has committed what it carried. A
+//! A message is acknowledged only after the store has committed what it carried (one
+//! frame per batch, covering a run of finished deliveries: see [`crate::acks`]). A
 //! worker that dies before its acknowledgement leaves the message to be delivered
 //! again (to it, or to the standby that takes over the partition): the store answers
 //! "duplicate" for what it already has, so nothing is lost and nothing applied twice.
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use waybill_core::TrackingEvent;
 use waybill_store::{Counted, ItemOutcome, Store, Submission};
 
+use crate::acks::Acks;
 use crate::publish::{Message, Publisher};
 use crate::topology::{self, Topology};
 use crate::{BrokerError, pause};
@@ -181,6 +183,7 @@ async fn session(
     tasks.0.push(standby);
     drop(tx);
     counters.ready.store(true, Ordering::SeqCst);
+    let mut acks = Acks::default();
     let result = async {
         loop {
             let first = tokio::select! {
@@ -198,7 +201,11 @@ async fn session(
                     _ => break,
                 }
             }
-            apply(batch, store, decode, &dead, counters, shutdown).await?;
+            apply(batch, store, decode, &dead, counters, shutdown, &mut acks).await?;
+            if let Some(upto) = acks.advance() {
+                ch.basic_ack(upto, BasicAckOptions { multiple: true })
+                    .await?;
+            }
         }
     }
     .await;
@@ -250,7 +257,8 @@ async fn consume(
     }))
 }
 
-/// Applies one batch: every readable event in one submission, then the answers.
+/// Applies one batch: every readable event in one submission, then the dead letters;
+/// marks every message finished in `acks` (the caller acknowledges them).
 async fn apply(
     batch: Vec<(u16, Delivery)>,
     store: &Store,
@@ -258,6 +266,7 @@ async fn apply(
     dead: &Publisher,
     counters: &Counters,
     shutdown: &watch::Receiver<bool>,
+    acks: &mut Acks,
 ) -> Result<(), BrokerError> {
     let mut problems: Vec<Vec<String>> = vec![Vec::new(); batch.len()];
     let mut events = Vec::new();
@@ -285,7 +294,7 @@ async fn apply(
     }
     if !events.is_empty() {
         let started = std::time::Instant::now();
-        let submitted = submit(store, events.clone(), shutdown).await?;
+        let submitted = submit(store, &events, shutdown).await?;
         if submitted.is_ok() {
             counters.batches.fetch_add(1, Ordering::Relaxed);
             counters
@@ -312,7 +321,7 @@ async fn apply(
                     if evs.is_empty() {
                         continue;
                     }
-                    match submit(store, evs, shutdown).await? {
+                    match submit(store, &evs, shutdown).await? {
                         Ok(outcomes) => {
                             tally(mine.into_iter().zip(outcomes), &mut problems, counters)
                         }
@@ -329,7 +338,7 @@ async fn apply(
         } else {
             counters.applied.fetch_add(1, Ordering::Relaxed);
         }
-        d.acker.ack(BasicAckOptions::default()).await?;
+        acks.finish(d.delivery_tag);
     }
     Ok(())
 }
@@ -358,12 +367,12 @@ fn tally(
 /// messages then go back to the broker unacknowledged).
 async fn submit(
     store: &Store,
-    events: Vec<TrackingEvent>,
+    events: &[TrackingEvent],
     shutdown: &watch::Receiver<bool>,
 ) -> Result<Result<Vec<ItemOutcome>, waybill_store::StoreError>, BrokerError> {
     let mut backoff = Duration::from_millis(50);
     loop {
-        match store.submit(Submission::Events(events.clone())).await {
+        match store.submit(Submission::Events(events.to_vec())).await {
             Ok(outcomes) => return Ok(Ok(outcomes)),
             Err(e) if !e.is_transient() => return Ok(Err(e)),
             Err(e) => {
