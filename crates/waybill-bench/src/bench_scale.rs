@@ -222,10 +222,13 @@ impl Child {
         env: &[(&str, &str)],
         ready: &str,
     ) -> anyhow::Result<(Self, String)> {
+        // WAYBILL_BENCH_CHILD_LOG: the children's log filter, their lines passed on to
+        // this process's stderr (to profile them; e.g. `waybill_store::pg=trace`).
+        let shown = std::env::var("WAYBILL_BENCH_CHILD_LOG").ok();
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
             .args(args)
             .envs(env.iter().copied())
-            .env("WAYBILL_LOG", "info")
+            .env("WAYBILL_LOG", shown.as_deref().unwrap_or("info"))
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -244,7 +247,13 @@ impl Child {
         .ok()
         .flatten()
         .with_context(|| format!("{args:?} did not say {ready:?}"))?;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        tokio::spawn(async move {
+            while let Ok(Some(l)) = lines.next_line().await {
+                if shown.is_some() {
+                    eprintln!("{l}");
+                }
+            }
+        });
         Ok((Self { child }, line))
     }
 

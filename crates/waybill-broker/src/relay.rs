@@ -95,24 +95,23 @@ async fn session(
             }
             continue;
         };
-        let mut confirms = Vec::with_capacity(page.len());
-        for r in &page {
-            let body = encode(r);
-            let id = format!("msg_{}", r.id);
-            confirms.push(
-                publisher
-                    .send(&Message {
-                        exchange: topology::EVENTS,
-                        routing_key: r.kind.as_str(),
-                        body: &body,
-                        content_type: "application/json",
-                        message_id: Some(&id),
-                        headers: vec![("x-waybill-order-id", r.order_id.clone())],
-                    })
-                    .await?,
-            );
-        }
-        for c in confirms {
+        let bodies: Vec<(Vec<u8>, String)> = page
+            .iter()
+            .map(|r| (encode(r), format!("msg_{}", r.id)))
+            .collect();
+        let messages: Vec<Message<'_>> = page
+            .iter()
+            .zip(&bodies)
+            .map(|(r, (body, id))| Message {
+                exchange: topology::EVENTS,
+                routing_key: r.kind.as_str(),
+                body,
+                content_type: "application/json",
+                message_id: Some(id),
+                headers: vec![("x-waybill-order-id", r.order_id.clone())],
+            })
+            .collect();
+        for c in publisher.send_all(&messages).await? {
             confirmed(c).await?;
         }
         counters
