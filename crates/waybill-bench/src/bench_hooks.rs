@@ -79,30 +79,7 @@ pub async fn run(
     );
 
     let started = Instant::now();
-    let batch = if pace.is_some() { 1 } else { 100 };
-    for chunk in (0..orders).collect::<Vec<_>>().chunks(batch) {
-        if let Some(p) = pace {
-            tokio::time::sleep(p).await;
-        }
-        let body: String = chunk
-            .iter()
-            .map(|i| {
-                format!("{{\"event_type\":\"ship\",\"order_id\":\"hook-{i}\",\"details\":\"\"}}\n")
-            })
-            .collect();
-        let resp = client
-            .post(format!("{base}/v1/events"))
-            .bearer_auth(KEY)
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            resp.status() == 200,
-            "POST /v1/events answered {}",
-            resp.status()
-        );
-    }
+    bench_server::post_changes(&client, &base, "hook", orders, pace).await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrivals.lock().expect("not poisoned").len() < orders {
         anyhow::ensure!(

@@ -78,3 +78,42 @@ pub async fn serve(
     }));
     Ok(Running { addr, stop, server })
 }
+
+/// Ships orders `{prefix}-0` … `{prefix}-{orders - 1}` through `POST {base}/v1/events`:
+/// one a request every `pace` when paced, else in NDJSON batches of 100 at once.
+pub async fn post_changes(
+    client: &reqwest::Client,
+    base: &str,
+    prefix: &str,
+    orders: usize,
+    pace: Option<Duration>,
+) -> anyhow::Result<()> {
+    let url = format!("{base}/v1/events");
+    let batch = if pace.is_some() { 1 } else { 100 };
+    for chunk in (0..orders).collect::<Vec<_>>().chunks(batch) {
+        if let Some(p) = pace {
+            tokio::time::sleep(p).await;
+        }
+        let body: String = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "{{\"event_type\":\"ship\",\"order_id\":\"{prefix}-{i}\",\"details\":\"\"}}\n"
+                )
+            })
+            .collect();
+        let resp = client
+            .post(&url)
+            .bearer_auth(KEY)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status() == 200,
+            "POST /v1/events answered {}",
+            resp.status()
+        );
+    }
+    Ok(())
+}

@@ -88,31 +88,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let started = Instant::now();
-    let post = format!("http://{addr}/v1/events");
-    let batch = if pace.is_some() { 1 } else { 100 };
-    for chunk in (0..orders).collect::<Vec<_>>().chunks(batch) {
-        if let Some(p) = pace {
-            tokio::time::sleep(p).await;
-        }
-        let body: String = chunk
-            .iter()
-            .map(|i| {
-                format!("{{\"event_type\":\"ship\",\"order_id\":\"fan-{i}\",\"details\":\"\"}}\n")
-            })
-            .collect();
-        let resp = client
-            .post(&post)
-            .bearer_auth(KEY)
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            resp.status() == 200,
-            "POST /v1/events answered {}",
-            resp.status()
-        );
-    }
+    bench_server::post_changes(&client, &format!("http://{addr}"), "fan", orders, pace).await?;
     let mut latencies = Vec::new();
     let mut cut_off = 0;
     for t in tasks {

@@ -39,11 +39,6 @@ impl Acks {
         }
         (self.acked > before).then_some(self.acked)
     }
-
-    /// Finished but not yet acknowledged: they wait for an earlier delivery.
-    pub fn waiting(&self) -> usize {
-        self.done.len()
-    }
 }
 
 #[cfg(test)]
@@ -59,11 +54,9 @@ mod tests {
         a.finish(2);
         a.finish(4);
         assert_eq!(a.advance(), Some(2));
-        assert_eq!(a.waiting(), 1);
         assert_eq!(a.advance(), None, "3 is still open");
         a.finish(3);
-        assert_eq!(a.advance(), Some(4));
-        assert_eq!(a.waiting(), 0);
+        assert_eq!(a.advance(), Some(4), "3 closes the gap: 4 goes with it");
     }
 
     proptest! {

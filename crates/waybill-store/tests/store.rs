@@ -1958,3 +1958,58 @@ async fn postgres_concurrent_submissions_are_group_committed() {
         assert!(store.order(&format!("o{i}")).await.unwrap().is_some());
     }
 }
+
+/// A merged transaction that fails for good is committed again part by part: the one
+/// submission at fault hears of it, the others that shared its transaction are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_failed_merge_fails_only_the_submission_at_fault() {
+    let Some(place) = Place::new(Backend::Postgres) else {
+        return;
+    };
+    let store = place.open().await;
+    let bad = Some(("sf-express", "BAD1"));
+    store
+        .submit(Submission::Events(vec![ev(
+            Some("bad"),
+            bad,
+            st(PickedUp),
+            1,
+            "b1",
+        )]))
+        .await
+        .unwrap();
+    // The parcel's owner becomes a row no reader can take for an order.
+    let At::Schema { url, name } = &place.at else {
+        unreachable!()
+    };
+    scratch::run_sql(
+        url,
+        format!("UPDATE {name}.orders SET order_id = '' WHERE order_id = 'bad'"),
+    );
+    // Sent at once: they wait in the same queue and share transactions.
+    let mut tasks = Vec::new();
+    for i in 0..17 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let order = format!("good{i}");
+            let e = if i == 8 {
+                ev(None, bad, st(InTransit), 2, "b2")
+            } else {
+                ev(Some(&order), None, EventKind::OrderCreated, 1, &order)
+            };
+            (i, store.submit(Submission::Events(vec![e])).await)
+        }));
+    }
+    for t in tasks {
+        match t.await.unwrap() {
+            (8, at_fault) => assert!(
+                matches!(at_fault, Err(waybill_store::StoreError::Unreadable(_))),
+                "{at_fault:?}"
+            ),
+            (i, out) => {
+                assert_eq!(out.unwrap(), [ItemOutcome::Accepted], "good{i}");
+                assert!(store.order(&format!("good{i}")).await.unwrap().is_some());
+            }
+        }
+    }
+}
