@@ -1,6 +1,7 @@
 //! The broker interface against the machine's RabbitMQ and PostgreSQL: each test in a
-//! virtual host and a schema of its own. Skipped (saying so) unless
-//! `WAYBILL_TEST_AMQP_URL` and `WAYBILL_TEST_DATABASE_URL` are set, as `.ci/run` does.
+//! virtual host and a schema of its own. Listed as ignored (with what they need) by a
+//! plain `cargo test`; `.ci/run` sets `WAYBILL_TEST_AMQP_URL` and
+//! `WAYBILL_TEST_DATABASE_URL` and runs them with `-- --ignored`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -34,14 +35,9 @@ fn rabbitmqctl(args: &[&str]) {
 }
 
 impl Env {
-    fn new() -> Option<Self> {
-        let (Ok(amqp), Ok(db)) = (
-            std::env::var("WAYBILL_TEST_AMQP_URL"),
-            std::env::var("WAYBILL_TEST_DATABASE_URL"),
-        ) else {
-            eprintln!("skipped: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL");
-            return None;
-        };
+    fn new() -> Self {
+        let amqp = scratch::need("WAYBILL_TEST_AMQP_URL");
+        let db = scratch::need("WAYBILL_TEST_DATABASE_URL");
         let vhost = scratch::unique("wbt");
         rabbitmqctl(&["add_vhost", &vhost]);
         rabbitmqctl(&["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"]);
@@ -49,11 +45,11 @@ impl Env {
         let mut pg = PgOptions::new(db);
         pg.schema = Some(vhost.clone());
         pg.pool_size = 4;
-        Some(Self {
+        Self {
             amqp: format!("{base}/{vhost}"),
             vhost,
             pg,
-        })
+        }
     }
 
     async fn store(&self) -> PgStore {
@@ -187,8 +183,9 @@ fn start(
 /// Every event published to the intake is applied once, each message acknowledged,
 /// and one order's events all went through one partition.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn the_worker_applies_what_producers_publish() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let store = env.store().await;
     let orders: Vec<String> = (0..20).map(|i| format!("ord-{i}")).collect();
     let messages: Vec<(String, String)> = orders
@@ -218,8 +215,9 @@ async fn the_worker_applies_what_producers_publish() {
 /// Unreadable messages and events the store refuses are kept in the dead-letter queue
 /// with the reason; the rest of their batch is applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn poison_messages_are_kept_with_their_reason() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let store = env.store().await;
     let unknown = r#"{"event_id":"x1","carrier":"ups","tracking_number":"1Z9","status":"in_transit","occurred_at":"2026-11-01T08:00:00Z"}"#;
     let messages = vec![
@@ -295,8 +293,9 @@ impl waybill_store::pg::Listener for Stall {
 /// takes the partition over, the broker delivers those messages again, and the store
 /// counts them as duplicates. Nothing lost, nothing applied twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn a_worker_gone_before_its_ack_loses_nothing_and_doubles_nothing() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let stalled = env.store().await;
     let (_never, hold) = watch::channel(false);
     stalled.listen(Arc::new(Stall(hold)));
@@ -350,8 +349,9 @@ async fn a_worker_gone_before_its_ack_loses_nothing_and_doubles_nothing() {
 /// Domain events reach `waybill.events` with their type as routing key, once each,
 /// with the same id as their webhook.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn the_relay_publishes_every_domain_event() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let store = env.store().await;
     // A consumer's queue on the topic exchange, declared before anything happens.
     let conn = waybill_broker::connect(&env.amqp, "test-events")
@@ -446,8 +446,9 @@ async fn the_relay_publishes_every_domain_event() {
 /// its batch: the batch is applied message by message, that one is kept aside with
 /// the database's reason, and the others are applied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn a_message_the_database_refuses_is_kept_aside() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let store = env.store().await;
     let careless: Decoder = Arc::new(|ct, body| {
         let mut items =
@@ -490,8 +491,9 @@ async fn a_message_the_database_refuses_is_kept_aside() {
 /// it. (Disabling the real consistent-hash plugin would break the tests running beside
 /// this one; a type no plugin provides takes the same path in RabbitMQ.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs RabbitMQ and PostgreSQL: set WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_DATABASE_URL"]
 async fn a_missing_exchange_plugin_is_told_apart_and_named() {
-    let Some(env) = Env::new() else { return };
+    let env = Env::new();
     let conn = waybill_broker::connect(&env.amqp, "test-plugin")
         .await
         .unwrap();

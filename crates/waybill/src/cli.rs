@@ -12,14 +12,33 @@ use clap::{Args, Parser, Subcommand};
     about = "Order tracking and logistics event processing"
 )]
 pub struct Cli {
-    /// Data directory of the embedded store.
-    #[arg(long, global = true, env = "WAYBILL_DATA")]
+    /// Data directory of the embedded store (default: ./waybill-data). May also follow
+    /// the command that uses it, which then lists it.
+    #[arg(long, env = "WAYBILL_DATA")]
     pub data: Option<PathBuf>,
-    /// TOML configuration file (default: ./waybill.toml if it exists).
-    #[arg(long, global = true, env = "WAYBILL_CONFIG")]
+    /// TOML configuration file (default: ./waybill.toml if it exists). May also follow
+    /// the command that uses it.
+    #[arg(long, env = "WAYBILL_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the embedded store lives. (No `env` here: the variable is read once, above,
+/// so that a flag before the command still beats it.)
+#[derive(Debug, Clone, Args)]
+pub struct DataDir {
+    /// Data directory of the embedded store (default: ./waybill-data, or WAYBILL_DATA).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+}
+
+/// The settings file.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigFile {
+    /// TOML configuration file (default: WAYBILL_CONFIG, or ./waybill.toml if it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +51,7 @@ pub enum Command {
     Order(OrderArgs),
     /// Rebuild every projection from the event log (stop the server first; on
     /// PostgreSQL, writers wait while it runs).
-    Replay,
+    Replay(ReplayArgs),
     /// Write a realistic synthetic workload as NDJSON.
     Loadgen(LoadgenArgs),
     /// Run the standard benchmark and print a report.
@@ -55,6 +74,8 @@ pub struct DeadLettersArgs {
     /// Most messages to show.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +83,8 @@ pub struct PublishArgs {
     /// Files of events: .ndjson/.jsonl, .json (array) or .csv.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +106,8 @@ pub struct WorkerArgs {
     /// port; the log line "worker started" names it).
     #[arg(long, env = "WAYBILL_WORKER_ADDR", default_value = "127.0.0.1:0")]
     pub health_addr: String,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +121,10 @@ pub struct ServeArgs {
     /// Base URL for links handed out (tracking_url).
     #[arg(long, env = "WAYBILL_PUBLIC_URL")]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +132,8 @@ pub struct IngestArgs {
     /// Files to load: .ndjson/.jsonl, .json (array) or .csv (header row of field names).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Send to a running server instead of writing the embedded store.
+    /// Send to a running server instead of writing the embedded store: its base URL,
+    /// e.g. http://127.0.0.1:8080.
     #[arg(long, env = "WAYBILL_SERVER")]
     pub server: Option<String>,
     /// API key for --server (role ingest or admin).
@@ -112,19 +142,39 @@ pub struct IngestArgs {
     /// Events per batch.
     #[arg(long, default_value_t = 1000)]
     pub batch: usize,
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
 pub struct OrderArgs {
+    /// The order's id, as it was created.
     pub order_id: String,
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(flatten)]
+    pub config: ConfigFile,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub data: DataDir,
+    #[command(flatten)]
+    pub config: ConfigFile,
 }
 
 #[derive(Debug, Args)]
 pub struct LoadgenArgs {
+    /// Orders to generate (about ten events each).
     #[arg(long, default_value_t = 1000)]
     pub orders: usize,
+    /// The NDJSON file to write, or - for standard output.
     #[arg(long)]
     pub out: PathBuf,
+    /// Seed of the generator: the same seed writes the same file.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -159,4 +209,58 @@ pub struct BenchArgs {
     /// Where the benchmark's stores go (a fresh temporary directory by default).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// Every command, argument and option says what it is in `--help`.
+    #[test]
+    fn everything_in_the_help_has_a_description() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(here.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{here} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &here, missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:?}");
+    }
+
+    /// A command lists only the options it reads: no store or settings file where none
+    /// is opened.
+    #[test]
+    fn commands_list_only_the_options_they_use() {
+        let cli = Cli::command();
+        let has = |name: &str, id: &str| {
+            cli.find_subcommand(name)
+                .unwrap()
+                .get_arguments()
+                .any(|a| a.get_id() == id)
+        };
+        for pure in ["openapi", "loadgen", "bench"] {
+            assert!(!has(pure, "data") && !has(pure, "config"), "{pure}");
+        }
+        for stored in ["serve", "ingest", "order", "replay"] {
+            assert!(has(stored, "data") && has(stored, "config"), "{stored}");
+        }
+        for broker in ["worker", "publish", "dead-letters"] {
+            assert!(!has(broker, "data") && has(broker, "config"), "{broker}");
+        }
+    }
 }

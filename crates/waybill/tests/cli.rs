@@ -91,6 +91,18 @@ async fn ingest(cwd: &Path, data: &Path, files: &[&Path]) -> Out {
     .await
 }
 
+/// The same with an item rejected: it must fail (exit status 1), totals still printed.
+async fn ingest_failing(cwd: &Path, data: &Path, files: &[&Path]) -> Out {
+    fails(
+        waybill(cwd)
+            .arg("--data")
+            .arg(data)
+            .arg("ingest")
+            .args(files),
+    )
+    .await
+}
+
 fn totals(accepted: usize, duplicates: usize, rejected: usize) -> String {
     format!("accepted {accepted}, duplicates {duplicates}, rejected {rejected}\n")
 }
@@ -246,8 +258,10 @@ async fn a_bad_line_is_rejected_and_reported_with_its_place() {
     let mut lines: Vec<&str> = ORD1.lines().collect();
     lines.insert(2, r#"{"order_id": "ORD-1", "status": "#);
     let file = write(cwd, "bad.ndjson", &(lines.join("\n") + "\n"));
-    let out = ingest(cwd, &data, &[&file]).await;
+    // A rejected item fails the run, after every other item is in.
+    let out = ingest_failing(cwd, &data, &[&file]).await;
     assert_eq!(out.stdout, totals(5, 0, 1), "{out:?}");
+    assert!(out.stderr.contains("error: 1 item(s) rejected"), "{out:?}");
     let place = format!("{}: item 3", file.display());
     assert!(out.stderr.contains(&place), "{out:?}");
     assert!(out.stderr.contains("malformed JSON"), "{out:?}");
@@ -261,7 +275,7 @@ async fn a_bad_line_is_rejected_and_reported_with_its_place() {
 {"order_id":"ORD-9","status":"cancelled"}
 "#,
     );
-    let out = ingest(cwd, &data, &[&other]).await;
+    let out = ingest_failing(cwd, &data, &[&other]).await;
     assert_eq!(out.stdout, totals(2, 0, 1), "{out:?}");
     assert!(out.stderr.contains("belongs to order ORD-1"), "{out:?}");
     let place = format!("{}: item 2", other.display());
@@ -516,11 +530,13 @@ async fn ingest_to_a_running_server() {
     let mut lines: Vec<&str> = ORD1.lines().collect();
     lines.insert(4, r#"{"order_id":"ORD-1","status":"teleported"}"#);
     let file = write(cwd, "events.ndjson", &(lines.join("\n") + "\n"));
-    let out = ok(waybill(cwd)
-        .args([
-            "ingest", "--batch", "2", "--server", base, "--key", ADMIN_KEY,
-        ])
-        .arg(&file))
+    let out = fails(
+        waybill(cwd)
+            .args([
+                "ingest", "--batch", "2", "--server", base, "--key", ADMIN_KEY,
+            ])
+            .arg(&file),
+    )
     .await;
     assert_eq!(out.stdout, totals(5, 0, 1), "{out:?}");
     assert!(out.stderr.contains("unknown status"), "{out:?}");
@@ -560,18 +576,22 @@ async fn ingest_to_a_running_server() {
         "bad.json",
         r#"[{"order_id":"x","status":"lost"},{"order_id":"x","status":"found"}]"#,
     );
-    let out = ok(waybill(cwd)
-        .args(["ingest", "--server", base, "--key", ADMIN_KEY])
-        .arg(&bad))
+    let out = fails(
+        waybill(cwd)
+            .args(["ingest", "--server", base, "--key", ADMIN_KEY])
+            .arg(&bad),
+    )
     .await;
     assert_eq!(out.stdout, totals(0, 0, 2), "{out:?}");
     let place = format!("{}: item 2: unknown status \"found\"", bad.display());
     assert!(out.stderr.contains(&place), "{out:?}");
 
-    // The same file again: all duplicates, acknowledged.
-    let out = ok(waybill(cwd)
-        .args(["ingest", "--server", base, "--key", ADMIN_KEY])
-        .arg(&file))
+    // The same file again: all duplicates, acknowledged (the bad item still fails it).
+    let out = fails(
+        waybill(cwd)
+            .args(["ingest", "--server", base, "--key", ADMIN_KEY])
+            .arg(&file),
+    )
     .await;
     assert_eq!(out.stdout, totals(0, 5, 1), "{out:?}");
 
@@ -589,6 +609,51 @@ async fn ingest_to_a_running_server() {
     .await;
     assert!(out.stderr.contains("401"), "{out:?}");
     assert!(!out.stdout.contains("accepted"), "{out:?}");
+}
+
+/// `waybill order` beside a running server shows what the server acknowledged, at
+/// once (the server's rows lag its log by up to a second; the command reads the log past
+/// them), never a time of 1970, in columns that line up with Chinese place names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_beside_a_running_server_shows_what_was_acknowledged() {
+    use unicode_width::UnicodeWidthStr;
+    let tmp = tempfile::tempdir().unwrap();
+    let (cwd, data) = (tmp.path(), tmp.path().join("data"));
+    let server = serve(cwd, &data, Some(&format!("admin:{ADMIN_KEY}"))).await;
+    for round in 0..3 {
+        let id = format!("ORD-{round}");
+        let number = format!("SF100000000{round}");
+        let body = ORD1.replace("ORD-1", &id).replace("SF1000000001", &number);
+        let resp = http()
+            .post(format!("{}/v1/events", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let shown = order(cwd, &data, &id).await;
+        assert_eq!(field(&shown, "status"), "delivered", "{shown}");
+        assert!(!shown.contains("1970"), "{shown}");
+        let rows = timeline(&shown);
+        let kinds: Vec<&str> = rows.iter().map(|(_, k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ORD1_IN_ORDER, "{shown}");
+        // Each column starts at the same display column on every line of the table.
+        let lines: Vec<&str> = shown
+            .lines()
+            .skip_while(|l| !l.starts_with("OCCURRED"))
+            .collect();
+        let at = |l: &str, word: &str| l[..l.find(word).unwrap()].width();
+        let tracking = at(lines[0], "TRACKING");
+        let location = at(lines[0], "LOCATION");
+        for l in &lines[1..] {
+            assert_eq!(at(l, &number), tracking, "{shown}");
+            let place = l.split_whitespace().nth(3).unwrap();
+            assert_eq!(at(l, place), location, "{shown}");
+        }
+    }
+    server.stop().await;
 }
 
 #[tokio::test]
@@ -769,4 +834,95 @@ async fn serve_without_keys_generates_a_working_admin_key() {
         .unwrap()
         .status();
     assert_eq!(status, 200);
+}
+
+/// A user's mistake is one line on stderr, even with backtraces asked for; the exit
+/// status says it failed.
+#[tokio::test]
+async fn a_user_error_is_one_line_without_a_backtrace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cwd, data) = (tmp.path(), tmp.path().join("data"));
+    let file = write(cwd, "events.ndjson", ORD1);
+    ingest(cwd, &data, &[&file]).await;
+    let out = fails(
+        waybill(cwd)
+            .env("RUST_BACKTRACE", "1")
+            .arg("--data")
+            .arg(&data)
+            .args(["order", "nosuchorder"]),
+    )
+    .await;
+    assert_eq!(out.stderr, "error: no order \"nosuchorder\"\n", "{out:?}");
+}
+
+#[tokio::test]
+async fn loadgen_writes_to_standard_output_with_a_dash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(waybill(tmp.path()).args(["loadgen", "--orders", "5", "--out", "-"])).await;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines.len() > 10, "{out:?}");
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        assert!(v["order_id"].is_string(), "{l}");
+    }
+    assert!(out.stderr.contains("wrote"), "{out:?}");
+    assert!(!tmp.path().join("-").exists(), "no file named -");
+}
+
+/// A reader that stops early (`| head -1`) ends the command quietly, not with a panic.
+#[tokio::test]
+async fn openapi_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = waybill(tmp.path())
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).await.unwrap();
+    assert_eq!(first.trim(), "{");
+    drop(stdout);
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Two mistakes met in the first hour get a hint: a server address without its scheme,
+/// and a bulk load into a store a running server holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_hints_at_the_scheme_and_at_the_running_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cwd, data) = (tmp.path(), tmp.path().join("data"));
+    let file = write(cwd, "events.ndjson", ORD1);
+    let out = fails(
+        waybill(cwd)
+            .args(["ingest", "--server", "localhost:8080", "--key", ADMIN_KEY])
+            .arg(&file),
+    )
+    .await;
+    assert!(
+        out.stderr.contains("--server http://localhost:8080"),
+        "{out:?}"
+    );
+    let server = serve(cwd, &data, Some(&format!("admin:{ADMIN_KEY}"))).await;
+    let out = fails(
+        waybill(cwd)
+            .arg("--data")
+            .arg(&data)
+            .arg("ingest")
+            .arg(&file),
+    )
+    .await;
+    assert!(
+        out.stderr.contains("in use by another Waybill process"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("--server http://"), "{out:?}");
+    server.stop().await;
 }

@@ -8,8 +8,9 @@
 //! never stored) and what was applied twice (stored more than once), and, from the
 //! workers' own reports, what the broker delivered again. Lost and duplicated must be 0.
 //!
-//! Skipped (saying so) unless `WAYBILL_TEST_DATABASE_URL`, `WAYBILL_TEST_AMQP_URL` and
-//! `WAYBILL_TEST_REDIS_URL` are set, as `.ci/run` does. The tests restart services every
+//! Listed as ignored (with what they need) by a plain `cargo test`; `.ci/run` sets
+//! `WAYBILL_TEST_DATABASE_URL`, `WAYBILL_TEST_AMQP_URL` and `WAYBILL_TEST_REDIS_URL` and
+//! runs them with `-- --ignored`. The tests restart services every
 //! other test uses, so they take turns.
 
 use std::collections::HashSet;
@@ -60,17 +61,10 @@ struct Site {
 }
 
 impl Site {
-    async fn new() -> Option<Self> {
-        let (Ok(admin_url), Ok(amqp), Ok(redis_url)) = (
-            std::env::var("WAYBILL_TEST_DATABASE_URL"),
-            std::env::var("WAYBILL_TEST_AMQP_URL"),
-            std::env::var("WAYBILL_TEST_REDIS_URL"),
-        ) else {
-            eprintln!(
-                "skipped: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"
-            );
-            return None;
-        };
+    async fn new() -> Self {
+        let admin_url = scratch::need("WAYBILL_TEST_DATABASE_URL");
+        let amqp = scratch::need("WAYBILL_TEST_AMQP_URL");
+        let redis_url = scratch::need("WAYBILL_TEST_REDIS_URL");
         let db = scratch::unique("wbt");
         pg(&admin_url)
             .await
@@ -92,7 +86,7 @@ impl Site {
             .success()
         );
         let base = amqp.rsplit_once('/').map_or(amqp.as_str(), |(b, _)| b);
-        Some(Self {
+        Self {
             admin_url,
             db_url,
             amqp_url: format!("{base}/{vhost}"),
@@ -101,7 +95,7 @@ impl Site {
             prefix: db.clone(),
             db,
             data: tempfile::tempdir().unwrap(),
-        })
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -405,13 +399,13 @@ async fn tally(site: &Site, confirmed: &HashSet<String>, within: Duration) -> Ta
 
 /// Streams a workload through three workers while `fault` breaks something, then
 /// checks the count and every order's end state through both API nodes.
-async fn survive<F, Fut>(name: &str, fault: F) -> Option<Survived>
+async fn survive<F, Fut>(name: &str, fault: F) -> Survived
 where
     F: FnOnce(Vec<Node>) -> Fut,
     Fut: std::future::Future<Output = Vec<Node>>,
 {
     let _turn = TURN.lock().await;
-    let site = Site::new().await?;
+    let site = Site::new().await;
     let apis = [site.api().await, site.api().await];
     let mut workers = Vec::new();
     for i in 0..3 {
@@ -463,7 +457,7 @@ where
     for api in apis {
         api.stop().await;
     }
-    Some(Survived { sessions })
+    Survived { sessions }
 }
 
 /// What the workers that lived to the end reported.
@@ -473,6 +467,7 @@ struct Survived {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn a_worker_killed_mid_stream_loses_nothing() {
     survive("killed", async |mut workers: Vec<Node>| {
         let victim = workers.remove(1);
@@ -506,6 +501,7 @@ impl Drop for Restore {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn rabbitmq_restarted_mid_stream_loses_nothing() {
     let s = survive("rabbitmq", async |workers: Vec<Node>| {
         let restore = Restore(Some(&["rabbitmqctl", "start_app"]));
@@ -515,9 +511,7 @@ async fn rabbitmq_restarted_mid_stream_loses_nothing() {
         workers
     })
     .await;
-    if let Some(s) = s {
-        assert!(s.sessions >= 6, "every worker reconnected: {}", s.sessions);
-    }
+    assert!(s.sessions >= 6, "every worker reconnected: {}", s.sessions);
 }
 
 fn pg_version() -> String {
@@ -530,6 +524,7 @@ fn pg_version() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn postgresql_restarted_mid_stream_loses_nothing() {
     survive("postgres", async |workers: Vec<Node>| {
         let v = pg_version();
@@ -563,6 +558,7 @@ const REDIS_START: &[&str] = &[
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn redis_stopped_and_started_loses_nothing() {
     survive("redis", async |workers: Vec<Node>| {
         let restore = Restore(Some(REDIS_START));
@@ -692,11 +688,10 @@ async fn cache_hits(http: &reqwest::Client, base: &str) -> u64 {
 /// resume where they were and the cache serves again. The nodes' own outbox poll is
 /// turned down to once a minute here, so that what reaches a stream came through Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn api_nodes_share_streams_and_never_serve_an_older_order() {
     let _turn = TURN.lock().await;
-    let Some(site) = Site::new().await else {
-        return;
-    };
+    let site = Site::new().await;
     let slow_poll = [("WAYBILL_OUTBOX_POLL_MS", "60000")];
     let (a, b) = (
         site.api_with(&slow_poll).await,
@@ -825,11 +820,10 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 /// PostgreSQL): with two nodes a receiver gets each domain event once; when a node
 /// stops, the other goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn one_delivery_engine_sends_at_a_time() {
     let _turn = TURN.lock().await;
-    let Some(site) = Site::new().await else {
-        return;
-    };
+    let site = Site::new().await;
     let private = [("WAYBILL_WEBHOOK_ALLOW_PRIVATE", "true")];
     let (a, b) = (site.api_with(&private).await, site.api_with(&private).await);
     let (url, got) = receiver().await;
@@ -897,11 +891,10 @@ async fn cli(site: &Site, args: &[&str]) -> String {
 /// What no worker could apply is kept with the reason, shown by `waybill dead-letters`,
 /// and, once the cause is fixed, applied by `waybill dead-letters --replay`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn dead_letters_are_kept_shown_and_replayed() {
     let _turn = TURN.lock().await;
-    let Some(site) = Site::new().await else {
-        return;
-    };
+    let site = Site::new().await;
     let api = site.api().await;
     let worker = site.worker(0, 1).await;
     // A scan for a parcel no order has claimed, without an order_id: refused.
@@ -997,11 +990,10 @@ async fn dead_letters_are_kept_shown_and_replayed() {
 /// A worker answers on a port of its own: alive at once, ready once it consumes, and
 /// its counters in the Prometheus text format, which move as it applies events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
 async fn a_worker_reports_readiness_and_its_counts_on_its_own_port() {
     let _turn = TURN.lock().await;
-    let Some(site) = Site::new().await else {
-        return;
-    };
+    let site = Site::new().await;
     let worker = site.worker(0, 1).await;
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{}{path}", worker.base)).send();

@@ -230,14 +230,13 @@ async fn customers_hear_about_shipping_delivery_and_problems_in_their_language()
 }
 
 /// The same mail through aiosmtpd (PyPI), an independent RFC 5321 server, writing to a
-/// Maildir. `.ci/run` installs it and sets `WAYBILL_AIOSMTPD_PYTHON`; without that
-/// variable the test says so and stops.
+/// Maildir. `.ci/run` installs it, sets `WAYBILL_AIOSMTPD_PYTHON` and runs the test with
+/// `-- --ignored`.
 #[tokio::test]
+#[ignore = "needs aiosmtpd (PyPI): set WAYBILL_AIOSMTPD_PYTHON (.ci/run installs it)"]
 async fn mail_goes_through_a_reference_smtp_server() {
-    let Ok(python) = std::env::var("WAYBILL_AIOSMTPD_PYTHON") else {
-        eprintln!("skipped: WAYBILL_AIOSMTPD_PYTHON is not set");
-        return;
-    };
+    let python = std::env::var("WAYBILL_AIOSMTPD_PYTHON")
+        .expect("WAYBILL_AIOSMTPD_PYTHON names a Python with aiosmtpd installed");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()

@@ -7,9 +7,11 @@
 //!   [`overlay`]: the state of orders whose rows lag, for readers.
 //! - [`read`], [`dashboard`]: queries on pooled readers; [`log`], [`outbox`],
 //!   [`hooks`], [`quarantine`], [`sign_outs`]: their tables' writes and reads.
+//! - [`at_rest`]: another process's reads (the CLI's), folding the log past the rows.
 //! - [`schema`]: migrations by `PRAGMA user_version`.
 
 pub mod apply;
+pub mod at_rest;
 pub mod dashboard;
 pub mod hooks;
 pub mod log;

@@ -37,3 +37,12 @@ pub fn run_sql(url: &str, sql: String) {
     })
     .join();
 }
+
+/// The value of `var`, which a test marked `#[ignore = "needs …"]` cannot run without.
+/// Such tests run only when asked for (`cargo test -- --ignored`, as `.ci/run` does
+/// with every service up), so a missing variable there is a failure, never a skip.
+pub fn need(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: this test needs the service it names (see .ci/run)")
+    })
+}

@@ -3,6 +3,7 @@
 //! removed from the dead letters. Without it nothing is removed: the messages read are
 //! given back to the queue when this command disconnects.
 
+use crate::out::say;
 use anyhow::Context;
 use lapin::options::{BasicAckOptions, BasicGetOptions};
 use lapin::types::AMQPValue;
@@ -62,8 +63,8 @@ pub async fn run(url: &str, partitions: u16, replay: bool, limit: usize) -> anyh
             .unwrap_or_else(|| "no reason recorded".into());
         let body = String::from_utf8_lossy(&d.data);
         let shown: String = body.chars().take(300).collect();
-        println!("routing key {}: {why}", d.routing_key);
-        println!(
+        say!("routing key {}: {why}", d.routing_key);
+        say!(
             "  {shown}{}",
             if body.len() > shown.len() { " …" } else { "" }
         );
@@ -85,10 +86,10 @@ pub async fn run(url: &str, partitions: u16, replay: bool, limit: usize) -> anyh
                 })
                 .await?;
             d.acker.ack(BasicAckOptions::default()).await?;
-            println!("  → published to {} again", topology::INTAKE);
+            say!("  → published to {} again", topology::INTAKE);
         }
     }
-    println!(
+    say!(
         "{seen} dead letter(s){}",
         if replay {
             " published again"

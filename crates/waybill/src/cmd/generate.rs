@@ -1,7 +1,12 @@
 //! `waybill loadgen` and `waybill openapi`: files made from nothing but the build (a
 //! synthetic workload, the OpenAPI document).
 
+use std::io::Write;
+
+use anyhow::Context;
+
 use crate::cli::LoadgenArgs;
+use crate::out::say;
 use waybill_bench::loadgen;
 
 /// `waybill loadgen --orders N --out FILE`.
@@ -11,9 +16,21 @@ pub fn loadgen(args: &LoadgenArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..loadgen::LoadgenOptions::default()
     };
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&args.out)?);
+    // `--out -` is standard output; the line saying what was written then goes to
+    // stderr, so that the events can be piped on alone.
+    if args.out.as_os_str() == "-" {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let n = loadgen::write_ndjson(&opts, &mut out)?;
+        out.flush()?;
+        eprintln!("wrote {n} events for {} orders", args.orders);
+        return Ok(());
+    }
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
     let n = loadgen::write_ndjson(&opts, &mut out)?;
-    println!(
+    out.flush()?;
+    say!(
         "wrote {n} events for {} orders to {}",
         args.orders,
         args.out.display()
@@ -23,6 +40,6 @@ pub fn loadgen(args: &LoadgenArgs) -> anyhow::Result<()> {
 
 /// `waybill openapi`.
 pub fn openapi() -> anyhow::Result<()> {
-    println!("{}", waybill_server::openapi().to_pretty_json()?);
+    say!("{}", waybill_server::openapi().to_pretty_json()?);
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! Every item goes through the same validator as `POST /v1/events`, so a file that
 //! loads here would load over HTTP, with the same errors.
 
+use crate::out::say;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -81,14 +82,30 @@ fn csv_items(file: File) -> anyhow::Result<impl Iterator<Item = RawItem>> {
     }))
 }
 
-fn progress(files: &[PathBuf]) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
+/// A bar over the items of all the files (counted first: one quick pass), with the
+/// percentage done and the rate in whole events a second.
+fn progress(files: &[PathBuf]) -> anyhow::Result<ProgressBar> {
+    let mut total = 0u64;
+    for path in files {
+        total += read_items(path)?.count() as u64;
+    }
+    let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos} events ({per_sec}) {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} events ({percent}%), {rate} events/s, {elapsed}",
+        )
+        .map(|s| {
+            s.progress_chars("=> ").with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}", state.per_sec());
+                },
+            )
+        })
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.set_message(format!("ingesting {} file(s):", files.len()));
-    bar
+    bar.set_message(format!("ingesting {} file(s)", files.len()));
+    Ok(bar)
 }
 
 /// A batch being committed, with its file and its items' numbers there, so that a
@@ -98,7 +115,7 @@ type InFlight<'a> = (Pending, &'a Path, Vec<usize>);
 /// Loads files into the embedded store, keeping a few batches in flight so parsing and
 /// committing overlap.
 pub fn into_store(store: &Store, files: &[PathBuf], batch: usize) -> anyhow::Result<Totals> {
-    let bar = progress(files);
+    let bar = progress(files)?;
     let mut totals = Totals::default();
     let mut in_flight: VecDeque<InFlight<'_>> = VecDeque::new();
     let wait = |(p, path, numbers): InFlight<'_>, totals: &mut Totals| -> anyhow::Result<()> {
@@ -164,7 +181,7 @@ pub async fn to_server(
 ) -> anyhow::Result<Totals> {
     let client = reqwest::Client::new();
     let url = format!("{}/v1/events", server.trim_end_matches('/'));
-    let bar = progress(files);
+    let bar = progress(files)?;
     let mut totals = Totals::default();
     for path in files {
         let mut items = read_items(path)?.enumerate().peekable();
@@ -265,13 +282,18 @@ async fn post_with_backoff(
     }
 }
 
-/// `waybill ingest FILE… [--server URL --key KEY]`.
+/// `waybill ingest FILE… [--server URL --key KEY]`. The totals go to stdout; a run
+/// in which any item was rejected fails (exit status 1) once every file is through,
+/// so a script notices.
 pub fn main(
     settings: crate::settings::Settings,
     args: &crate::cli::IngestArgs,
 ) -> anyhow::Result<()> {
     let totals = match &args.server {
         Some(server) => {
+            if !(server.starts_with("http://") || server.starts_with("https://")) {
+                bail!("--server {server:?} needs its scheme: --server http://{server}");
+            }
             let key = args
                 .key
                 .as_deref()
@@ -283,9 +305,17 @@ pub fn main(
             into_store(&store, &args.files, args.batch)?
         }
     };
-    println!(
+    say!(
         "accepted {}, duplicates {}, rejected {}",
-        totals.accepted, totals.duplicates, totals.rejected
+        totals.accepted,
+        totals.duplicates,
+        totals.rejected
     );
+    if totals.rejected > 0 {
+        bail!(
+            "{} item(s) rejected, each named above with its file and place",
+            totals.rejected
+        );
+    }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod publish;
 pub mod replay;
 pub mod serve;
 pub mod store;
+pub mod table;
 pub mod worker;
 
 /// The runtime the async commands run on.

@@ -4,49 +4,82 @@
 use anyhow::bail;
 use waybill_formats::wire::format_instant;
 
+use super::table;
+
 pub fn main(settings: &crate::settings::Settings, order_id: &str) -> anyhow::Result<()> {
     let Some((order, events)) = super::store::read_order(settings, order_id)? else {
         bail!("no order {order_id:?}");
     };
-    print(&order, events);
+    crate::out::print(&render(&order, &events))?;
     Ok(())
 }
 
-fn print(order: &waybill_store::OrderRecord, events: Vec<waybill_store::EventRecord>) {
-    println!("order    {}", order.order_id);
-    println!("status   {}", order.status);
-    println!("created  {}", format_instant(order.created_at, 0));
-    println!("updated  {}", format_instant(order.updated_at, 0));
-    println!();
-    for s in &order.shipments {
-        println!(
-            "parcel   {:<12} {:<22} {:<20} {}",
-            s.carrier.as_deref().unwrap_or("-"),
-            s.tracking_number.as_deref().unwrap_or("(default)"),
-            s.status.map_or("-", |s| s.as_str()),
-            s.last_location.as_deref().unwrap_or("")
-        );
+/// A time the store has, in UTC; `-` for one it does not (stored as 0, never a date).
+fn instant(micros: i64) -> String {
+    if micros == 0 {
+        "-".to_owned()
+    } else {
+        format_instant(micros, 0)
     }
-    println!();
-    println!(
-        "{:<26} {:<20} {:<22} {:<24} DESCRIPTION",
-        "OCCURRED", "STATUS", "TRACKING", "LOCATION"
-    );
+}
+
+fn render(order: &waybill_store::OrderRecord, events: &[waybill_store::EventRecord]) -> String {
+    let mut out = String::new();
+    out.push_str(&table::render(
+        &["order", &order.order_id],
+        &[
+            vec!["status".into(), order.status.as_str().into()],
+            vec!["created".into(), instant(order.created_at)],
+            vec!["updated".into(), instant(order.updated_at)],
+        ],
+    ));
+    if !order.shipments.is_empty() {
+        out.push('\n');
+        let parcels: Vec<Vec<String>> = order
+            .shipments
+            .iter()
+            .map(|s| {
+                vec![
+                    s.carrier.clone().unwrap_or_else(|| "-".into()),
+                    s.tracking_number
+                        .clone()
+                        .unwrap_or_else(|| "(default)".into()),
+                    s.status.map_or("-", |s| s.as_str()).into(),
+                    s.last_location.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(
+            &["CARRIER", "TRACKING", "STATUS", "LAST LOCATION"],
+            &parcels,
+        ));
+    }
+    out.push('\n');
+    let mut rows = Vec::with_capacity(events.len());
     for e in events {
         let status = match &e.flag {
             Some(_) => format!("{} (!)", e.kind.as_str()),
             None => e.kind.as_str().to_owned(),
         };
-        println!(
-            "{:<26} {:<20} {:<22} {:<24} {}",
+        rows.push(vec![
             format_instant(e.occurred_at, e.utc_offset),
             status,
-            e.tracking_number.as_deref().unwrap_or("-"),
-            e.location.as_deref().unwrap_or(""),
-            e.description.as_deref().unwrap_or("")
-        );
-        if let Some(flag) = e.flag {
-            println!("{:<26} (!) not applied: {flag}", "");
+            e.tracking_number.clone().unwrap_or_else(|| "-".into()),
+            e.location.clone().unwrap_or_default(),
+            e.description.clone().unwrap_or_default(),
+        ]);
+    }
+    let timeline = table::render(
+        &["OCCURRED", "STATUS", "TRACKING", "LOCATION", "DESCRIPTION"],
+        &rows,
+    );
+    // A flagged event's reason goes under its row, indented, outside the columns.
+    for (i, line) in timeline.lines().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        if let Some(flag) = i.checked_sub(1).and_then(|i| events[i].flag.as_ref()) {
+            out.push_str(&format!("    (!) not applied: {flag}\n"));
         }
     }
+    out
 }

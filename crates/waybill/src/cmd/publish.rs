@@ -3,6 +3,7 @@
 //! confirmed by the broker. For the scale-out tour, tests and benchmarks; producers in
 //! production use their own AMQP client the same way.
 
+use crate::out::say;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -84,6 +85,6 @@ pub fn main(settings: &crate::settings::Settings, files: &[PathBuf]) -> anyhow::
         .clone()
         .ok_or_else(|| anyhow::anyhow!("waybill publish needs WAYBILL_AMQP_URL"))?;
     let n = super::runtime()?.block_on(run(&url, settings.scale.partitions, files))?;
-    println!("published {n} events (confirmed by the broker)");
+    say!("published {n} events (confirmed by the broker)");
     Ok(())
 }

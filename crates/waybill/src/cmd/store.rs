@@ -32,7 +32,14 @@ pub fn for_bulk_load(settings: &Settings) -> anyhow::Result<Store> {
              (--server)"
         );
     }
-    embedded(&settings.data, settings.writer.clone().for_bulk_load())
+    Store::open(&settings.data, settings.writer.clone().for_bulk_load()).map_err(|e| match e {
+        waybill_store::StoreError::Locked(_) => anyhow::anyhow!(
+            "{e}: a running server holds this store; send the files to it instead \
+             (waybill ingest --server http://HOST:PORT --key KEY FILE...)"
+        ),
+        e => anyhow::Error::new(e)
+            .context(format!("opening the store in {}", settings.data.display())),
+    })
 }
 
 /// PostgreSQL, which `waybill worker` needs.
@@ -46,9 +53,9 @@ pub async fn for_worker(settings: &Settings) -> anyhow::Result<PgStore> {
         .context("connecting to PostgreSQL (WAYBILL_DATABASE_URL)")
 }
 
-/// One order and its timeline (`waybill order`). The embedded store is read at rest,
-/// beside a server that may hold it: its rows, which lag that server's overlay by up to
-/// its flush interval.
+/// One order and its timeline (`waybill order`). The embedded store is read beside a
+/// server that may hold it: its rows plus the log past them, as that server's readers
+/// see it (`waybill_store::sqlite::at_rest`).
 pub fn read_order(
     settings: &Settings,
     order_id: &str,
@@ -70,16 +77,9 @@ pub fn read_order(
             settings.data.display()
         );
     }
-    use waybill_store::sqlite::{overlay::Overlay, read};
-    let pool = read::ReadPool::new(path);
-    let at_rest = Overlay::default();
-    let Some(order) = pool.with(|c| read::order(c, &at_rest, order_id))? else {
-        return Ok(None);
-    };
-    let events = pool
-        .with(|c| read::timeline(c, &at_rest, order_id))?
-        .unwrap_or_default();
-    Ok(Some((order, events)))
+    Ok(waybill_store::sqlite::at_rest::order_with_timeline(
+        &path, order_id,
+    )?)
 }
 
 /// Rebuilds every projection from the log (`waybill replay`); returns the events
