@@ -475,9 +475,14 @@ impl Server {
 /// Starts `waybill serve` on a free port and waits until it says where it listens.
 /// `keys` is the `WAYBILL_API_KEYS` value, or `None` to leave it unset.
 async fn serve(cwd: &Path, data: &Path, keys: Option<&str>) -> Server {
-    let mut cmd = waybill(cwd);
+    serve_with(data, keys, waybill(cwd), &[]).await
+}
+
+/// As [`serve`], from a command the caller has prepared (extra variables, say).
+async fn serve_with(data: &Path, keys: Option<&str>, mut cmd: Command, more: &[&str]) -> Server {
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--data"])
         .arg(data)
+        .args(more)
         .env("WAYBILL_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -925,4 +930,70 @@ async fn ingest_hints_at_the_scheme_and_at_the_running_server() {
     );
     assert!(out.stderr.contains("--server http://"), "{out:?}");
     server.stop().await;
+}
+
+/// The demo restarted on the same data continues: what it had sent before comes back as
+/// duplicates without a pause, and new events flow at once. (The demo is slowed to one
+/// batch a minute here, so a pause after resent events would outlast the test's wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_continues_where_it_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cwd, data) = (tmp.path(), tmp.path().join("data"));
+    let keys = format!("admin:{ADMIN_KEY}");
+    let demo = |cwd: &Path| {
+        let mut cmd = waybill(cwd);
+        cmd.env("WAYBILL_DEMO_TICK_MS", "60000");
+        cmd
+    };
+    async fn accepted(base: &str) -> u64 {
+        let text = http()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with("waybill_events_total{outcome=\"accepted\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0, |n| n.parse().unwrap())
+    }
+    async fn until_accepted(base: &str) -> u64 {
+        tokio::time::timeout(LIMIT, async {
+            loop {
+                let n = accepted(base).await;
+                if n > 0 {
+                    return n;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+        .expect("the demo's events were accepted in time")
+    }
+    let mut first = serve_with(&data, Some(&keys), demo(cwd), &["--demo"]).await;
+    let before = until_accepted(&first.base).await;
+    first.child.kill().await.unwrap();
+    let _ = first.child.wait().await;
+    let again = serve_with(&data, Some(&keys), demo(cwd), &["--demo"]).await;
+    let after = until_accepted(&again.base).await;
+    assert!(before > 0 && after > 0);
+    let orders = http()
+        .get(format!("{}/v1/orders?limit=100", again.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = orders["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|id| id.starts_with("DEMO1-")), "{ids:?}");
+    again.stop().await;
 }

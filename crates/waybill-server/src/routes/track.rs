@@ -1,4 +1,5 @@
-//! `/track/{order_id}`: the customer tracking page, its live stream, and its assets.
+//! `/track/{order_id}`: the customer tracking page, its live stream, and its assets; the
+//! lookup form at `/track`, and the home page at `/` (same layout and policy).
 //! Reached through the signed `tracking_url`; a wrong or expired link is refused with
 //! a page that says so. Every page carries a strict Content-Security-Policy: no inline
 //! script or style, nothing from elsewhere.
@@ -26,6 +27,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", axum::routing::get(home))
         .route("/track", axum::routing::get(lookup_form).post(lookup))
         .route("/track/{order_id}", axum::routing::get(page))
         .route("/track/{order_id}/events", axum::routing::get(events))
@@ -222,6 +224,17 @@ fn form(lang: Lang, message: Option<&str>) -> Markup {
             ("中文", "/track?lang=zh".to_owned()),
             ("English", "/track?lang=en".to_owned()),
         ],
+    )
+}
+
+/// The home page: what this is, and the ways in (`pages::home`).
+async fn home(QueryOf(q): QueryOf<LangQuery>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    html(
+        StatusCode::OK,
+        crate::pages::home::page(Lang::choose(q.lang.as_deref(), accept)),
     )
 }
 

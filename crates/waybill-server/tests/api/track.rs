@@ -216,3 +216,43 @@ async fn the_lookup_form_leads_a_customer_to_the_signed_page() {
     assert_eq!(a, b, "the same answer either way");
     assert!(a.contains("No order matches"));
 }
+
+/// `/` is a page, not a 404: what this is and the ways in, each of which answers, in
+/// the language asked for, under the same strict policy as the other pages.
+#[tokio::test]
+async fn the_home_page_says_what_this_is_and_links_the_ways_in() {
+    let app = spawn_app().await;
+    let (status, headers, body) = page(&app, &format!("{}/?lang=en", app.base), None).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(body.contains("self-hosted engine"), "{body}");
+    for href in [
+        "/dashboard",
+        "/track",
+        "/openapi.json",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            body.contains(&format!("href=\"{href}\"")),
+            "{href} in {body}"
+        );
+        let (status, _, _) = page(&app, &format!("{}{href}", app.base), None).await;
+        assert_eq!(status, 200, "{href}");
+    }
+    let (_, _, zh) = page(&app, &format!("{}/", app.base), Some("zh-CN")).await;
+    assert!(zh.contains("运营看板") && zh.contains("lang=\"zh"), "{zh}");
+    let (_, _, en) = page(&app, &format!("{}/", app.base), Some("en-US,en;q=0.9")).await;
+    assert!(en.contains("Dashboard") && !en.contains("运营看板"), "{en}");
+}
