@@ -37,6 +37,7 @@ try {
   assert.equal(await page.textContent("p.status"), "运输中");
   assert.equal(await page.textContent("ol.stepper li.current"), "运输中");
   assert.equal(await page.locator("ol.timeline li").count(), 2);
+  assert.equal(await page.textContent(".parcel h2 .carrier"), "顺丰速运");
   await page.screenshot({ path: `${shots}/track-zh.png`, fullPage: true });
 
   // A change arrives through the stream and is swapped in: no reload.
@@ -55,6 +56,7 @@ try {
   await page.click("text=English");
   await page.waitForSelector("html[lang=en]");
   assert.equal(await page.textContent("p.status"), "Out for delivery");
+  assert.equal(await page.textContent(".parcel h2 .carrier"), "SF Express");
   await page.screenshot({ path: `${shots}/track-en.png`, fullPage: true });
 
   assert.deepEqual(errors, [], `browser errors: ${errors.join("; ")}`);
@@ -62,7 +64,21 @@ try {
   // A tampered link is refused.
   const bad = await page.goto(order.tracking_url.replace("?t=", "?t=9"));
   assert.equal(bad.status(), 403);
+  assert.equal(await page.locator("header nav a").count(), 2, "the refusal has the language switch");
+  assert.ok((await page.textContent("p.banner")).includes("无效"), "the refusal in Chinese");
+  await page.click("text=English");
+  await page.waitForSelector("html[lang=en]");
+  assert.ok((await page.textContent("p.banner")).includes("not valid"), "the refusal in English");
   await page.screenshot({ path: `${shots}/track-refused.png` });
+
+  // The lookup form and the home page, styled.
+  await page.goto(`${base}/track?lang=en`);
+  const input = await page.evaluate(() => getComputedStyle(document.querySelector("form.parcel input")).borderTopLeftRadius);
+  assert.notEqual(input, "0px", "the form's inputs are styled");
+  await page.screenshot({ path: `${shots}/lookup.png` });
+  await page.goto(`${base}/?lang=en`);
+  assert.equal(await page.locator("ul.home a").count(), 5);
+  await page.screenshot({ path: `${shots}/home.png` });
   console.log("tracking page: ok");
 
   // The dashboard: sign in with the admin key, see the numbers move.
@@ -80,7 +96,36 @@ try {
   await ops.waitForFunction((n) => Number(document.querySelector("#exceptions")?.textContent) > n, before, { timeout: 15000 });
   assert.equal(await ops.evaluate(() => window.__sameDocument), true, "the dashboard reloaded");
   await ops.screenshot({ path: `${shots}/dashboard.png`, fullPage: true });
+  // Words, not slugs; and on a phone the chart's labels stay readable.
+  const labels = await ops.$$eval("table.bars th", (ths) => ths.map((t) => t.textContent));
+  assert.ok(labels.includes("Out for delivery") && labels.includes("Problem in transit") && !labels.some((l) => l.includes("_")), `labels: ${labels}`);
+  await ops.setViewportSize({ width: 390, height: 844 });
+  const size = await ops.evaluate(() => parseFloat(getComputedStyle(document.querySelector("table.bars th")).fontSize));
+  assert.ok(size >= 12, `chart labels at ${size}px on a phone`);
+  // A text laid out on more than one line has more than one client rect.
+  const wraps = await ops.evaluate(() => [...document.querySelectorAll("td.id")].some((td) => {
+    const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const r = document.createRange();
+      r.selectNodeContents(n);
+      if (r.getClientRects().length > 1) return true;
+    }
+    return false;
+  }));
+  assert.equal(wraps, false, "ids and times do not wrap");
+  await ops.screenshot({ path: `${shots}/dashboard-phone.png`, fullPage: true });
   console.log("dashboard: ok");
+
+  // An exception: the newest dot and the stepper's current step turn red, not green.
+  await api("/v1/events", { order_id: "B-1", carrier: "sf-express", tracking_number: "SF900", status: "exception", occurred_at: "2026-11-27T12:00:00+08:00", location: "深圳南山营业部", description: "地址不详，联系收件人中" });
+  await page.goto(`${order.tracking_url}&lang=en`);
+  assert.equal(await page.textContent("p.status"), "Problem in transit");
+  const dot = await page.evaluate(() => getComputedStyle(document.querySelector("ol.timeline li"), "::before").backgroundColor);
+  assert.equal(dot, "rgb(214, 69, 65)", `the exception's dot is ${dot}`);
+  const step = await page.evaluate(() => getComputedStyle(document.querySelector("ol.stepper li.current")).borderTopColor);
+  assert.equal(step, "rgb(214, 69, 65)", `the current step is ${step}`);
+  await page.screenshot({ path: `${shots}/track-exception.png`, fullPage: true });
+  console.log("exception: ok");
 } finally {
   await browser.close();
 }

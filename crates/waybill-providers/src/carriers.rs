@@ -74,6 +74,22 @@ pub const CARRIERS: &[CarrierRow] = &[
     row("lasership",    "LaserShip",             "lasership",    "LaserShip",   "lasership",    &[100052],     "",                ""),
 ];
 
+/// A carrier's name for people, from the table: in Chinese when the table has one and
+/// `chinese` is asked for, else in English (`sf-express` → 顺丰速运 / SF Express). `None`
+/// for a slug the table does not know: show the slug.
+pub fn name(slug: &str, chinese: bool) -> Option<&'static str> {
+    let row = CARRIERS.iter().find(|r| r.slug == slug)?;
+    // A row's name is the English name, then the Chinese one if there is one.
+    let (english, local) = match row.name.find(|c: char| !c.is_ascii()) {
+        Some(at) => (row.name[..at].trim_end(), Some(&row.name[at..])),
+        None => (row.name, None),
+    };
+    Some(match local {
+        Some(zh) if chinese => zh,
+        _ => english,
+    })
+}
+
 /// How a provider names a carrier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CarrierCode<'a> {
@@ -148,6 +164,20 @@ fn normalize(code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn carriers_have_names_for_people_in_both_languages() {
+        assert_eq!(name("sf-express", true), Some("顺丰速运"));
+        assert_eq!(name("sf-express", false), Some("SF Express"));
+        assert_eq!(name("jtexpress-cn", false), Some("J&T Express China"));
+        assert_eq!(name("ups", true), Some("UPS"));
+        assert_eq!(name("no-such-carrier", false), None);
+        for r in CARRIERS {
+            let (en, zh) = (name(r.slug, false).unwrap(), name(r.slug, true).unwrap());
+            assert!(!en.is_empty() && en.is_ascii(), "{}", r.slug);
+            assert!(!zh.is_empty(), "{}", r.slug);
+        }
+    }
+
     use super::*;
 
     fn s(p: Provider, code: &str) -> String {

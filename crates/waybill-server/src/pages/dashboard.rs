@@ -1,25 +1,51 @@
-//! The operations dashboard's HTML: tiles, shipments by status as an SVG bar chart,
+//! The operations dashboard's HTML: tiles, shipments by status as bars,
 //! and the lists someone should act on. Server-rendered with maud.
 
 use maud::{DOCTYPE, Markup, html};
-use waybill_core::ShipmentStatus;
+use waybill_core::{OrderStatus, ShipmentStatus};
 use waybill_store::{Flagged, Overview};
 
+use super::i18n::Lang;
 use waybill_formats::wire::format_instant;
 
+/// A shipment status in words (the dashboard is in English).
+fn word(status: Option<ShipmentStatus>) -> &'static str {
+    match status {
+        Some(s) => Lang::En.status(OrderStatus::of_shipment(s)),
+        None => "No scan yet",
+    }
+}
+
+/// A carrier's name for people; the slug for one the table does not know.
+fn carrier(slug: Option<&str>) -> &str {
+    slug.map_or("—", |c| {
+        waybill_providers::carriers::name(c, false).unwrap_or(c)
+    })
+}
+
+/// A time to the minute, in UTC: what an operator reads at a glance (the full
+/// instant stays in the element's `datetime`).
+fn when(micros: i64) -> Markup {
+    let full = format_instant(micros, 0);
+    let short = jiff::Timestamp::from_microsecond(micros)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| full.clone());
+    html! { time datetime=(full) { (short) } }
+}
+
+/// Shipments by status as bars that stay readable at any width: a table of
+/// `<meter>`s (no inline style, which the page's policy forbids).
 fn bars(by_status: &[(Option<ShipmentStatus>, i64)]) -> Markup {
-    let max = by_status.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1) as f64;
-    let row = 22;
-    let height = row * by_status.len().max(1);
+    let max = by_status.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
     html! {
-        svg.bars role="img" aria-label="shipments by status" viewBox=(format!("0 0 600 {height}")) width="100%" {
-            @for (i, (status, n)) in by_status.iter().enumerate() {
-                // A shipment that has no status yet is counted as `none`.
-                @let status = status.map_or("none", ShipmentStatus::as_str);
-                @let (y, w) = (i * row, (*n as f64 / max * 380.0).max(1.0));
-                text x="0" y=(y + 13) { (status) }
-                rect x="150" y=(y + 2) width=(format!("{w:.0}")) height="16" {}
-                text x=(format!("{:.0}", 150.0 + w + 6.0)) y=(y + 13) data-status=(status) { (n) }
+        table.bars aria-label="shipments by status" {
+            @for (status, n) in by_status {
+                @let slug = status.map_or("none", ShipmentStatus::as_str);
+                tr {
+                    th scope="row" { (word(*status)) }
+                    td.bar { meter min="0" max=(max) value=(n) { (n) } }
+                    td.n data-status=(slug) { (n) }
+                }
             }
         }
     }
@@ -30,20 +56,21 @@ fn table(rows: &[Flagged], empty: &str) -> Markup {
         @if rows.is_empty() {
             p.muted { (empty) }
         } @else {
-            table {
-                tr {
-                    th { "order" } th { "carrier" } th { "tracking number" } th { "status" }
-                    th { "last event received" } th { "last location" }
-                }
-                @for r in rows {
-                    @let t = format_instant(r.updated_at.as_micros(), 0);
+            div.scroll {
+                table {
                     tr {
-                        td { (r.order_id) }
-                        td { (r.carrier.as_deref().unwrap_or("—")) }
-                        td { (r.tracking_number.as_deref().unwrap_or("—")) }
-                        td { (r.status.as_str()) }
-                        td { time datetime=(t) { (t) } }
-                        td { (r.last_location.as_deref().unwrap_or("")) }
+                        th { "order" } th { "carrier" } th { "tracking number" } th { "status" }
+                        th { "last event received (UTC)" } th { "last location" }
+                    }
+                    @for r in rows {
+                        tr {
+                            td.id { (r.order_id) }
+                            td data-carrier=[r.carrier.as_deref()] { (carrier(r.carrier.as_deref())) }
+                            td.id { (r.tracking_number.as_deref().unwrap_or("—")) }
+                            td data-status=(r.status.as_str()) { (word(Some(r.status))) }
+                            td.id { (when(r.updated_at.as_micros())) }
+                            td { (r.last_location.as_deref().unwrap_or("")) }
+                        }
                     }
                 }
             }
@@ -71,21 +98,21 @@ pub fn fragment(o: &Overview, ingest_per_minute: i64) -> Markup {
         @if o.quarantine_oldest.is_empty() {
             p.muted { "Empty." }
         } @else {
-            table {
-                tr { th { "id" } th { "provider" } th { "reason" } th { "received" } }
+            div.scroll { table {
+                tr { th { "id" } th { "provider" } th { "reason" } th { "received (UTC)" } }
                 @for (id, provider, reason, at) in &o.quarantine_oldest {
                     tr {
-                        td { (id) } td { (provider) } td { (reason) }
-                        td { (format_instant(at.as_micros(), 0)) }
+                        td.id { (id) } td { (provider) } td { (reason) }
+                        td.id { (when(at.as_micros())) }
                     }
                 }
-            }
+            } }
         }
         h2 { "Carriers" }
         @if o.carriers.is_empty() {
             p.muted { "None yet." }
         } @else {
-            table {
+            div.scroll { table {
                 tr {
                     th { "carrier" } th { "shipments" } th { "exception rate" }
                     th { "pick-up → delivery p50" } th { "p90" } th { "deliveries measured" }
@@ -97,31 +124,31 @@ pub fn fragment(o: &Overview, ingest_per_minute: i64) -> Markup {
                         0.0
                     };
                     tr data-carrier=(c.carrier) {
-                        td { (c.carrier) } td { (c.shipments) } td { (format!("{rate:.1}%")) }
+                        td { (carrier(Some(&c.carrier))) } td { (c.shipments) } td { (format!("{rate:.1}%")) }
                         td { (hours(c.transit_p50_hours)) } td { (hours(c.transit_p90_hours)) }
                         td { (c.delivered_sampled) }
                     }
                 }
-            }
+            } }
         }
         h2 { "Webhook endpoints with failing deliveries" }
         @if o.failing.is_empty() {
             p.muted { "None." }
         } @else {
-            table {
+            div.scroll { table {
                 tr {
                     th { "subscription" } th { "url" } th { "failed" } th { "retrying" }
                     th { "disabled" }
                 }
                 @for f in &o.failing {
                     tr {
-                        td { (f.subscription_id) }
+                        td.id { (f.subscription_id) }
                         td { (crate::delivery::redacted(&f.url)) }
                         td { (f.failed) } td { (f.retrying) }
                         td { (if f.disabled { "yes" } else { "no" }) }
                     }
                 }
-            }
+            } }
         }
     }
 }

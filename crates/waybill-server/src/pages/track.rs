@@ -3,7 +3,7 @@
 //! personal data: no customer, no metadata, no event details.
 
 use maud::{DOCTYPE, Markup, html};
-use waybill_core::{OrderStatus, ShipmentStatus};
+use waybill_core::{EventKind, OrderStatus, ShipmentStatus};
 use waybill_store::{EventRecord, OrderRecord};
 
 use super::i18n::Lang;
@@ -71,7 +71,7 @@ pub fn fragment(order: &OrderRecord, timeline: &[EventRecord], lang: Lang) -> Ma
         @if let Some(why) = lang.explain(order.status) {
             p.banner role="status" { (why) }
         }
-        ol.stepper {
+        ol.stepper data-status=(order.status.as_str()) {
             @for (i, step) in STEPS.iter().enumerate() {
                 li class=(match i.cmp(&at) {
                     std::cmp::Ordering::Less => "done",
@@ -102,7 +102,12 @@ fn parcel(
         .iter()
         .filter(|e| e.carrier.as_deref() == carrier && e.tracking_number.as_deref() == number)
         .collect();
-    events.sort_by_key(|e| std::cmp::Reverse(e.occurred_at));
+    // An order is placed once: a `create` sent for an order that already existed (the
+    // seed's first event, after `POST /v1/orders`) stays in the log, not on the page.
+    events.sort_by_key(|e| e.occurred_at);
+    let mut placed = false;
+    events.retain(|e| e.kind != EventKind::OrderCreated || !std::mem::replace(&mut placed, true));
+    events.reverse();
     let done = shipment
         .and_then(|s| s.status)
         .is_some_and(ShipmentStatus::is_terminal);
@@ -111,7 +116,8 @@ fn parcel(
         section.parcel {
             @match (carrier, number) {
                 (Some(c), Some(n)) => {
-                    h2 { (lang.word("parcel")) " · " (c) " " span.number { (n) } }
+                    @let name = waybill_providers::carriers::name(c, lang == Lang::Zh).unwrap_or(c);
+                    h2 { (lang.word("parcel")) " · " span.carrier data-carrier=(c) { (name) } " " span.number { (n) } }
                 }
                 _ => { h2 { (lang.word("parcel")) } }
             }

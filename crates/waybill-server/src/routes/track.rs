@@ -82,11 +82,17 @@ fn html(status: StatusCode, body: Markup) -> Response {
     r
 }
 
-fn refusal(status: StatusCode, lang: Lang, what: &str) -> Response {
+/// A page that says no, with the language switch leading back to the same link.
+fn refusal(status: StatusCode, lang: Lang, what: &str, base: &str, token: &str) -> Response {
     let body = markup! { p.banner role="alert" { (lang.word(what)) } };
+    let token = percent_encode(token);
+    let switch = [
+        ("中文", format!("{base}?t={token}&lang=zh")),
+        ("English", format!("{base}?t={token}&lang=en")),
+    ];
     html(
         status,
-        track::page(lang.word("title"), lang, body, None, &[]),
+        track::page(lang.word("title"), lang, body, None, &switch),
     )
 }
 
@@ -100,12 +106,14 @@ async fn page(
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
     let lang = Lang::choose(q.lang.as_deref(), accept);
+    let base = format!("/track/{}", percent_encode(&order_id));
+    let given = q.t.as_deref().unwrap_or_default();
     if state
         .links
         .verify(&order_id, q.t.as_deref(), clock::now())
         .is_err()
     {
-        return refusal(StatusCode::FORBIDDEN, lang, "invalid");
+        return refusal(StatusCode::FORBIDDEN, lang, "invalid", &base, given);
     }
     let found = async {
         let order = state.store.order(&order_id).await?;
@@ -115,15 +123,14 @@ async fn page(
     .await;
     let (order, timeline) = match found {
         Ok(Some(both)) => both,
-        Ok(None) => return refusal(StatusCode::NOT_FOUND, lang, "not_found"),
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, lang, "not_found", &base, given),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let main = track::fragment(&order, &timeline, lang);
     if q.fragment == Some(1) {
         return html(StatusCode::OK, main);
     }
-    let token = q.t.unwrap_or_default();
-    let base = format!("/track/{}", percent_encode(&order_id));
+    let token = given;
     let stream = format!("{base}/events?t={token}");
     let fragment = format!("{base}?t={token}&lang={}&fragment=1", lang.code());
     let switch = [

@@ -55,7 +55,7 @@ async fn admins_sign_in_and_see_the_numbers_move() {
 
     let (status, page) = get(&app, "/dashboard", Some(&cookie)).await;
     assert_eq!(status, 200);
-    assert!(page.contains("id=\"dashboard\"") && page.contains("<svg class=\"bars\""));
+    assert!(page.contains("id=\"dashboard\"") && page.contains("<table class=\"bars\""));
     assert!(page.contains("<strong id=\"shipments\">0</strong>"));
 
     for (o, status, at) in [
@@ -94,9 +94,22 @@ async fn admins_sign_in_and_see_the_numbers_move() {
     assert!(fragment.contains("Zd2") && fragment.contains("Zd3"));
     assert!(
         fragment
-            .contains("data-carrier=\"zto-express\"><td>zto-express</td><td>3</td><td>33.3%</td>"),
+            .contains("data-carrier=\"zto-express\"><td>ZTO Express</td><td>3</td><td>33.3%</td>"),
         "{fragment}"
     );
+    // Words, not slugs, and times to the minute (the full instant in `datetime`).
+    assert!(fragment.contains(">In transit</th>"), "{fragment}");
+    assert!(fragment.contains(">Problem in transit</td>"), "{fragment}");
+    assert!(
+        !fragment.contains(">in_transit<") && !fragment.contains(">none<"),
+        "{fragment}"
+    );
+    assert!(!fragment.contains(">exception<"), "{fragment}");
+    let shown = fragment.split("<time datetime=\"").nth(1).unwrap();
+    let (full, short) = shown.split_once("\">").unwrap();
+    let short = &short[..short.find('<').unwrap()];
+    assert_eq!(short.len(), "2026-11-27 01:00".len(), "{shown}");
+    assert!(full.starts_with(&short[..10]), "{full} {short}");
 
     let out = client()
         .post(format!("{}/dashboard/logout", app.base))
@@ -205,14 +218,14 @@ async fn parcels_with_no_status_yet_do_not_break_the_dashboard() {
     for _ in 0..100 {
         last = get(&app, "/dashboard?fragment=1", Some(&cookie)).await;
         assert_eq!(last.0, 200, "{}", last.1);
-        if last.1.contains("<td>dhl</td>") && last.1.contains("<td>sf-express</td>") {
+        if last.1.contains("<td>DHL Express</td>") && last.1.contains("<td>SF Express</td>") {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(
         last.1
-            .contains("data-carrier=\"dhl\"><td>dhl</td><td>1</td><td>0.0%</td>"),
+            .contains("data-carrier=\"dhl\"><td>DHL Express</td><td>1</td><td>0.0%</td>"),
         "{}",
         last.1
     );

@@ -256,3 +256,57 @@ async fn the_home_page_says_what_this_is_and_links_the_ways_in() {
     let (_, _, en) = page(&app, &format!("{}/", app.base), Some("en-US,en;q=0.9")).await;
     assert!(en.contains("Dashboard") && !en.contains("运营看板"), "{en}");
 }
+
+/// The words a customer reads: the carrier by its name, "Order placed" once though the
+/// seed's `create` came after the order existed, a refused link with the language
+/// switch, and the stepper told of an exception (its colour hangs on that).
+#[tokio::test]
+async fn the_page_speaks_in_names_and_says_things_once() {
+    let app = spawn_app().await;
+    let url = order_with_parcel(&app).await;
+    for (t, at) in [("create", 1), ("ship", 2)] {
+        let r = app
+            .post_json(
+                INGEST,
+                "/v1/events",
+                &json!({"event_type": t, "order_id": "T-1", "details": "", "occurred_at": format!("2026-11-2{at}T08:00:00Z")}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.json);
+    }
+    let (_, _, zh) = page(&app, &url, Some("zh-CN")).await;
+    assert!(zh.contains(">顺丰速运</span>"), "{zh}");
+    assert_eq!(zh.matches(">已下单</span>").count(), 1, "{zh}");
+    let (_, _, en) = page(&app, &format!("{url}&lang=en"), None).await;
+    assert!(en.contains(">SF Express</span>"), "{en}");
+    assert_eq!(en.matches(">Order placed</span>").count(), 1, "{en}");
+
+    app.post_json(
+        INGEST,
+        "/v1/events",
+        &json!({"order_id": "T-1", "carrier": "sf-express", "tracking_number": "SF777", "status": "exception", "occurred_at": "2026-11-27T08:00:00+08:00"}),
+    )
+    .await;
+    let (_, _, now) = page(&app, &url, Some("en")).await;
+    assert!(
+        now.contains("<ol class=\"stepper\" data-status=\"exception\""),
+        "{now}"
+    );
+
+    let refused = url.replace("?t=", "?t=9");
+    let (status, _, body) = page(&app, &refused, Some("zh-CN")).await;
+    assert_eq!(status, 403);
+    assert!(
+        body.contains("lang=en") && body.contains("English"),
+        "{body}"
+    );
+    let en_link = body
+        .split("href=\"")
+        .find(|h| h.contains("lang=en"))
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let (status, _, body) = page(&app, &format!("{}{en_link}", app.base), None).await;
+    assert_eq!(status, 403);
+    assert!(body.contains("This tracking link is not valid"), "{body}");
+}
