@@ -11,7 +11,6 @@
 //! are not followed; private and loopback destinations are refused unless allowed.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use waybill_formats::clock;
@@ -24,6 +23,7 @@ use waybill_store::{
 };
 
 use crate::mail;
+use crate::outbound::Resolver;
 use crate::streams::{DomainEventView, TypeFilter};
 
 #[derive(Debug, Clone)]
@@ -67,121 +67,6 @@ impl Default for DeliverySettings {
     }
 }
 
-/// Why a destination is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Destination {
-    #[error("the URL is not valid: {0}")]
-    Invalid(String),
-    #[error("only http and https URLs can receive webhooks")]
-    Scheme,
-    #[error(
-        "{0} is not a public address (loopback, private, link-local, reserved or special-purpose); set WAYBILL_WEBHOOK_ALLOW_PRIVATE=true to allow it"
-    )]
-    Private(String),
-    #[error("{0} does not resolve")]
-    Unresolved(String),
-}
-
-/// Whether an address may not receive webhooks: everything that is not globally
-/// routable. Deny by default — a list of private ranges always misses one (`0.0.0.1`,
-/// benchmarking, NAT64 and 6to4 forms of loopback), so only what is known to be public
-/// unicast passes.
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => !is_global_v4(v4),
-        IpAddr::V6(v6) => !is_global_v6(v6),
-    }
-}
-
-/// IPv4 special-purpose ranges (IANA's registry, RFC 6890 and successors) that are not
-/// global unicast, as (network, prefix length).
-const V4_SPECIAL: [(u32, u32); 15] = [
-    (0x0000_0000, 8),  // 0.0.0.0/8 "this network"
-    (0x0a00_0000, 8),  // 10/8 private
-    (0x6440_0000, 10), // 100.64/10 carrier-grade NAT
-    (0x7f00_0000, 8),  // 127/8 loopback
-    (0xa9fe_0000, 16), // 169.254/16 link local (cloud metadata)
-    (0xac10_0000, 12), // 172.16/12 private
-    (0xc000_0000, 24), // 192.0.0/24 protocol assignments
-    (0xc000_0200, 24), // 192.0.2/24 documentation
-    (0xc058_6300, 24), // 192.88.99/24 6to4 relay anycast
-    (0xc0a8_0000, 16), // 192.168/16 private
-    (0xc612_0000, 15), // 198.18/15 benchmarking
-    (0xc633_6400, 24), // 198.51.100/24 documentation
-    (0xcb00_7100, 24), // 203.0.113/24 documentation
-    (0xe000_0000, 4),  // 224/4 multicast
-    (0xf000_0000, 4),  // 240/4 reserved, and the broadcast address
-];
-
-fn is_global_v4(v4: Ipv4Addr) -> bool {
-    let bits = u32::from(v4);
-    !V4_SPECIAL
-        .iter()
-        .any(|&(net, len)| bits >> (32 - len) == net >> (32 - len))
-}
-
-fn is_global_v6(v6: Ipv6Addr) -> bool {
-    let seg = v6.segments();
-    let low_v4 = Ipv4Addr::from(u128::from(v6) as u32);
-    // The deprecated IPv4-compatible form (::a.b.c.d, which holds :: and ::1) is never
-    // a real destination; the forms that carry an IPv4 address are judged by it:
-    // mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::/96) and 6to4 (2002::/16, the address in
-    // bits 16..48).
-    if seg[..6] == [0; 6] {
-        return false;
-    }
-    if seg[..6] == [0, 0, 0, 0, 0, 0xffff] || seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return is_global_v4(low_v4);
-    }
-    if seg[0] == 0x2002 {
-        return is_global_v4(Ipv4Addr::from(
-            (u32::from(seg[1]) << 16) | u32::from(seg[2]),
-        ));
-    }
-    // Only global unicast (2000::/3) is routable; inside it, the ranges IANA marks as
-    // not global: protocol assignments (2001::/23, which holds Teredo and ORCHID) and
-    // documentation (2001:db8::/32, 3fff::/20).
-    let refused = match (seg[0], seg[1]) {
-        (0x2001, s1) => s1 < 0x0200 || s1 == 0x0db8,
-        (0x3fff, s1) => s1 < 0x1000,
-        _ => false,
-    };
-    (seg[0] & 0xe000) == 0x2000 && !refused
-}
-
-/// Checks a webhook URL: its scheme, and (unless allowed) that every address it
-/// resolves to is public.
-pub async fn check_destination(url: &str, allow_private: bool) -> Result<url::Url, Destination> {
-    let parsed = url::Url::parse(url).map_err(|e| Destination::Invalid(e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Destination::Scheme);
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| Destination::Invalid("no host".into()))?
-        .trim_matches(['[', ']'])
-        .to_owned();
-    if allow_private {
-        return Ok(parsed);
-    }
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|_| Destination::Unresolved(host.clone()))?
-            .map(|a| a.ip())
-            .collect(),
-    };
-    if addrs.is_empty() {
-        return Err(Destination::Unresolved(host));
-    }
-    if let Some(ip) = addrs.into_iter().find(|ip| is_private(*ip)) {
-        return Err(Destination::Private(ip.to_string()));
-    }
-    Ok(parsed)
-}
-
 /// A webhook URL as it may be shown: credentials in it (`https://user:secret@host/`,
 /// or a token as the user name) are sent with every delivery but never shown again
 /// after creation.
@@ -216,13 +101,15 @@ pub struct Sent {
 /// Posts one signed message.
 pub async fn send(
     client: &reqwest::Client,
+    resolver: &Resolver,
     url: &str,
     secret: &str,
     message_id: &str,
     body: String,
     settings: &DeliverySettings,
 ) -> Sent {
-    if let Err(e) = check_destination(url, settings.allow_private).await {
+    // A name is checked where the client resolves it (`outbound`); an address, here.
+    if let Err(e) = resolver.screen(url) {
         return Sent {
             status: None,
             error: Some(e.to_string()),
@@ -307,6 +194,8 @@ pub fn judge(sent: &Sent, attempts: usize, settings: &DeliverySettings, now: Tim
 #[derive(Clone)]
 pub struct Dispatcher {
     pub settings: Arc<DeliverySettings>,
+    /// What every outbound URL is checked with, and the client resolves through.
+    pub resolver: Resolver,
     pub client: reqwest::Client,
 }
 
@@ -318,13 +207,11 @@ impl Dispatcher {
         settings: DeliverySettings,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.timeout)
-            .build()
-            .expect("a TLS backend is compiled in");
+        let resolver = Resolver::system(settings.allow_private);
+        let client = resolver.client(settings.timeout);
         let d = Self {
             settings: Arc::new(settings),
+            resolver,
             client,
         };
         let task = tokio::spawn(run(store.clone(), d.clone(), stop));
@@ -555,6 +442,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
     } else {
         sent = send(
             &d.client,
+            &d.resolver,
             &sub.url,
             &sub.secret,
             &format!("msg_{}", record.id),
@@ -635,84 +523,6 @@ mod tests {
     }
 
     #[test]
-    fn private_addresses_are_recognised() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.0.1",
-            "169.254.1.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "100.64.0.1",
-            "0.0.0.0",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip}");
-        }
-    }
-
-    /// What the probe got through the old list of private ranges: reserved and
-    /// special-purpose space, and IPv6 forms that embed a private IPv4 address.
-    #[test]
-    fn everything_not_globally_routable_is_refused() {
-        for ip in [
-            "0.0.0.1",
-            "0.1.2.3",
-            "198.18.0.1",
-            "198.19.255.255",
-            "192.0.0.1",
-            "192.0.2.1",
-            "198.51.100.7",
-            "203.0.113.9",
-            "192.88.99.1",
-            "224.0.0.1",
-            "239.255.255.250",
-            "240.0.0.1",
-            "255.255.255.255",
-            "169.254.169.254",
-            "::127.0.0.1",
-            "::",
-            "::ffff:169.254.169.254",
-            "64:ff9b::127.0.0.1",
-            "64:ff9b::a9fe:a9fe",
-            "2002:7f00:1::",
-            "2002:a9fe:a9fe::1",
-            "fec0::1",
-            "ff02::1",
-            "ff05::2",
-            "100::1",
-            "2001:db8::1",
-            "2001::1",
-            "3fff::1",
-            "3fff:fff::1",
-            "fc00::1",
-        ] {
-            assert!(is_private(ip.parse().unwrap()), "{ip} should be refused");
-        }
-        // Public addresses, including the embedded forms of a public IPv4 address.
-        for ip in [
-            "1.1.1.1",
-            "100.128.0.1",
-            "172.32.0.1",
-            "198.20.0.1",
-            "223.255.255.1",
-            "::ffff:8.8.8.8",
-            "64:ff9b::808:808",
-            "2002:808:808::1",
-            "2001:4860:4860::8888",
-            "2a00:1450:4001::1",
-            "3fff:1000::1",
-        ] {
-            assert!(!is_private(ip.parse().unwrap()), "{ip} should pass");
-        }
-    }
-
-    #[test]
     fn passwords_in_webhook_urls_are_not_shown() {
         assert_eq!(
             redacted("https://hook:s3cret@example.com/in?x=1"),
@@ -723,30 +533,5 @@ mod tests {
             "https://redacted@example.com/in"
         );
         assert_eq!(redacted("https://example.com/in"), "https://example.com/in");
-    }
-
-    #[tokio::test]
-    async fn destinations_are_checked() {
-        assert_eq!(
-            check_destination("ftp://x.example/", false).await,
-            Err(Destination::Scheme)
-        );
-        assert!(matches!(
-            check_destination("not a url", false).await,
-            Err(Destination::Invalid(_))
-        ));
-        assert!(matches!(
-            check_destination("http://127.0.0.1:8080/hook", false).await,
-            Err(Destination::Private(_))
-        ));
-        assert!(matches!(
-            check_destination("http://[::1]/hook", false).await,
-            Err(Destination::Private(_))
-        ));
-        assert!(
-            check_destination("http://127.0.0.1:8080/hook", true)
-                .await
-                .is_ok()
-        );
     }
 }

@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod engines;
 pub mod intake;
 pub mod mail;
+pub mod outbound;
 pub mod pages;
 pub mod problem;
 pub mod routes;

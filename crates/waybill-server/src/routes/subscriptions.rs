@@ -21,7 +21,7 @@ use waybill_formats::clock;
 use waybill_store::{HookOp, ItemOutcome, NewSubscription, Submission, Subscription};
 
 use crate::AppState;
-use crate::delivery::{self, check_destination};
+use crate::delivery;
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
 use crate::streams::TypeFilter;
@@ -139,7 +139,11 @@ async fn create(
     if req.url.len() > 2048 {
         return Err(invalid("url is longer than 2048 bytes"));
     }
-    check_destination(&req.url, state.engines.deliveries.settings.allow_private)
+    state
+        .engines
+        .deliveries
+        .resolver
+        .check(&req.url)
         .await
         .map_err(|e| invalid(format!("url: {e}")))?;
     if req.event_types.is_empty() {
@@ -309,6 +313,7 @@ async fn test(
     let d = &state.engines.deliveries;
     let sent = delivery::send(
         &d.client,
+        &d.resolver,
         &sub.url,
         &sub.secret,
         &webhook_id,

@@ -140,7 +140,7 @@ mod tests {
     #[tokio::test]
     async fn resumes_at_the_last_round_begun() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), waybill_store::WriterOptions::default()).unwrap();
+        let store = crate::cmd::store::embedded(dir.path(), Default::default()).unwrap();
         assert_eq!(resume_at(&store).await, 1);
         begin(&store, 1..=1).await;
         assert_eq!(resume_at(&store).await, 1);

@@ -93,7 +93,10 @@ pub fn replay(settings: &Settings) -> anyhow::Result<u64> {
     })
 }
 
-fn embedded(data: &Path, options: waybill_store::WriterOptions) -> anyhow::Result<Store> {
+pub(crate) fn embedded(
+    data: &Path,
+    options: waybill_store::WriterOptions,
+) -> anyhow::Result<Store> {
     Store::open(data, options).with_context(|| format!("opening the store in {}", data.display()))
 }
 
