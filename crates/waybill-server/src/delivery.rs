@@ -149,12 +149,27 @@ pub async fn send(
             // Without the URL: it may hold credentials, and the error is shown.
             error: Some(if e.is_timeout() {
                 "timed out".into()
+            } else if let Some(refused) = refusal(&e) {
+                // The resolver refused the name at connection time: say why.
+                refused.to_string()
             } else {
                 format!("could not deliver: {}", e.without_url())
             }),
             retry_after: None,
         },
     }
+}
+
+/// The outbound rule's refusal inside a client error, if that is what it was.
+fn refusal(e: &reqwest::Error) -> Option<crate::outbound::Destination> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(d) = c.downcast_ref::<crate::outbound::Destination>() {
+            return Some(d.clone());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// What to record after an attempt. `attempts` counts the earlier ones.

@@ -138,9 +138,11 @@ impl Resolver {
     }
 
     /// An HTTP client that resolves through this resolver, follows no redirect (a
-    /// redirect could lead anywhere) and gives up connecting after `timeout`.
+    /// redirect could lead anywhere), uses no proxy from the environment (a proxy would
+    /// resolve the name itself, past the check) and gives up connecting after `timeout`.
     pub fn client(&self, timeout: Duration) -> reqwest::Client {
         reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeout)
             .dns_resolver(Arc::new(self.clone()))
@@ -443,6 +445,19 @@ mod tests {
             Some(Destination::Private("127.0.0.1".into())),
             "{err:?}"
         );
+        // What a delivery records then: the reason, not "error sending request".
+        let sent = crate::delivery::send(
+            &strict.client(Duration::from_secs(2)),
+            &strict,
+            &url,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_1",
+            "{}".into(),
+            &crate::delivery::DeliverySettings::default(),
+        )
+        .await;
+        let why = sent.error.unwrap_or_default();
+        assert!(why.contains("127.0.0.1 is not a public address"), "{why}");
         assert_eq!(accepted.load(Ordering::SeqCst), 0, "never connected");
 
         let open = rebinding(true);

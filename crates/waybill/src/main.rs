@@ -26,7 +26,7 @@ use crate::settings::{FileConfig, Settings};
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if out::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if out::is_stdout_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -110,7 +110,7 @@ pub async fn run(store: Store) {
                     let duplicates = outcomes.len() - accepted - rejected;
                     telemetry::events(accepted, duplicates, rejected);
                     // Sent before a restart: nothing moved, so no pause either.
-                    if duplicates == outcomes.len() {
+                    if !outcomes.is_empty() && duplicates == outcomes.len() {
                         continue;
                     }
                 }

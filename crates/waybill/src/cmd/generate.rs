@@ -20,8 +20,8 @@ pub fn loadgen(args: &LoadgenArgs) -> anyhow::Result<()> {
     // stderr, so that the events can be piped on alone.
     if args.out.as_os_str() == "-" {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let n = loadgen::write_ndjson(&opts, &mut out)?;
-        out.flush()?;
+        let n = loadgen::write_ndjson(&opts, &mut out).map_err(crate::out::on_stdout)?;
+        out.flush().map_err(crate::out::on_stdout)?;
         eprintln!("wrote {n} events for {} orders", args.orders);
         return Ok(());
     }

@@ -82,8 +82,9 @@ fn csv_items(file: File) -> anyhow::Result<impl Iterator<Item = RawItem>> {
     }))
 }
 
-/// A bar over the items of all the files (counted first: one quick pass), with the
-/// percentage done and the rate in whole events a second.
+/// A bar over the items of all the files, with the percentage done and the rate in
+/// whole events a second. The items are counted first, by reading the files once more
+/// (for a JSON array or a CSV file that is a second parse: the price of a true total).
 fn progress(files: &[PathBuf]) -> anyhow::Result<ProgressBar> {
     let mut total = 0u64;
     for path in files {

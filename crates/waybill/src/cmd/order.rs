@@ -73,11 +73,17 @@ fn render(order: &waybill_store::OrderRecord, events: &[waybill_store::EventReco
         &["OCCURRED", "STATUS", "TRACKING", "LOCATION", "DESCRIPTION"],
         &rows,
     );
-    // A flagged event's reason goes under its row, indented, outside the columns.
-    for (i, line) in timeline.lines().enumerate() {
+    // A flagged event's reason goes under its row, indented, outside the columns. (One
+    // line per row: `table::render` keeps line breaks out of the cells.)
+    let mut lines = timeline.lines();
+    if let Some(header) = lines.next() {
+        out.push_str(header);
+        out.push('\n');
+    }
+    for (line, e) in lines.zip(events) {
         out.push_str(line);
         out.push('\n');
-        if let Some(flag) = i.checked_sub(1).and_then(|i| events[i].flag.as_ref()) {
+        if let Some(flag) = &e.flag {
             out.push_str(&format!("    (!) not applied: {flag}\n"));
         }
     }

@@ -4,11 +4,24 @@
 
 use unicode_width::UnicodeWidthStr;
 
-/// `rows` under `header`, each column as wide as its widest cell plus two spaces; the
-/// last column is not padded.
+/// A cell as it may be printed: carriers' texts may hold line breaks and terminal
+/// escapes, which would break a row in two or reach the terminal; each control
+/// character becomes a space.
+pub fn cell(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `rows` under `header`, one line each, each column as wide as its widest cell plus
+/// two spaces; the last column is not padded. Cells are made printable by [`cell`].
 pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.width()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.width());
         }
@@ -26,7 +39,7 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         out.push('\n');
     };
     line(&mut header.iter().copied());
-    for row in rows {
+    for row in &rows {
         line(&mut row.iter().map(String::as_str));
     }
     out
@@ -68,5 +81,18 @@ mod tests {
         // The widest cell sets the width: 25 columns of time, two spaces.
         assert_eq!(a[1], 27, "{text}");
         assert!(text.lines().all(|l| l == l.trim_end()), "{text:?}");
+    }
+
+    /// A line break or an escape in a carrier's text keeps its row on one line and
+    /// never reaches the terminal.
+    #[test]
+    fn control_characters_stay_out() {
+        let rows = vec![
+            vec!["a\nb".into(), "\u{1b}[31mred\r".into()],
+            vec!["c".into(), "d".into()],
+        ];
+        let text = render(&["X", "Y"], &rows);
+        assert_eq!(text.lines().count(), 3, "{text:?}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
     }
 }
