@@ -997,3 +997,79 @@ async fn the_demo_continues_where_it_stopped() {
     assert!(ids.iter().all(|id| id.starts_with("DEMO1-")), "{ids:?}");
     again.stop().await;
 }
+
+/// The session key rotated without signing anyone out: a dashboard session opened
+/// under the old key still works once the old key is listed as previous, and stops
+/// when it is dropped; a previous key too short to be one is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_key_rotates_without_signing_anyone_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cwd, data) = (tmp.path(), tmp.path().join("data"));
+    let keys = format!("admin:{ADMIN_KEY}");
+    let (old, new) = ("session-key-old-000000001", "session-key-new-000000002");
+    let with = |session: &str, previous: Option<&str>| {
+        let mut cmd = waybill(cwd);
+        cmd.env("WAYBILL_SESSION_KEY", session);
+        if let Some(p) = previous {
+            cmd.env("WAYBILL_SESSION_KEY_PREVIOUS", p);
+        }
+        cmd
+    };
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(LIMIT)
+        .build()
+        .unwrap();
+    let dashboard = |base: String, cookie: String| {
+        let client = no_redirect.clone();
+        async move {
+            client
+                .get(format!("{base}/dashboard?fragment=1"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+
+    let mut first = serve_with(&data, Some(&keys), with(old, None), &[]).await;
+    let signed_in = no_redirect
+        .post(format!("{}/dashboard/login", first.base))
+        .form(&[("key", ADMIN_KEY)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(dashboard(first.base.clone(), cookie.clone()).await, 200);
+    first.child.kill().await.unwrap();
+    let _ = first.child.wait().await;
+
+    let mut rotated = serve_with(&data, Some(&keys), with(new, Some(old)), &[]).await;
+    assert_eq!(dashboard(rotated.base.clone(), cookie.clone()).await, 200);
+    rotated.child.kill().await.unwrap();
+    let _ = rotated.child.wait().await;
+
+    let done = serve_with(&data, Some(&keys), with(new, None), &[]).await;
+    assert_eq!(dashboard(done.base.clone(), cookie.clone()).await, 401);
+    done.stop().await;
+
+    let out = fails(
+        with(new, Some("short"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+            .arg(&data),
+    )
+    .await;
+    assert!(
+        out.stderr.contains("WAYBILL_SESSION_KEY_PREVIOUS"),
+        "{out:?}"
+    );
+}

@@ -28,6 +28,9 @@ const CLOCK_SKEW: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct Sessions {
     key: Arc<[u8; 32]>,
+    /// Keys sessions were signed with before a rotation: still accepted, never used to
+    /// sign, so that changing the session key signs no one out.
+    previous: Arc<[[u8; 32]]>,
     pub ttl: Duration,
 }
 
@@ -57,24 +60,43 @@ impl Sessions {
     /// Sessions signed with a key derived from `secret` (the session key).
     pub fn new(secret: &[u8]) -> Self {
         Self {
-            key: Arc::new(hmac_sha256(secret, &[b"waybill dashboard sessions"])),
+            key: Arc::new(derive(secret)),
+            previous: Arc::new([]),
             ttl: Duration::from_secs(8 * 3600),
         }
     }
 
-    fn mac(&self, admin_key: &str, expiry: i64, nonce: &str) -> String {
-        let key = hmac_sha256(&*self.key, &[b"admin key\0", admin_key.as_bytes()]);
-        hex(&hmac_sha256(
-            &key,
-            &[
-                b"session\0",
-                expiry.to_string().as_bytes(),
-                b"\0",
-                nonce.as_bytes(),
-            ],
-        ))
+    /// Also accepts sessions signed with these earlier session keys (a rotation: the
+    /// new key signs, the old ones are read until their sessions have expired).
+    pub fn with_previous<S: AsRef<[u8]>>(mut self, secrets: &[S]) -> Self {
+        self.previous = secrets.iter().map(|s| derive(s.as_ref())).collect();
+        self
     }
 
+    fn mac(&self, admin_key: &str, expiry: i64, nonce: &str) -> String {
+        mac_with(&self.key, admin_key, expiry, nonce)
+    }
+}
+
+fn derive(secret: &[u8]) -> [u8; 32] {
+    hmac_sha256(secret, &[b"waybill dashboard sessions"])
+}
+
+/// The MAC of a session id, under a key bound to the admin key that signed in.
+fn mac_with(session_key: &[u8; 32], admin_key: &str, expiry: i64, nonce: &str) -> String {
+    let key = hmac_sha256(session_key, &[b"admin key\0", admin_key.as_bytes()]);
+    hex(&hmac_sha256(
+        &key,
+        &[
+            b"session\0",
+            expiry.to_string().as_bytes(),
+            b"\0",
+            nonce.as_bytes(),
+        ],
+    ))
+}
+
+impl Sessions {
     /// A new session for `admin_key`; its id goes in the cookie.
     pub fn open(&self, now: Timestamp, admin_key: &str) -> String {
         let expiry = now.as_micros() + self.ttl.as_micros() as i64;
@@ -113,8 +135,11 @@ impl Sessions {
             return None;
         }
         let mut signed = false;
-        for key in keys.of_role(Role::Admin) {
-            signed |= ct_eq(mac.as_bytes(), self.mac(key, expiry, nonce).as_bytes());
+        for session_key in std::iter::once(&*self.key).chain(self.previous.iter()) {
+            for key in keys.of_role(Role::Admin) {
+                let expected = mac_with(session_key, key, expiry, nonce);
+                signed |= ct_eq(mac.as_bytes(), expected.as_bytes());
+            }
         }
         signed.then(|| Session {
             nonce: nonce.to_owned(),
@@ -157,6 +182,34 @@ mod tests {
                 .check(&id, now, &keys())
                 .is_none()
         );
+    }
+
+    /// A new session key signs no one out: sessions signed with the previous one are
+    /// read while it is listed, new ones are signed with the new key only, and a key
+    /// that is not listed signs nothing that is accepted.
+    #[test]
+    fn rotating_the_session_key_keeps_open_sessions() {
+        let now = waybill_formats::clock::now();
+        let old = Sessions::new(b"the old session key");
+        let open = old.open(now, ADMIN);
+        let rotated =
+            Sessions::new(b"the new session key").with_previous(&[b"the old session key"]);
+        assert!(rotated.check(&open, now, &keys()).is_some());
+        let fresh = rotated.open(now, ADMIN);
+        assert!(rotated.check(&fresh, now, &keys()).is_some());
+        assert!(
+            old.check(&fresh, now, &keys()).is_none(),
+            "signed with the new key"
+        );
+        let done = Sessions::new(b"the new session key");
+        assert!(
+            done.check(&open, now, &keys()).is_none(),
+            "the old key dropped"
+        );
+        assert!(done.check(&fresh, now, &keys()).is_some());
+        let stranger =
+            Sessions::new(b"the new session key").with_previous(&[b"someone else's key"]);
+        assert!(stranger.check(&open, now, &keys()).is_none());
     }
 
     /// The probe's reuse of a signed-out cookie: the same session spelt another way.

@@ -51,6 +51,7 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{local}"));
     let tracking_key = secret_key(&settings.data, "WAYBILL_TRACKING_KEY", "tracking.key")?;
     let session_key = secret_key(&settings.data, "WAYBILL_SESSION_KEY", "session.key")?;
+    let previous_session_keys = previous_keys("WAYBILL_SESSION_KEY_PREVIOUS")?;
     let links = waybill_server::pages::Links::new(
         &public_url,
         tracking_key.as_bytes(),
@@ -65,7 +66,8 @@ pub async fn run(mut settings: Settings, demo: bool) -> anyhow::Result<()> {
         links: Arc::new(links),
         limits: settings.limits.clone(),
         bodies: Default::default(),
-        sessions: waybill_server::pages::Sessions::new(session_key.as_bytes()),
+        sessions: waybill_server::pages::Sessions::new(session_key.as_bytes())
+            .with_previous(&previous_session_keys),
         stall: Arc::new(settings.stall.clone()),
         webhooks: Arc::new(settings.webhooks.clone()),
         cluster,
@@ -99,6 +101,25 @@ fn admin_key(data: &Path) -> anyhow::Result<String> {
 /// sessions), or one generated on first start and kept in the data directory as `file`
 /// (so links and sessions survive restarts). Two keys, so that whoever may make
 /// tracking links cannot make dashboard sessions.
+/// Keys a secret had before a rotation, comma-separated in `env`: still read, never
+/// used to sign. Each must be as long as a key is.
+fn previous_keys(env: &str) -> anyhow::Result<Vec<String>> {
+    let spec = std::env::var(env).unwrap_or_default();
+    let keys: Vec<String> = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(short) = keys.iter().find(|k| k.len() < 16) {
+        anyhow::bail!(
+            "{env}: a key of {} characters; keys have 16 or more",
+            short.len()
+        );
+    }
+    Ok(keys)
+}
+
 fn secret_key(data: &Path, env: &str, file: &str) -> anyhow::Result<String> {
     if let Some(k) = std::env::var(env).ok().filter(|k| k.len() >= 16) {
         return Ok(k);
