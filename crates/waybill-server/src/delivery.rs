@@ -103,7 +103,7 @@ pub async fn send(
     client: &reqwest::Client,
     resolver: &Resolver,
     url: &str,
-    secret: &str,
+    secrets: &[&str],
     message_id: &str,
     body: String,
     settings: &DeliverySettings,
@@ -117,7 +117,12 @@ pub async fn send(
         };
     }
     let now = clock::now().as_micros() / 1_000_000;
-    let signature = standard_webhooks::sign(secret.as_bytes(), message_id, now, body.as_bytes());
+    // One signature per secret, space-separated (during a rotation's overlap, two).
+    let signature = secrets
+        .iter()
+        .map(|s| standard_webhooks::sign(s.as_bytes(), message_id, now, body.as_bytes()))
+        .collect::<Vec<_>>()
+        .join(" ");
     let result = client
         .post(url)
         .timeout(settings.timeout)
@@ -459,7 +464,7 @@ async fn attempt(store: &Store, d: &Dispatcher, sub: &Subscription, delivery: &D
             &d.client,
             &d.resolver,
             &sub.url,
-            &sub.secret,
+            &sub.signing_secrets(clock::now()),
             &format!("msg_{}", record.id),
             body(&record),
             &d.settings,

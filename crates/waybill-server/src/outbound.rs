@@ -450,7 +450,7 @@ mod tests {
             &strict.client(Duration::from_secs(2)),
             &strict,
             &url,
-            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
             "msg_1",
             "{}".into(),
             &crate::delivery::DeliverySettings::default(),

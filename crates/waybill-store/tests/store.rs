@@ -1488,6 +1488,27 @@ async fn subscriptions_follow_the_outbox_and_keep_their_deliveries(b: Backend) {
         [ItemOutcome::Done]
     );
     let sub = store.subscription("sub_1").await.unwrap().unwrap();
+    assert_eq!(sub.signing_secrets(Timestamp(11)), ["whsec_AAAA"]);
+    // A rotation with an overlap keeps the old secret signing until its end; one
+    // without drops it.
+    let rotate = |secret: &str, until: Option<i64>| {
+        hook(HookOp::Rotate {
+            id: "sub_1".into(),
+            secret: secret.into(),
+            previous_until: until.map(Timestamp),
+        })
+    };
+    store.submit(rotate("whsec_BBBB", Some(100))).await.unwrap();
+    let turned = store.subscription("sub_1").await.unwrap().unwrap();
+    assert_eq!(
+        turned.signing_secrets(Timestamp(50)),
+        ["whsec_BBBB", "whsec_AAAA"]
+    );
+    assert_eq!(turned.signing_secrets(Timestamp(100)), ["whsec_BBBB"]);
+    store.submit(rotate("whsec_CCCC", None)).await.unwrap();
+    let sharp = store.subscription("sub_1").await.unwrap().unwrap();
+    assert_eq!(sharp.signing_secrets(Timestamp(50)), ["whsec_CCCC"]);
+    assert_eq!((sharp.previous_secret, sharp.previous_until), (None, None));
     let end = store
         .outbox_after(0, 1000)
         .await

@@ -246,11 +246,25 @@ async fn delete_one(
     }
 }
 
+/// How long the replaced secret keeps signing beside the new one.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    /// Seconds, at most 604800 (7 days); 0 or absent: the old secret stops at once.
+    #[serde(default)]
+    pub overlap_seconds: u64,
+}
+
+/// The longest overlap a rotation may ask for.
+const MAX_OVERLAP_SECONDS: u64 = 7 * 24 * 3600;
+
 /// Replace the signing secret; the answer holds the new one. The old one stops
-/// signing at once.
+/// signing at once, or after `overlap_seconds`: until then every delivery carries
+/// both signatures, so receivers can switch secrets at their own pace.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/rotate-secret", tag = "subscriptions",
     security(("bearer" = [])),
     params(("id" = String, Path)),
+    request_body(content = Option<RotateIn>, content_type = "application/json"),
     responses(
         (status = 200, body = SubscriptionView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -261,11 +275,27 @@ async fn rotate(
     State(state): State<AppState>,
     _: Authorized<needs::Admin>,
     path: Result<Path<String>, PathRejection>,
+    body: Body,
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let id = path_id(path)?;
+    let body = read_body(&state, body).await?;
+    let req: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateIn::default()
+    } else {
+        json_body(&body)?
+    };
+    if req.overlap_seconds > MAX_OVERLAP_SECONDS {
+        return Err(invalid(format!(
+            "overlap_seconds is at most {MAX_OVERLAP_SECONDS} (7 days)"
+        )));
+    }
+    let previous_until = (req.overlap_seconds > 0).then(|| {
+        waybill_core::Timestamp(clock::now().as_micros() + req.overlap_seconds as i64 * 1_000_000)
+    });
     let op = HookOp::Rotate {
         id: id.clone(),
         secret: new_secret(),
+        previous_until,
     };
     if hook(&state, op).await? != ItemOutcome::Done {
         return Err(not_found(&id));
@@ -315,7 +345,7 @@ async fn test(
         &d.client,
         &d.resolver,
         &sub.url,
-        &sub.secret,
+        &sub.signing_secrets(clock::now()),
         &webhook_id,
         body,
         &d.settings,

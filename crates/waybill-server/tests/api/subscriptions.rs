@@ -319,6 +319,43 @@ async fn subscriptions_are_validated_rotated_tested_and_deleted() {
         "webhook.test"
     );
 
+    // A rotation with an overlap: both secrets sign until it ends, one signature each.
+    let rotate = |body: Value| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            app.post_json(
+                ADMIN,
+                &format!("/v1/subscriptions/{id}/rotate-secret"),
+                &body,
+            )
+            .await
+        }
+    };
+    let overlapping = rotate(json!({"overlap_seconds": 3600})).await;
+    assert_eq!(overlapping.status, 200, "{}", overlapping.json);
+    let newest = overlapping.json["secret"].as_str().unwrap().to_owned();
+    app.post_json(ADMIN, &format!("/v1/subscriptions/{id}/test"), &json!({}))
+        .await;
+    let got = rx.wait_for(2).await;
+    let signatures = got[1].headers["webhook-signature"].to_str().unwrap();
+    assert_eq!(signatures.split(' ').count(), 2, "{signatures}");
+    assert!(verify(&newest, &got[1]), "the new secret signs");
+    assert!(verify(&new_secret, &got[1]), "the old one still signs");
+    // Rotated again without an overlap: only the newest signs.
+    let sharp = rotate(json!({})).await;
+    let last = sharp.json["secret"].as_str().unwrap().to_owned();
+    app.post_json(ADMIN, &format!("/v1/subscriptions/{id}/test"), &json!({}))
+        .await;
+    let got = rx.wait_for(3).await;
+    assert!(verify(&last, &got[2]));
+    assert!(!verify(&newest, &got[2]) && !verify(&new_secret, &got[2]));
+    assert_problem(
+        &rotate(json!({"overlap_seconds": 604_801})).await,
+        422,
+        "at most",
+    );
+    assert_problem(&rotate(json!({"overlap": 60})).await, 422, "overlap");
+
     let del = app
         .send(
             app.client

@@ -85,6 +85,24 @@ pub struct Subscription {
     pub cursor: i64,
     pub disabled_at: Option<Timestamp>,
     pub disabled_reason: Option<String>,
+    /// The secret a rotation replaced, still signing until `previous_until`.
+    pub previous_secret: Option<String>,
+    pub previous_until: Option<Timestamp>,
+}
+
+impl Subscription {
+    /// The secrets that sign a delivery made at `now`: the current one, and the one it
+    /// replaced while their overlap lasts (Standard Webhooks sends one signature per
+    /// secret, so a receiver holding either verifies it).
+    pub fn signing_secrets(&self, now: Timestamp) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_until)
+            && now < until
+        {
+            secrets.push(old);
+        }
+        secrets
+    }
 }
 
 /// What became of a delivery attempt.
@@ -119,9 +137,11 @@ pub enum HookOp {
     /// Starts after the outbox's current end: a new subscription gets what happens next.
     Create(NewSubscription),
     Delete(String),
+    /// A new secret; with `previous_until`, the old one keeps signing until then.
     Rotate {
         id: String,
         secret: String,
+        previous_until: Option<Timestamp>,
     },
     Enqueue {
         subscription: String,

@@ -39,10 +39,18 @@ pub(crate) async fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, Sto
             tx.execute("DELETE FROM subscriptions WHERE id = $1", &[id])
                 .await?
         }
-        HookOp::Rotate { id, secret } => {
+        HookOp::Rotate {
+            id,
+            secret,
+            previous_until,
+        } => {
+            let until = previous_until.map(|t| t.as_micros());
             tx.execute(
-                "UPDATE subscriptions SET secret = $2 WHERE id = $1",
-                &[id, secret],
+                "UPDATE subscriptions SET
+                     previous_secret = CASE WHEN $3::bigint IS NULL THEN NULL ELSE secret END,
+                     previous_until = $3, secret = $2
+                 WHERE id = $1",
+                &[id, secret, &until],
             )
             .await?
         }
@@ -181,11 +189,13 @@ fn subscription_row(r: &tokio_postgres::Row) -> Result<Subscription, StoreError>
         cursor: r.get(6),
         disabled_at: r.get::<_, Option<i64>>(7).map(Timestamp),
         disabled_reason: r.get(8),
+        previous_secret: r.get(10),
+        previous_until: r.get::<_, Option<i64>>(11).map(Timestamp),
     })
 }
 
 const SUBSCRIPTION: &str = "id, url, event_types, description, secret, created_at, cursor,
-    disabled_at, disabled_reason, channel";
+    disabled_at, disabled_reason, channel, previous_secret, previous_until";
 
 pub(crate) async fn subscriptions(c: &Client) -> Result<Vec<Subscription>, StoreError> {
     let stmt = c

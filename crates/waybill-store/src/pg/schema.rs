@@ -159,6 +159,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE shipments SET (fillfactor = 70);
     ALTER TABLE orders SET (fillfactor = 70);
     ",
+    // 6: a rotated secret may keep signing for a while beside the new one.
+    "
+    ALTER TABLE subscriptions ADD COLUMN previous_secret TEXT;
+    ALTER TABLE subscriptions ADD COLUMN previous_until BIGINT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -35,9 +35,16 @@ pub(crate) fn apply(tx: &Transaction<'_>, op: &HookOp) -> Result<bool, StoreErro
             tx.execute("DELETE FROM deliveries WHERE subscription_id = ?1", [id])?;
             tx.execute("DELETE FROM subscriptions WHERE id = ?1", [id])?
         }
-        HookOp::Rotate { id, secret } => tx.execute(
-            "UPDATE subscriptions SET secret = ?2 WHERE id = ?1",
-            params![id, secret],
+        HookOp::Rotate {
+            id,
+            secret,
+            previous_until,
+        } => tx.execute(
+            "UPDATE subscriptions SET
+                 previous_secret = CASE WHEN ?3 IS NULL THEN NULL ELSE secret END,
+                 previous_until = ?3, secret = ?2
+             WHERE id = ?1",
+            params![id, secret, previous_until.map(|t| t.as_micros())],
         )?,
         HookOp::Enqueue {
             subscription,
@@ -149,11 +156,13 @@ fn subscription_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Subscription> {
         disabled_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
         disabled_reason: r.get(8)?,
         channel: crate::sqlite::read::parsed(r, 9, Channel::parse)?,
+        previous_secret: r.get(10)?,
+        previous_until: r.get::<_, Option<i64>>(11)?.map(Timestamp),
     })
 }
 
 const SUBSCRIPTION: &str = "id, url, event_types, description, secret, created_at, cursor,
-    disabled_at, disabled_reason, channel";
+    disabled_at, disabled_reason, channel, previous_secret, previous_until";
 
 pub fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(

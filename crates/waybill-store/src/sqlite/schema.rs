@@ -178,6 +178,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE subscriptions ADD COLUMN channel TEXT NOT NULL DEFAULT 'webhook';
     UPDATE subscriptions SET channel = 'email' WHERE url = 'email:customer';
     ",
+    // 8: a rotated secret may keep signing for a while beside the new one.
+    "
+    ALTER TABLE subscriptions ADD COLUMN previous_secret TEXT;
+    ALTER TABLE subscriptions ADD COLUMN previous_until INTEGER;
+    ",
 ];
 
 /// The schema version this build writes.
