@@ -102,6 +102,9 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// Nothing was written; the client may send the same again later.
+    #[error("the server's disk is full; nothing was stored; retry later")]
+    StorageFull(#[source] anyhow::Error),
 }
 
 impl ApiError {
@@ -136,6 +139,11 @@ impl ApiError {
             Self::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Unavailable"),
             Self::BodyTimeout => (S::REQUEST_TIMEOUT, "body-timeout", "Body timeout"),
             Self::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            Self::StorageFull(_) => (
+                S::INSUFFICIENT_STORAGE,
+                "insufficient-storage",
+                "Insufficient storage",
+            ),
         }
     }
 }
@@ -149,6 +157,7 @@ impl From<waybill_store::StoreError> for ApiError {
             other => match other.class() {
                 ErrorClass::Transient | ErrorClass::Conflict => Self::Unavailable(other.into()),
                 ErrorClass::Refused | ErrorClass::Broken => Self::Internal(other.into()),
+                ErrorClass::Full => Self::StorageFull(other.into()),
             },
         }
     }
@@ -160,6 +169,7 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
             Self::Unavailable(cause) => tracing::warn!(error = ?cause, "store unavailable"),
+            Self::StorageFull(cause) => tracing::error!(error = %cause, "the disk is full"),
             _ => {}
         }
         let errors = match &self {
@@ -182,6 +192,10 @@ impl IntoResponse for ApiError {
         match self {
             Self::Busy | Self::Saturated | Self::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            // Space comes back when someone frees it: not in a second.
+            Self::StorageFull(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
             }
             // The rest of the body may still be on its way: the connection cannot be
             // reused.
@@ -214,5 +228,26 @@ mod tests {
             ApiError::from(waybill_store::StoreError::Unreadable("bad row".into())).into_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!r.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    /// A full disk is 507 with a later retry, whether the batch said so itself or
+    /// through the writer's rollback.
+    #[test]
+    fn a_full_disk_is_507_with_retry_after() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let e = waybill_store::StoreError::Sqlite(full);
+        assert_eq!(e.class(), ErrorClass::Full);
+        let rolled = waybill_store::StoreError::RolledBack {
+            class: e.class(),
+            reason: e.to_string(),
+        };
+        for e in [e, rolled] {
+            let r = ApiError::from(e).into_response();
+            assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(r.headers()[header::RETRY_AFTER], "30");
+        }
     }
 }

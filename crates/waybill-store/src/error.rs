@@ -55,12 +55,16 @@ pub enum ErrorClass {
     Refused,
     /// Something is wrong with the store or this build: retrying will not help.
     Broken,
+    /// The disk is full: nothing was written; try again once there is space.
+    Full,
 }
 
 impl StoreError {
     pub fn class(&self) -> ErrorClass {
         if let Self::RolledBack { class, .. } = self {
             *class
+        } else if self.is_disk_full() {
+            ErrorClass::Full
         } else if self.is_conflict() {
             ErrorClass::Conflict
         } else if self.is_transient() {
@@ -95,6 +99,20 @@ impl StoreError {
                             || c == "55P03"
                     })
             }
+            _ => false,
+        }
+    }
+
+    /// The disk (or the database's quota) is full: SQLite's `SQLITE_FULL`, an I/O
+    /// error saying so, PostgreSQL's `disk_full`.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            Self::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            Self::RolledBack { class, .. } => *class == ErrorClass::Full,
+            Self::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
             _ => false,
         }
     }

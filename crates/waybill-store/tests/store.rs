@@ -2084,3 +2084,121 @@ async fn postgres_a_failed_merge_fails_only_the_submission_at_fault() {
         }
     }
 }
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::run(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            &dir,
+        );
+        Self { dir }
+    }
+
+    fn grow(&self, size: &str) {
+        Self::run(&["-o", &format!("remount,size={size}")], &self.dir);
+    }
+
+    fn run(args: &[&str], dir: &tempfile::TempDir) {
+        let out = std::process::Command::new("mount")
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .expect("mount runs");
+        assert!(out.status.success(), "mount {args:?}: {out:?}");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The embedded store on a disk that fills during ingest: the batch that meets the
+/// full disk is refused as `Full` (not broken), so is every one after it while the disk
+/// stays full, and the store says it cannot take writes; once there is room it takes
+/// them again without a restart, everything acknowledged is there (sent again, all
+/// duplicates), and it opens cleanly afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root to mount a small tmpfs (.ci/run runs as root)"]
+async fn a_full_disk_refuses_writes_loses_nothing_and_recovers() {
+    use waybill_store::ErrorClass;
+    let disk = SmallDisk::mount("3m");
+    let data = disk.dir.path().join("store");
+    let store = Store::open(&data, WriterOptions::default()).unwrap();
+    let batch = |n: usize| -> Vec<TrackingEvent> {
+        (0..200)
+            .map(|i| {
+                let k = n * 200 + i;
+                let mut e = ev(
+                    Some(&format!("o{}", k / 4)),
+                    Some(("zto-express", &format!("ZT{}", k / 4))),
+                    st(InTransit),
+                    k as i64,
+                    &format!("full-{k}"),
+                );
+                e.description = Some(format!("{k} ").repeat(60));
+                e
+            })
+            .collect()
+    };
+    let mut acked: Vec<Vec<TrackingEvent>> = Vec::new();
+    let mut refused = None;
+    for n in 0..1000 {
+        let events = batch(n);
+        match store.submit(Submission::Events(events.clone())).await {
+            Ok(out) => {
+                assert!(out.iter().all(|o| *o == ItemOutcome::Accepted), "{out:?}");
+                acked.push(events);
+            }
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("3 MB fill up");
+    assert_eq!(refused.class(), ErrorClass::Full, "{refused}");
+    assert!(
+        acked.len() > 3,
+        "some batches went in first: {}",
+        acked.len()
+    );
+    let again = store.submit(Submission::Events(batch(5000))).await;
+    assert_eq!(again.unwrap_err().class(), ErrorClass::Full);
+    assert!(
+        !store.ready().await,
+        "a full store does not say it is ready"
+    );
+
+    disk.grow("64m");
+    let more = store.submit(Submission::Events(batch(6000))).await.unwrap();
+    assert!(more.iter().all(|o| *o == ItemOutcome::Accepted));
+    assert!(store.ready().await);
+    acked.push(batch(6000));
+    let all_there = |store: Store, acked: Vec<Vec<TrackingEvent>>| async move {
+        let total = acked.len();
+        for (n, events) in acked.into_iter().enumerate() {
+            let first = events[0].event_id.clone();
+            let out = store.submit(Submission::Events(events)).await.unwrap();
+            let fresh = out.iter().filter(|o| **o != ItemOutcome::Duplicate).count();
+            assert_eq!(
+                fresh, 0,
+                "batch {n} of {total} (from {first}): {fresh} not duplicates"
+            );
+        }
+    };
+    all_there(store, acked.clone()).await;
+    // Closed and opened again: clean, and still all there.
+    let reopened = Store::open(&data, WriterOptions::default()).unwrap();
+    all_there(reopened, acked).await;
+}

@@ -48,6 +48,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 415, description = "Unsupported Content-Type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The event (or every item) was invalid", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Write queue full; retry after the Retry-After delay", body = Problem, content_type = "application/problem+json"),
+        (status = 507, description = "The server's disk is full; nothing was stored; retry after the Retry-After delay", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn post_events(
     State(state): State<AppState>,

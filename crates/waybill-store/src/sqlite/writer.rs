@@ -24,6 +24,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
 
 use super::log;
+use crate::ErrorClass;
 use crate::model::submission::{ItemOutcome, Submission, Work};
 use crate::sqlite::apply::Appends;
 use crate::sqlite::apply::Applier;
@@ -122,6 +123,9 @@ pub struct WriterHandle {
     alive: Arc<AtomicBool>,
     /// Set by the syncer when an fsync failed: the store is done.
     broken: Arc<AtomicBool>,
+    /// Set by the writer while the disk is full: writes are refused until there is
+    /// space again (the writer tries at each submission).
+    full: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -161,8 +165,11 @@ impl WriterHandle {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Taking writes: running, durable, and with room on the disk.
     pub fn alive(&self) -> bool {
-        self.alive.load(Ordering::Relaxed) && !self.broken.load(Ordering::Relaxed)
+        self.alive.load(Ordering::Relaxed)
+            && !self.broken.load(Ordering::Relaxed)
+            && !self.full.load(Ordering::Relaxed)
     }
 }
 
@@ -210,6 +217,8 @@ pub fn spawn(
         Synchronous::Normal => None,
     };
     let writer_broken = broken.clone();
+    let full = Arc::new(AtomicBool::new(false));
+    let writer_full = full.clone();
     let thread = std::thread::Builder::new()
         .name("waybill-writer".into())
         .spawn(move || {
@@ -227,6 +236,7 @@ pub fn spawn(
                 &options,
                 syncer.as_ref(),
                 &writer_broken,
+                &writer_full,
             );
         })?;
     Ok(WriterHandle {
@@ -235,6 +245,7 @@ pub fn spawn(
         max_queued,
         alive,
         broken,
+        full,
         thread: Some(thread),
     })
 }
@@ -330,6 +341,7 @@ fn run(
     options: &WriterOptions,
     syncer: Option<&Sender<Synced>>,
     broken: &AtomicBool,
+    full: &AtomicBool,
 ) {
     let mut applier = Applier::new(options.cache_capacity);
     applier.set_announce(options.announce);
@@ -370,6 +382,32 @@ fn run(
             }
         }
         queued.fetch_sub(events, Ordering::SeqCst);
+        // A full disk refused the last catch-up: try again; while it still refuses,
+        // so does every submission (nothing of theirs is written).
+        if full.load(Ordering::SeqCst) {
+            match catch_up(&mut conn, &mut applier) {
+                // Caught up: this batch may fit now; its commit says.
+                Ok(_) => overlay.clear(),
+                Err(e) if e.class() == ErrorClass::Full => {
+                    // The failed catch-up left the memory ahead of the rows: forget it,
+                    // or the next one would take its events for done.
+                    applier.reset();
+                    let reason = e.to_string();
+                    for job in jobs {
+                        let _ = job.reply.send(Err(StoreError::RolledBack {
+                            class: ErrorClass::Full,
+                            reason: reason.clone(),
+                        }));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "projections cannot catch up: the store stops");
+                    broken.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
         let started = Instant::now();
         match commit_batch(&mut conn, &mut applier, &jobs, options) {
             Ok(Committed {
@@ -377,6 +415,9 @@ fn run(
                 projection,
                 through,
             }) => {
+                if full.swap(false, Ordering::SeqCst) {
+                    tracing::info!("there is space on the disk again: writes resume");
+                }
                 // Before anyone is answered, readers must see what the batch did.
                 let flushed = match projection {
                     Projection::Flushed => {
@@ -418,6 +459,9 @@ fn run(
                 applier.reset();
                 tracing::error!(error = %e, events, "batch rolled back");
                 let (class, reason) = (e.class(), e.to_string());
+                if class == ErrorClass::Full {
+                    full.store(true, Ordering::SeqCst);
+                }
                 for job in jobs {
                     let _ = job.reply.send(Err(StoreError::RolledBack {
                         class,
@@ -426,6 +470,13 @@ fn run(
                 }
                 match catch_up(&mut conn, &mut applier) {
                     Ok(_) => overlay.clear(),
+                    // Not broken: the log holds everything acknowledged, and the rows
+                    // catch up once there is room to write them.
+                    Err(e) if e.class() == ErrorClass::Full => {
+                        tracing::error!(error = %e, "the disk is full: writes are refused until there is space");
+                        applier.reset();
+                        full.store(true, Ordering::SeqCst);
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "projections cannot catch up: the store stops");
                         broken.store(true, Ordering::SeqCst);
