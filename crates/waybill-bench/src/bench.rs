@@ -25,7 +25,7 @@ use waybill_store::{ItemOutcome, Pending, Store, Submission, WriterOptions};
 
 use crate::bench_server::{self, KEY};
 use crate::loadgen::{LoadgenOptions, events};
-use crate::{bench_hooks, bench_pg, bench_push, bench_scale, bench_sse};
+use crate::{bench_hooks, bench_overload, bench_pg, bench_push, bench_scale, bench_sse};
 
 pub(crate) const HTTP_BATCH: usize = 100;
 /// The reader starts once the first this-many HTTP batches are acknowledged.
@@ -137,6 +137,26 @@ pub async fn run(args: Options) -> anyhow::Result<()> {
             http.elapsed,
         );
         println!("  {}", http.reads());
+    }
+    if on("overload") {
+        // What the server sustains, closed loop; then twice that, open loop.
+        let half = &lines[..lines.len() / 4];
+        let server = bench_server::start(
+            &dir.join("capacity"),
+            Default::default(),
+            Default::default(),
+        )
+        .await?;
+        let capacity = http_ingest(server, half, &read_ids, args.clients).await?;
+        let sustained = half.len() as f64 / capacity.elapsed.as_secs_f64();
+        println!(
+            "overload: sustained {sustained:.0} events/s ({} clients, closed loop); now twice that, open loop, for 8 s",
+            args.clients
+        );
+        let rest = &lines[lines.len() / 4..];
+        let o = bench_overload::run(&dir.join("overload"), rest, &read_ids, 2.0 * sustained, 8.0)
+            .await?;
+        println!("  {}", o.report());
     }
     if on("webhooks") {
         let burst = bench_hooks::run(&dir.join("hooks-burst"), 5_000, None).await?;
@@ -436,7 +456,7 @@ pub(crate) async fn http_ingest(
     Ok(HttpResult { elapsed, latencies })
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -11,6 +11,7 @@
 
 pub mod bench;
 mod bench_hooks;
+mod bench_overload;
 mod bench_pg;
 mod bench_push;
 mod bench_scale;

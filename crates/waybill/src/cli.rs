@@ -197,7 +197,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30_000)]
     pub scale_events: usize,
     /// Which parts to run, comma-separated: parse, providers, bulk, naive, http,
-    /// webhooks, sse; pg (needs WAYBILL_DATABASE_URL); and scale (needs
+    /// webhooks, sse; overload (ingest at twice what the server sustains); pg (needs WAYBILL_DATABASE_URL); and scale (needs
     /// WAYBILL_DATABASE_URL, WAYBILL_AMQP_URL and optionally WAYBILL_REDIS_URL; see
     /// docs/scaling.md).
     #[arg(
