@@ -4,17 +4,12 @@
 
 use std::io::Write;
 
-/// Standard output was closed by its reader. Its own type, so that only this (not a
-/// broken pipe to a server, say) ends a command quietly.
-#[derive(Debug, thiserror::Error)]
-#[error("standard output is closed")]
-pub struct StdoutClosed;
-
-/// Why printing failed: the reader left, or something worse.
+/// Why printing failed: the reader left (only this ends a command quietly — not a
+/// broken pipe to a server, say), or something worse.
 #[derive(Debug, thiserror::Error)]
 pub enum PrintError {
-    #[error(transparent)]
-    Closed(#[from] StdoutClosed),
+    #[error("standard output is closed")]
+    Closed,
     #[error("writing to standard output: {0}")]
     Io(std::io::Error),
 }
@@ -22,7 +17,7 @@ pub enum PrintError {
 /// A failed write to standard output, told apart.
 pub fn on_stdout(e: std::io::Error) -> PrintError {
     match e.kind() {
-        std::io::ErrorKind::BrokenPipe => PrintError::Closed(StdoutClosed),
+        std::io::ErrorKind::BrokenPipe => PrintError::Closed,
         _ => PrintError::Io(e),
     }
 }
@@ -37,10 +32,8 @@ pub fn print(text: &str) -> Result<(), PrintError> {
 
 /// Whether `e` is standard output closed by its reader.
 pub fn is_stdout_closed(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<StdoutClosed>().is_some()
-            || matches!(c.downcast_ref::<PrintError>(), Some(PrintError::Closed(_)))
-    })
+    e.chain()
+        .any(|c| matches!(c.downcast_ref::<PrintError>(), Some(PrintError::Closed)))
 }
 
 /// `println!` that returns the write's error (with `?`) instead of panicking on it.

@@ -3,11 +3,12 @@
 //! sets `WAYBILL_BROWSER_TESTS` and runs it with `-- --ignored`; a plain `cargo test`
 //! lists it as ignored, saying what it needs. Screenshots land in `target/screenshots/`.
 
+#[path = "support/listening.rs"]
+mod listening;
+
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const KEY: &str = "browser-admin-key-000001";
@@ -29,18 +30,7 @@ async fn the_tracking_page_and_the_dashboard_work_in_chromium() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("local=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("waybill exited before listening");
-    })
-    .await
-    .unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = listening::address(&mut child).await;
     let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new("node")

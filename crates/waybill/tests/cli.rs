@@ -6,6 +6,9 @@
 //! `--server`), `order`, `replay`, `loadgen`, settings (`--config`, `./waybill.toml`,
 //! `WAYBILL_DATA`, unknown keys), `openapi`, and `serve`'s generated admin key.
 
+#[path = "support/listening.rs"]
+mod listening;
+
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -490,19 +493,7 @@ async fn serve_with(data: &Path, keys: Option<&str>, mut cmd: Command, more: &[&
         cmd.env("WAYBILL_API_KEYS", keys);
     }
     let mut child = cmd.spawn().expect("waybill starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(LIMIT, async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("local=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("waybill exited before listening");
-    })
-    .await
-    .expect("waybill listens in time");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = listening::address(&mut child).await;
     Server {
         child,
         base: format!("http://{addr}"),

@@ -1,6 +1,9 @@
 //! Kill -9 mid-stream: every event the server acknowledged is there after a restart,
 //! exactly once. The real binary, a real socket, a real SQLite file.
 
+#[path = "support/listening.rs"]
+mod listening;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::Stdio;
@@ -8,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const KEY: &str = "durability-admin-key-0001";
@@ -31,19 +33,7 @@ async fn start_with(data: &Path, env: &[(&str, &str)]) -> (Child, String) {
         .kill_on_drop(true)
         .spawn()
         .expect("waybill starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("local=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("waybill exited before listening");
-    })
-    .await
-    .expect("waybill listens within 30 s");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = listening::address(&mut child).await;
     (child, format!("http://{addr}"))
 }
 

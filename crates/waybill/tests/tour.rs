@@ -5,11 +5,13 @@
 //! becomes this build's binary. It needs `bash`, `curl` and `python3`, which `.ci/run`
 //! has; a plain `cargo test` lists it as ignored.
 
+#[path = "support/listening.rs"]
+mod listening;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const README: &str = include_str!("../../../README.md");
@@ -48,18 +50,7 @@ async fn the_readme_tour_runs_as_written() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("local=").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("waybill exited before listening");
-    })
-    .await
-    .expect("waybill listens in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = listening::address(&mut server).await;
 
     let receiver = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/webhook_receiver.py");
     let hook_port = free_port().to_string();
