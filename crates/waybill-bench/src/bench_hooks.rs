@@ -66,17 +66,7 @@ pub async fn run(
     let addr = server.addr;
     let client = reqwest::Client::new();
     let base = format!("http://{addr}");
-    let resp = client
-        .post(format!("{base}/v1/subscriptions"))
-        .bearer_auth(KEY)
-        .json(&serde_json::json!({"url": hook_url, "event_types": ["order.status_changed"]}))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        resp.status() == 201,
-        "subscribing answered {}",
-        resp.status()
-    );
+    bench_server::subscribe(&client, &base, KEY, &hook_url).await?;
 
     let started = Instant::now();
     bench_server::post_changes(&client, &base, "hook", orders, pace).await?;

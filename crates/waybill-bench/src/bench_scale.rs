@@ -14,16 +14,15 @@
 //! Then `GET /v1/orders/{id}` latency on two API nodes over the same database, one with
 //! the Redis cache and one without.
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::child::Child;
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use waybill_broker::publish::{Message, Publisher, confirmed};
 use waybill_broker::topology::{self, Topology};
 
@@ -212,61 +211,6 @@ async fn raw(place: &Place, work: &[(String, String)], consumers: u16) -> anyhow
 }
 
 /// A child process of this binary, its log drained; stopped (SIGTERM) when dropped.
-struct Child {
-    child: tokio::process::Child,
-}
-
-impl Child {
-    async fn spawn(
-        args: &[&str],
-        env: &[(&str, &str)],
-        ready: &str,
-    ) -> anyhow::Result<(Self, String)> {
-        // WAYBILL_BENCH_CHILD_LOG: the children's log filter, their lines passed on to
-        // this process's stderr (to profile them; e.g. `waybill_store::pg=trace`).
-        let shown = std::env::var("WAYBILL_BENCH_CHILD_LOG").ok();
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(args)
-            .envs(env.iter().copied())
-            .env("WAYBILL_LOG", shown.as_deref().unwrap_or("info"))
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                if l.contains(ready) {
-                    return Some(l);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .with_context(|| format!("{args:?} did not say {ready:?}"))?;
-        tokio::spawn(async move {
-            while let Ok(Some(l)) = lines.next_line().await {
-                if shown.is_some() {
-                    eprintln!("{l}");
-                }
-            }
-        });
-        Ok((Self { child }, line))
-    }
-
-    async fn stop(mut self) {
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await;
-    }
-}
-
 fn node_env<'a>(place: &'a Place, redis: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     let mut env = vec![
         ("WAYBILL_DATABASE_URL", place.db.as_str()),
@@ -418,7 +362,7 @@ async fn end_to_end(
         .query_one("SELECT pg_current_wal_lsn()::text", &[])
         .await?
         .get(0);
-    let pids: Vec<u32> = children.iter().filter_map(|c| c.child.id()).collect();
+    let pids: Vec<u32> = children.iter().filter_map(|c| c.pid()).collect();
     let cpu_before = cpu_ticks();
     let started = Instant::now();
     produce(&place.amqp, work).await?;
@@ -602,13 +546,7 @@ pub async fn run(events: usize) -> anyhow::Result<()> {
             "--addr",
             "127.0.0.1:0",
         ];
-        let (node, line) = Child::spawn(&args, &env, "local=").await?;
-        let addr = line
-            .split("local=")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .context("the listening address")?
-            .to_owned();
+        let (node, addr) = Child::serve(&args, &env).await?;
         let base = format!("http://{addr}");
         query(&base, &orders, 1).await?; // warm: the cache fills, connections open
         let mut writers = Vec::new();

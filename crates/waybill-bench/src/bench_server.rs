@@ -117,3 +117,24 @@ pub async fn post_changes(
     }
     Ok(())
 }
+
+/// Subscribes `hook_url` to `order.status_changed` through `POST {base}/v1/subscriptions`.
+pub async fn subscribe(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    hook_url: &str,
+) -> anyhow::Result<()> {
+    let resp = client
+        .post(format!("{base}/v1/subscriptions"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"url": hook_url, "event_types": ["order.status_changed"]}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status() == 201,
+        "subscribing answered {}",
+        resp.status()
+    );
+    Ok(())
+}

@@ -26,15 +26,15 @@ pub struct FanOut {
 
 /// Counts complete SSE messages in a byte stream (comments excluded).
 #[derive(Default)]
-struct Counter {
+pub(crate) struct Counter {
     prev_newline: bool,
     mid_block: bool,
     comment: bool,
-    messages: usize,
+    pub(crate) messages: usize,
 }
 
 impl Counter {
-    fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if !self.mid_block {
                 self.comment = b == b':';

@@ -7,6 +7,9 @@
 //!   `bench_hooks`, `bench_sse`, `bench_pg` and `bench_scale` are its HTTP, provider,
 //!   webhook, stream, PostgreSQL and scale-out parts.
 //!
+//! - [`soak`]: `waybill soak`, a long run against a `waybill serve` child, reported
+//!   per interval (memory, open files, the log, latency).
+//!
 //! Figures and how to reproduce them: BENCHMARKS.md.
 
 pub mod bench;
@@ -17,6 +20,8 @@ mod bench_push;
 mod bench_scale;
 mod bench_server;
 mod bench_sse;
+mod child;
 pub mod loadgen;
+pub mod soak;
 
 pub use bench::{Options, run};

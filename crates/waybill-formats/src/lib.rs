@@ -6,6 +6,8 @@
 //!   item; and what a broker message carries.
 //! - [`cloudevents`]: CloudEvents 1.0 (structured, batched, binary) carrying canonical
 //!   events.
+//! - [`schema`]: the statuses and identifier rules as the OpenAPI document states
+//!   them.
 //! - [`clock`]: the one clock, in the domain's microseconds.
 //!
 //! Errors are [`FormatError`]: the request as a whole could not be read. A bad item is
@@ -13,6 +15,7 @@
 
 pub mod clock;
 pub mod cloudevents;
+pub mod schema;
 pub mod wire;
 
 /// Why a body could not be read at all.

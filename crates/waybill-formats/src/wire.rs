@@ -18,6 +18,7 @@ use waybill_core::{
 use waybill_providers::carriers;
 
 use crate::FormatError;
+use crate::schema;
 
 /// Field limits, in bytes.
 const MAX_EVENT_ID: usize = 256;
@@ -38,29 +39,39 @@ const FUTURE_TOLERANCE_MICROS: i64 = 24 * 3600 * 1_000_000;
 #[schema(as = EventInput)]
 pub struct EventIn<'a> {
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::event_id)]
     event_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::order_id)]
     order_id: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::carrier)]
     carrier: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::tracking_number)]
     tracking_number: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::status)]
     status: Option<Cow<'a, str>>,
     /// The seed's vocabulary: `create`, `ship`, `received`, `delivered`.
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::event_type)]
     event_type: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::occurred_at)]
     occurred_at: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::text)]
     location: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::text)]
     description: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
+    #[schema(schema_with = schema::event::raw_status)]
     raw_status: Option<Cow<'a, str>>,
-    /// Any JSON value, kept as it is.
+    /// Any JSON value, kept as it is (at most 16 KiB).
     #[serde(borrow, default)]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<serde_json::Value>)]
     details: Option<&'a RawValue>,
 }
 
@@ -359,6 +370,24 @@ fn rfc3339_shape(s: &str) -> bool {
 
 /// Parses an RFC 3339 instant that carries its UTC offset, and checks it is plausible.
 pub fn parse_instant(field: &str, s: &str, now: Timestamp) -> Result<(Timestamp, i32), String> {
+    let (ts, offset) = parse_rfc3339(field, s)?;
+    if ts.0 < EARLIEST_MICROS {
+        return Err(format!("{field} {s:?} is before 2000-01-01"));
+    }
+    if ts.0 > now.as_micros() + FUTURE_TOLERANCE_MICROS {
+        return Err(format!("{field} {s:?} is more than a day in the future"));
+    }
+    Ok((ts, offset))
+}
+
+/// An RFC 3339 instant used as a bound (`updated_since`, `since`): any instant, with no
+/// window of plausibility, since a filter from 1999 or 2999 is a question with an
+/// answer (everything, nothing), not a broken clock.
+pub fn parse_bound(field: &str, s: &str) -> Result<Timestamp, String> {
+    parse_rfc3339(field, s).map(|(ts, _)| ts)
+}
+
+fn parse_rfc3339(field: &str, s: &str) -> Result<(Timestamp, i32), String> {
     if !rfc3339_shape(s) {
         return Err(if rfc3339_shape(&format!("{s}Z")) {
             format!("{field} {s:?} has no UTC offset (add Z or +08:00)")
@@ -378,14 +407,7 @@ pub fn parse_instant(field: &str, s: &str, now: Timestamp) -> Result<(Timestamp,
     let ts: jiff::Timestamp = s
         .parse()
         .map_err(|e| format!("{field} {s:?} is not an RFC 3339 timestamp: {e}"))?;
-    let micros = ts.as_microsecond();
-    if micros < EARLIEST_MICROS {
-        return Err(format!("{field} {s:?} is before 2000-01-01"));
-    }
-    if micros > now.as_micros() + FUTURE_TOLERANCE_MICROS {
-        return Err(format!("{field} {s:?} is more than a day in the future"));
-    }
-    Ok((Timestamp(micros), offset))
+    Ok((Timestamp(ts.as_microsecond()), offset))
 }
 
 /// Formats an instant as RFC 3339 in the given UTC offset.

@@ -79,7 +79,7 @@ pub struct AppState {
 
 /// The whole API, with its OpenAPI document served at `/openapi.json`.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = api_router().split_for_parts();
+    let (router, api) = documented();
     let api = Arc::new(api);
     router
         .route(
@@ -117,9 +117,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(routes::health::router())
 }
 
+/// The documented routes and their document, with the answers the routes share added
+/// to every operation (after the merge: a modifier on `ApiDoc` would see no paths).
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut api) = api_router().split_for_parts();
+    utoipa::Modify::modify(&routes::shared_answers::SharedAnswers, &mut api);
+    (router, api)
+}
+
 /// The OpenAPI document alone (for `waybill openapi` and tests).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    documented().1
 }
 
 /// Serves the API until `shutdown` resolves, then finishes in-flight requests.

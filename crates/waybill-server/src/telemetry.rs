@@ -12,12 +12,28 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the process-wide recorder once; later calls reuse it.
+/// How often the recorder's histograms are drained into their summaries.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Installs the process-wide recorder once; later calls reuse it. A recorder installed
+/// this way drains its histograms only when rendered or upkept: without a scraper,
+/// every latency sample would be kept, so a thread upkeeps it.
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        let handle = PrometheusBuilder::new()
             .install_recorder()
-            .expect("no other metrics recorder is installed")
+            .expect("no other metrics recorder is installed");
+        let upkept = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP);
+                    upkept.run_upkeep();
+                }
+            })
+            .expect("a thread can be spawned at start-up");
+        handle
     })
 }
 

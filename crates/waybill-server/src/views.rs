@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use waybill_store::{EventRecord, OrderRecord, ShipmentRecord};
 
 use crate::problem::ItemError;
+use waybill_formats::schema;
 use waybill_formats::wire::format_instant;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -14,6 +15,7 @@ pub struct ShipmentView {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     /// Canonical shipment status (docs/state-machine.md); null until a status-bearing event arrives.
+    #[schema(schema_with = schema::shipment_status_or_null)]
     pub status: Option<String>,
     pub last_event_at: Option<String>,
     pub last_location: Option<String>,
@@ -25,6 +27,7 @@ pub struct OrderView {
     /// Derived from the shipments: created, shipped, picked_up, in_transit,
     /// out_for_delivery, available_for_pickup, failed_attempt, partially_delivered,
     /// delivered, exception, returning, returned, cancelled.
+    #[schema(schema_with = schema::order_status)]
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -55,9 +58,11 @@ pub struct OrderDetails {
 /// order without its customer, metadata or tracking link. A key handed to a carrier
 /// integration writes; it has no business reading customers' data.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)] // in the document: no field of the full view, so never both
 pub struct OrderAck {
     pub order_id: String,
     /// The derived order status, as in `OrderView`.
+    #[schema(schema_with = schema::order_status)]
     pub status: String,
     pub shipments: Vec<ShipmentView>,
     pub created_at: String,
@@ -96,6 +101,7 @@ pub struct EventView {
     pub carrier: Option<String>,
     pub tracking_number: Option<String>,
     /// A canonical status, `created` (order-level) or `unmapped` (a raw code with no status).
+    #[schema(schema_with = schema::stored_event_status)]
     pub status: String,
     /// RFC 3339, in the offset the sender used.
     pub occurred_at: String,
@@ -146,10 +152,29 @@ pub struct Customer {
     pub phone: Option<String>,
 }
 
+/// A struct field read only from a JSON object or null: serde's derive would also take
+/// an array of the fields' values (`[null, null]` for a customer), which the document
+/// does not allow and no client means.
+fn object_or_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+        None => Ok(None),
+        Some(m) => serde_json::from_value(serde_json::Value::Object(m))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOrder {
+    #[schema(schema_with = schema::order_id)]
     pub order_id: String,
+    #[serde(default, deserialize_with = "object_or_null")]
     pub customer: Option<Customer>,
     /// Free-form JSON object kept with the order, exactly as sent.
     #[schema(value_type = Option<Object>)]
@@ -160,7 +185,9 @@ pub struct NewOrder {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewShipment {
+    #[schema(schema_with = schema::carrier)]
     pub carrier: String,
+    #[schema(schema_with = schema::tracking_number)]
     pub tracking_number: String,
 }
 

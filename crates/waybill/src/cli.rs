@@ -56,6 +56,9 @@ pub enum Command {
     Loadgen(LoadgenArgs),
     /// Run the standard benchmark and print a report.
     Bench(BenchArgs),
+    /// Run the service for N minutes under steady traffic (ingest, streams, webhooks,
+    /// reads) and report memory, open files, the log and latency per interval.
+    Soak(SoakArgs),
     /// Print the OpenAPI document.
     Openapi,
     /// Apply events from RabbitMQ to PostgreSQL (scale-out; see docs/scaling.md).
@@ -211,6 +214,26 @@ pub struct BenchArgs {
     pub dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// How long to run, in minutes (fractions allowed).
+    #[arg(long, default_value_t = 60.0)]
+    pub minutes: f64,
+    /// Events a second offered, in batches of 20.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Firehose streams held open for the whole run.
+    #[arg(long, default_value_t = 20)]
+    pub streams: usize,
+    /// Seconds between two reports.
+    #[arg(long, default_value_t = 60)]
+    pub report_secs: u64,
+    /// The server's data directory (a fresh temporary one, removed afterwards, by
+    /// default).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -253,7 +276,7 @@ mod tests {
                 .get_arguments()
                 .any(|a| a.get_id() == id)
         };
-        for pure in ["openapi", "loadgen", "bench"] {
+        for pure in ["openapi", "loadgen", "bench", "soak"] {
             assert!(!has(pure, "data") && !has(pure, "config"), "{pure}");
         }
         for stored in ["serve", "ingest", "order", "replay"] {

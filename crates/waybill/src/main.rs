@@ -81,6 +81,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Loadgen(a) => cmd::generate::loadgen(&a),
         Command::Bench(a) => cmd::runtime()?.block_on(cmd::bench::run(a)),
+        Command::Soak(a) => cmd::runtime()?.block_on(cmd::bench::soak(a)),
         Command::Openapi => cmd::generate::openapi(),
     }
 }

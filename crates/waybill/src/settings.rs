@@ -34,6 +34,8 @@ pub struct FileConfig {
     /// Bytes of request bodies being read at once, across all connections.
     pub max_inflight_body_bytes: Option<usize>,
     pub cache_capacity: Option<usize>,
+    /// The embedded store's page cache (the writer's), in MiB.
+    pub page_cache_mib: Option<usize>,
     /// Customer e-mail: the SMTP server (`smtp://host:port`), the sender, the default
     /// language (`zh` or `en`).
     pub smtp_url: Option<String>,
@@ -238,6 +240,9 @@ impl Settings {
             cache_capacity: parse_env("WAYBILL_CACHE_CAPACITY")?
                 .or(file.cache_capacity)
                 .unwrap_or(WriterOptions::default().cache_capacity),
+            page_cache_mib: parse_env("WAYBILL_PAGE_CACHE_MIB")?
+                .or(file.page_cache_mib)
+                .unwrap_or(WriterOptions::default().page_cache_mib),
             ..WriterOptions::default()
         };
         let webhooks = webhooks(&file.webhooks, env)?;

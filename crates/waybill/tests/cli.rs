@@ -1064,3 +1064,65 @@ async fn the_session_key_rotates_without_signing_anyone_out() {
         "{out:?}"
     );
 }
+
+/// `waybill soak` drives a real `serve` child and reports each interval: the rows carry
+/// the child's memory and descriptors, and the summary counts what every part of the
+/// traffic (ingest, reads, streams, webhooks) got back, with no errors.
+#[tokio::test]
+async fn soak_reports_each_interval_and_every_part_of_its_traffic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = ok(waybill(tmp.path()).args([
+        "soak",
+        "--minutes",
+        "0.2",
+        "--report-secs",
+        "3",
+        "--rate",
+        "100",
+        "--streams",
+        "2",
+        "--dir",
+        data.to_str().unwrap(),
+    ]))
+    .await;
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.len() == 12 && w[0].parse::<f64>().is_ok())
+        .collect();
+    assert_eq!(rows.len(), 4, "a row every 3 s for 12 s:\n{out:?}");
+    for w in &rows {
+        let (rss, anon): (f64, f64) = (w[6].parse().unwrap(), w[7].parse().unwrap());
+        let fds: usize = w[8].parse().unwrap();
+        assert!(
+            rss > 1.0 && anon > 0.0 && anon < rss && fds > 3,
+            "the child's own figures: {w:?}"
+        );
+        assert_eq!(w[11], "0", "no errors: {out:?}");
+    }
+    let events: Vec<u64> = rows.iter().map(|w| w[1].parse().unwrap()).collect();
+    assert!(
+        events.windows(2).all(|p| p[0] < p[1]),
+        "ingest goes on: {events:?}"
+    );
+    let summary = out.stdout.split("whole run:").nth(1).expect("a summary");
+    let count = |what: &str| -> u64 {
+        summary
+            .split(what)
+            .next()
+            .and_then(|s| s.split_whitespace().last())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{what} in {summary}"))
+    };
+    assert!(count(" webhooks received") > 0, "{summary}");
+    assert!(count(" stream messages") > 0, "{summary}");
+    assert!(count(" per-order streams opened") > 0, "{summary}");
+    assert!(count(" reads p50") > 0, "{summary}");
+    assert_eq!(count(" errors"), 0, "{summary}");
+    assert!(
+        data.join("waybill.sqlite3").exists(),
+        "a given --dir is kept"
+    );
+}

@@ -33,11 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(post, path = "/v1/events", tag = "events",
     security(("bearer" = [])),
     request_body(content(
-        (EventIn<'_> = "application/json"),
-        (Vec<EventIn<'_>> = "application/json"),
+        (EventsBody = "application/json"),
         (EventIn<'_> = "application/x-ndjson"),
         (Object = "application/cloudevents+json"),
-        (Vec<Object> = "application/cloudevents-batch+json")
+        (CloudEventsBatch = "application/cloudevents-batch+json")
     )),
     responses(
         (status = 200, description = "Durable; per-item report", body = IngestReport),
@@ -121,4 +120,47 @@ pub async fn store_events(
         duplicates,
         rejected,
     })
+}
+
+/// `application/json`: one event, or an array of at least one (an empty batch is
+/// refused, 400).
+pub struct EventsBody;
+
+impl utoipa::PartialSchema for EventsBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Schema};
+        let one = || utoipa::openapi::Ref::from_schema_name("EventInput");
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(one())
+                .item(ArrayBuilder::new().items(one()).min_items(Some(1)))
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl utoipa::ToSchema for EventsBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EventsBody".into()
+    }
+}
+
+/// `application/cloudevents-batch+json`: an array of at least one CloudEvent.
+pub struct CloudEventsBatch;
+
+impl utoipa::PartialSchema for CloudEventsBatch {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        ArrayBuilder::new()
+            .items(ObjectBuilder::new().schema_type(Type::Object))
+            .min_items(Some(1))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CloudEventsBatch {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "CloudEventsBatch".into()
+    }
 }

@@ -5,6 +5,7 @@ pub mod events;
 pub mod health;
 pub mod orders;
 pub mod quarantine;
+pub mod shared_answers;
 pub mod stream;
 pub mod subscriptions;
 pub mod track;
@@ -177,9 +178,16 @@ pub fn invalid(detail: impl Into<String>) -> ApiError {
     }
 }
 
-/// Reads a JSON request body: broken JSON is the request's fault (400), well-formed JSON
-/// of the wrong shape is invalid input (422, naming the field).
+/// Reads a JSON request body, an object: broken JSON is the request's fault (400),
+/// well-formed JSON of the wrong shape is invalid input (422, naming the field). Only an
+/// object is read, since serde's derive would also take an array of the fields' values.
 pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    {
+        return Err(invalid("the body must be a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
             ApiError::MalformedJson(e.to_string())

@@ -24,7 +24,8 @@ use crate::views::{
     EventView, NewOrder, NewShipment, OrderAnswer, OrderDetails, OrderList, OrderView, Timeline,
 };
 use crate::{AppState, Role};
-use waybill_formats::wire::parse_instant;
+use waybill_formats::schema;
+use waybill_formats::wire::parse_bound;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -286,21 +287,32 @@ async fn get_timeline(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// An order status, e.g. `in_transit` or `exception`.
+    #[param(schema_with = schema::order_status)]
     status: Option<String>,
     /// Orders with at least one shipment of this carrier.
     carrier: Option<String>,
     /// RFC 3339: orders updated at or after this instant.
+    #[param(schema_with = schema::instant)]
     updated_since: Option<String>,
     /// Page size, 1–1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^o[0-9a-f]{1,15}$")]
     cursor: Option<String>,
 }
 
+/// A cursor is `o` and the last position of the page in lowercase hex, as
+/// [`list_orders`] writes it; exactly that shape is read back (the document's pattern).
 fn decode_cursor(c: &str) -> Result<i64, ApiError> {
     c.strip_prefix('o')
+        .filter(|hex| {
+            (1..=15).contains(&hex.len())
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
         .and_then(|hex| i64::from_str_radix(hex, 16).ok())
-        .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::BadQuery(format!("cursor {c:?} is not one this API handed out")))
 }
 
@@ -338,8 +350,8 @@ async fn list_orders(
         .updated_since
         .as_deref()
         .map(|s| {
-            parse_instant("updated_since", s, clock::now())
-                .map(|(t, _)| t.as_micros())
+            parse_bound("updated_since", s)
+                .map(|t| t.as_micros())
                 .map_err(|e| match s.contains(' ') {
                     // A raw `+` in a query string arrives as a space.
                     true => format!("{e} (write the + of an offset as %2B in a URL)"),

@@ -36,6 +36,7 @@ pub struct ListQuery {
     /// Items with an id above this one (from `next`).
     after: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// Include pushes already replayed (default: only waiting ones).
     all: Option<bool>,

@@ -55,7 +55,7 @@ fn sse(state: &AppState, scope: Scope, last: Option<i64>) -> impl IntoResponse +
     security(("bearer" = [])),
     params(
         ("order_id" = String, Path, description = "The merchant's order id"),
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this id"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this id"),
     ),
     responses(
         (status = 200, description = "text/event-stream of DomainEventView", content_type = "text/event-stream"),
@@ -86,6 +86,7 @@ async fn order_stream(
 #[serde(deny_unknown_fields)]
 pub struct FirehoseQuery {
     /// Comma-separated event types; `shipment.*` style prefixes and `*` allowed.
+    #[param(schema_with = waybill_formats::schema::change_type_list)]
     types: Option<String>,
 }
 
@@ -94,7 +95,7 @@ pub struct FirehoseQuery {
     security(("bearer" = [])),
     params(
         FirehoseQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this id"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "Resume after this id"),
     ),
     responses(
         (status = 200, description = "text/event-stream of DomainEventView", content_type = "text/event-stream"),

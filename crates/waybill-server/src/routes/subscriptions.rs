@@ -25,7 +25,7 @@ use crate::delivery;
 use crate::problem::{ApiError, Problem};
 use crate::routes::{invalid, json_body, read_body};
 use crate::streams::TypeFilter;
-use waybill_formats::wire;
+use waybill_formats::{schema, wire};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -41,10 +41,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSubscriptionIn {
+    /// An http or https URL of at most 2048 bytes, whose host is a public address
+    /// (unless the server allows private ones).
+    #[schema(format = "uri", max_length = 2048)]
     pub url: String,
     /// Domain event types, e.g. `["shipment.*", "order.status_changed"]`; `["*"]` for all.
+    #[schema(schema_with = event_types)]
     pub event_types: Vec<String>,
+    /// At most 1024 bytes.
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+}
+
+fn event_types() -> utoipa::openapi::schema::ArrayBuilder {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(schema::change_type_pattern())
+        .min_items(Some(1))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -252,6 +264,7 @@ async fn delete_one(
 pub struct RotateIn {
     /// Seconds, at most 604800 (7 days); 0 or absent: the old secret stops at once.
     #[serde(default)]
+    #[schema(maximum = 604800)]
     pub overlap_seconds: u64,
 }
 
@@ -279,10 +292,14 @@ async fn rotate(
 ) -> Result<Json<SubscriptionView>, ApiError> {
     let id = path_id(path)?;
     let body = read_body(&state, body).await?;
+    // No body, or `null`, is the default: no overlap.
     let req: RotateIn = if body.iter().all(u8::is_ascii_whitespace) {
         RotateIn::default()
     } else {
-        json_body(&body)?
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(serde_json::Value::Null) => RotateIn::default(),
+            _ => json_body(&body)?,
+        }
     };
     if req.overlap_seconds > MAX_OVERLAP_SECONDS {
         return Err(invalid(format!(
@@ -366,6 +383,7 @@ pub struct DeliveriesQuery {
     /// Deliveries with an id below this one (from `next`).
     before: Option<i64>,
     /// 1–500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
 }
 
@@ -446,12 +464,54 @@ async fn deliveries(
 }
 
 /// `POST /v1/subscriptions/{id}/redeliver`: one delivery, or all since a time.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverIn {
     pub delivery_id: Option<i64>,
     /// RFC 3339: every delivery created since then.
     pub since: Option<String>,
+}
+
+/// Written by hand: one of the two fields is needed (and not null), which derive cannot
+/// say.
+impl utoipa::PartialSchema for RedeliverIn {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema, Type,
+        };
+        let id = || {
+            ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+            ))
+        };
+        let fields = ObjectBuilder::new()
+            .property("delivery_id", schema::or_null(id()))
+            .property(
+                "since",
+                schema::or_null(
+                    schema::instant().description(Some("Every delivery created since then")),
+                ),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let one_of_them = AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .property("delivery_id", id())
+                    .required("delivery_id"),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .property("since", schema::instant())
+                    .required("since"),
+            );
+        Schema::AllOf(AllOfBuilder::new().item(fields).item(one_of_them).build()).into()
+    }
+}
+
+impl utoipa::ToSchema for RedeliverIn {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "RedeliverIn".into()
+    }
 }
 
 /// Deliver again: one delivery, or every delivery since a time (failed ones included).
@@ -481,7 +541,7 @@ async fn redeliver(
     let since = req
         .since
         .as_deref()
-        .map(|s| wire::parse_instant("since", s, now).map(|(t, _)| t))
+        .map(|s| wire::parse_bound("since", s))
         .transpose()
         .map_err(invalid)?;
     if req.delivery_id.is_none() && since.is_none() {

@@ -53,7 +53,7 @@ impl Embedded {
         let path = dir.join("waybill.sqlite3");
         // The writer's commits do not fsync; with `Synchronous::Full` its syncer thread
         // does, before anyone is answered (see `writer`).
-        let mut conn = schema::open(&path, Synchronous::Normal)?;
+        let mut conn = schema::open(&path, Synchronous::Normal, options.page_cache_mib)?;
         schema::migrate(&conn)?;
         // After a crash the rows may lag the log: catch up before anyone reads.
         let caught_up =
@@ -63,7 +63,8 @@ impl Embedded {
         }
         let overlay = Arc::new(overlay::Overlay::default());
         let announced = Arc::new(tokio::sync::watch::Sender::new(outbox::last_id(&conn)?));
-        let checkpointer = schema::open(&path, Synchronous::Normal)?;
+        let checkpointer =
+            schema::open(&path, Synchronous::Normal, schema::CHECKPOINTER_CACHE_MIB)?;
         let wal = dir.join("waybill.sqlite3-wal");
         let writer = Arc::new(writer::spawn(
             conn,
@@ -276,7 +277,11 @@ fn lock_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
 pub fn replay(dir: &Path) -> Result<u64, StoreError> {
     let _lock = lock_dir(dir)?;
     let path = dir.join("waybill.sqlite3");
-    let mut conn = schema::open(&path, Synchronous::Full)?;
+    let mut conn = schema::open(
+        &path,
+        Synchronous::Full,
+        WriterOptions::default().page_cache_mib,
+    )?;
     schema::migrate(&conn)?;
     writer::replay(&mut conn)
 }

@@ -38,7 +38,7 @@ impl ReadPool {
         let conn = match conn {
             Some(c) => c,
             None => {
-                let c = schema::open(&self.path, Synchronous::Normal)?;
+                let c = schema::open(&self.path, Synchronous::Normal, schema::READER_CACHE_MIB)?;
                 c.pragma_update(None, "query_only", true)?;
                 c
             }

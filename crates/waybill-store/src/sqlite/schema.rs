@@ -188,8 +188,17 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Opens a connection with the pragmas every Waybill connection uses.
-pub fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
+/// SQLite's page cache of a connection, in MiB. Each connection has its own: the
+/// writer's is large (it keeps the hot right-hand pages and the id indexes of the
+/// tables), the readers' and the checkpointer's are small, since the operating system's
+/// page cache already holds the file for all of them; sixteen readers with the writer's
+/// cache each would multiply the memory bound by seventeen.
+pub const READER_CACHE_MIB: usize = 16;
+pub const CHECKPOINTER_CACHE_MIB: usize = 2;
+
+/// Opens a connection with the pragmas every Waybill connection uses, and a page cache
+/// of at most `cache_mib`.
+pub fn open(path: &Path, sync: Synchronous, cache_mib: usize) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
@@ -201,8 +210,8 @@ pub fn open(path: &Path, sync: Synchronous) -> Result<Connection, StoreError> {
         },
     )?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
-    // A larger cache keeps the hot right-hand pages of the tables in memory.
-    conn.pragma_update(None, "cache_size", -262_144)?;
+    // Negative: in KiB, not pages.
+    conn.pragma_update(None, "cache_size", -((cache_mib.max(1) * 1024) as i64))?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     // After a checkpoint lets the WAL start over, trim the file back to this size.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
@@ -235,7 +244,7 @@ mod tests {
     fn migrates_once_and_refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let conn = open(&path, Synchronous::Full).unwrap();
+        let conn = open(&path, Synchronous::Full, 2).unwrap();
         migrate(&conn).unwrap();
         migrate(&conn).unwrap();
         let v: i64 = conn
@@ -253,7 +262,7 @@ mod tests {
     #[test]
     fn version_3_keeps_shipments_and_lets_them_be_unlinked() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open(&dir.path().join("db"), Synchronous::Full).unwrap();
+        let conn = open(&dir.path().join("db"), Synchronous::Full, 2).unwrap();
         for (i, step) in MIGRATIONS.iter().take(2).enumerate() {
             conn.execute_batch(&format!("{step}; PRAGMA user_version = {};", i + 1))
                 .unwrap();
@@ -288,7 +297,7 @@ mod tests {
     #[test]
     fn version_7_tells_the_email_channel_by_a_column() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open(&dir.path().join("db"), Synchronous::Full).unwrap();
+        let conn = open(&dir.path().join("db"), Synchronous::Full, 2).unwrap();
         for (i, step) in MIGRATIONS.iter().take(6).enumerate() {
             conn.execute_batch(&format!("{step}; PRAGMA user_version = {};", i + 1))
                 .unwrap();

@@ -52,6 +52,9 @@ pub struct WriterOptions {
     pub max_queued_events: usize,
     /// Orders and shipments the writer keeps in memory.
     pub cache_capacity: usize,
+    /// The writer connection's SQLite page cache, in MiB (readers have a small one of
+    /// their own: `schema::READER_CACHE_MIB`).
+    pub page_cache_mib: usize,
     /// How long projection rows may lag the log (readers see the overlay meanwhile).
     /// Zero writes them at every commit.
     pub flush_interval: Duration,
@@ -95,6 +98,7 @@ impl Default for WriterOptions {
             queue_depth: 1024,
             max_queued_events: 200_000,
             cache_capacity: 200_000,
+            page_cache_mib: 256,
             flush_interval: Duration::from_millis(1000),
             overlay: true,
             announce: true,
