@@ -4,7 +4,7 @@
 //! headers first, one a line).
 
 use waybill_core::Timestamp;
-use waybill_formats::{cloudevents, wire};
+use waybill_formats::{cloudevents, tokens, wire};
 
 /// A fixed "now", so that a crash found once replays the same.
 const NOW: Timestamp = Timestamp(1_800_000_000_000_000);
@@ -64,4 +64,48 @@ pub fn cloudevents(data: &[u8]) -> bool {
         }
     }
     .is_ok()
+}
+
+/// `waybill ingest FILE.csv`: a header row and rows, each row an event for the same
+/// validator as every other format. True when some row became an event.
+pub fn csv(data: &[u8]) -> bool {
+    let Ok(rows) = wire::csv_items(data) else {
+        return false;
+    };
+    let mut any = false;
+    for json in rows.take(MAX_ITEMS).flatten() {
+        any |= wire::parse_one(&json, NOW).is_ok();
+    }
+    any
+}
+
+/// The tokens read back from clients: the first byte chooses a page cursor, a
+/// `Last-Event-ID` or a tracking link's token; the rest is the text. What reads back
+/// must be what would have been written.
+pub fn tokens(data: &[u8]) -> bool {
+    let Some((&pick, rest)) = data.split_first() else {
+        return false;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return false;
+    };
+    match pick % 3 {
+        0 => tokens::decode_cursor(text)
+            .inspect(|n| {
+                let written = tokens::encode_cursor(*n);
+                assert_eq!(tokens::decode_cursor(&written), Some(*n), "{text:?}");
+            })
+            .is_some(),
+        1 => tokens::last_event_id(text)
+            .inspect(|n| assert!(*n >= 0))
+            .is_some(),
+        _ => tokens::split_link_token(text)
+            .inspect(|(expiry, mac)| {
+                assert!(
+                    *expiry >= 0 && !mac.is_empty() && text.ends_with(mac),
+                    "{text:?}"
+                );
+            })
+            .is_some(),
+    }
 }

@@ -8,6 +8,7 @@
 //!   events.
 //! - [`schema`]: the statuses and identifier rules as the OpenAPI document states
 //!   them.
+//! - [`tokens`]: cursors, `Last-Event-ID`, the shape of a tracking link's token.
 //! - [`clock`]: the one clock, in the domain's microseconds.
 //!
 //! Errors are [`FormatError`]: the request as a whole could not be read. A bad item is
@@ -16,6 +17,7 @@
 pub mod clock;
 pub mod cloudevents;
 pub mod schema;
+pub mod tokens;
 pub mod wire;
 
 /// Why a body could not be read at all.

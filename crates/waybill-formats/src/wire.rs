@@ -410,6 +410,33 @@ fn parse_rfc3339(field: &str, s: &str) -> Result<(Timestamp, i32), String> {
     Ok((Timestamp(ts.as_microsecond()), offset))
 }
 
+/// CSV with a header row of canonical field names (`waybill ingest FILE.csv`): each row
+/// becomes one event object's JSON text, for [`parse_one`], or the reason it could not
+/// be read. Empty cells are absent fields; `details` is JSON if it reads as JSON, else
+/// text.
+pub fn csv_items(
+    input: impl std::io::Read,
+) -> Result<impl Iterator<Item = Result<String, String>>, String> {
+    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(input);
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    Ok(reader.into_records().map(move |rec| {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let mut obj = serde_json::Map::new();
+        for (name, value) in headers.iter().zip(rec.iter()) {
+            if value.is_empty() {
+                continue;
+            }
+            let v = if name == "details" {
+                serde_json::from_str(value).unwrap_or_else(|_| value.into())
+            } else {
+                serde_json::Value::String(value.to_owned())
+            };
+            obj.insert(name.to_owned(), v);
+        }
+        Ok(serde_json::Value::Object(obj).to_string())
+    }))
+}
+
 /// Formats an instant as RFC 3339 in the given UTC offset.
 pub fn format_instant(micros: i64, offset_seconds: i32) -> String {
     let ts = jiff::Timestamp::from_microsecond(micros).unwrap_or(jiff::Timestamp::UNIX_EPOCH);

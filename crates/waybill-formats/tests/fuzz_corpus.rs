@@ -56,3 +56,13 @@ fn the_wire_corpus_replays_without_a_panic() {
 fn the_cloudevents_corpus_replays_without_a_panic() {
     replay("cloudevents", harness::cloudevents);
 }
+
+#[test]
+fn the_csv_corpus_replays_without_a_panic() {
+    replay("csv", harness::csv);
+}
+
+#[test]
+fn the_tokens_corpus_replays_without_a_panic() {
+    replay("tokens", harness::tokens);
+}

@@ -24,8 +24,12 @@ use tokio::process::{Child, Command};
 use waybill_broker::publish::{Message, Publisher};
 use waybill_broker::topology::{self, Topology};
 
+#[path = "support/proxy.rs"]
+mod proxy;
 #[path = "../../waybill-store/tests/support/scratch.rs"]
 mod scratch;
+
+use proxy::Proxy;
 
 const KEY: &str = "scale-admin-key-000000001";
 const PARTITIONS: u16 = 6;
@@ -149,6 +153,10 @@ impl Site {
 
     /// Worker `index` of `of`, once it consumes.
     async fn worker(&self, index: u16, of: u16) -> Node {
+        self.worker_with(index, of, &[]).await
+    }
+
+    async fn worker_with(&self, index: u16, of: u16, env: &[(&str, String)]) -> Node {
         let mut child = self
             .command(&[
                 "worker",
@@ -161,6 +169,7 @@ impl Site {
                 "--batch",
                 "200",
             ])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .spawn()
             .unwrap();
         let log = follow(&mut child);
@@ -404,12 +413,68 @@ where
     F: FnOnce(Vec<Node>) -> Fut,
     Fut: std::future::Future<Output = Vec<Node>>,
 {
+    survive_wired(name, &Wiring::default(), fault).await
+}
+
+/// Where the processes of a run reach their services: through proxies, for the
+/// network faults.
+#[derive(Default)]
+struct Wiring {
+    /// For the worker of index 1: PostgreSQL, RabbitMQ.
+    worker_db: Option<Proxy>,
+    worker_amqp: Option<Proxy>,
+    /// For every process: Redis.
+    redis: Option<Proxy>,
+}
+
+/// `url` with its `host:port` replaced by `to`'s address.
+fn through(url: &str, to: &Proxy) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (auth, hostport_and_path) = match rest.rsplit_once('@') {
+        Some((a, r)) => (format!("{a}@"), r),
+        None => (String::new(), rest),
+    };
+    let path = hostport_and_path
+        .find('/')
+        .map_or("", |i| &hostport_and_path[i..]);
+    format!("{scheme}://{auth}{}{path}", to.addr)
+}
+
+/// The address a service URL points at, for a proxy to forward to.
+fn upstream(url: &str) -> std::net::SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let hostport = rest.split('/').next().unwrap();
+    use std::net::ToSocketAddrs;
+    hostport.to_socket_addrs().unwrap().next().unwrap()
+}
+
+async fn survive_wired<F, Fut>(name: &str, wiring: &Wiring, fault: F) -> Survived
+where
+    F: FnOnce(Vec<Node>) -> Fut,
+    Fut: std::future::Future<Output = Vec<Node>>,
+{
     let _turn = TURN.lock().await;
     let site = Site::new().await;
-    let apis = [site.api().await, site.api().await];
+    let redis_env: Vec<(&str, String)> = wiring
+        .redis
+        .iter()
+        .map(|r| ("WAYBILL_REDIS_URL", through(&site.redis_url, r)))
+        .collect();
+    let api_env: Vec<(&str, &str)> = redis_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let apis = [site.api_with(&api_env).await, site.api_with(&api_env).await];
     let mut workers = Vec::new();
     for i in 0..3 {
-        workers.push(site.worker(i, 3).await);
+        let mut env = redis_env.clone();
+        if i == 1 {
+            if let Some(p) = &wiring.worker_db {
+                env.push(("WAYBILL_DATABASE_URL", through(&site.db_url, p)));
+            }
+            if let Some(p) = &wiring.worker_amqp {
+                env.push(("WAYBILL_AMQP_URL", through(&site.amqp_url, p)));
+            }
+        }
+        workers.push(site.worker_with(i, 3, &env).await);
     }
     // 9,000 events at about 3,000 a second: the fault lands a third of the way in.
     let orders = 1_500;
@@ -427,10 +492,15 @@ where
     );
     let t = tally(&site, &confirmed, Duration::from_secs(90)).await;
     let (mut redelivered, mut sessions) = (0, 0);
+    let mut troubles = Vec::new();
     for w in workers {
         let log = w.stop().await;
         redelivered += reported(&log, "redelivered");
         sessions += reported(&log, "sessions");
+        troubles.extend(
+            log.into_iter()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR")),
+        );
     }
     eprintln!(
         "{name}: {total} events, lost {}, duplicated {}, redelivered {redelivered}",
@@ -457,13 +527,21 @@ where
     for api in apis {
         api.stop().await;
     }
-    Survived { sessions }
+    Survived {
+        sessions,
+        redelivered,
+        troubles,
+    }
 }
 
 /// What the workers that lived to the end reported.
 struct Survived {
     /// Broker sessions they began (one each, plus reconnects).
     sessions: u64,
+    /// Deliveries the broker made again.
+    redelivered: u64,
+    /// The workers' warnings and errors: what they noticed of the fault.
+    troubles: Vec<String>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1029,4 +1107,119 @@ async fn a_worker_reports_readiness_and_its_counts_on_its_own_port() {
     assert_eq!(value("waybill_worker_ready"), 1.0, "{text}");
     assert!(value("waybill_worker_commit_seconds_total") > 0.0, "{text}");
     worker.stop().await;
+}
+
+/// Whether `flag` is set within `within`.
+async fn tripped(flag: &Arc<std::sync::atomic::AtomicBool>, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if flag.load(std::sync::atomic::Ordering::SeqCst) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+fn service_urls() -> (String, String, String) {
+    (
+        scratch::need("WAYBILL_TEST_DATABASE_URL"),
+        scratch::need("WAYBILL_TEST_AMQP_URL"),
+        scratch::need("WAYBILL_TEST_REDIS_URL"),
+    )
+}
+
+/// A worker's link to PostgreSQL is cut the moment its `COMMIT` has gone out: the
+/// database may have committed, the worker never hears, and nothing was acknowledged to
+/// the broker. It reconnects once the link is back and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
+async fn a_worker_cut_off_from_postgresql_mid_commit_loses_nothing() {
+    let (db, _, _) = service_urls();
+    let link = Proxy::start(upstream(&db)).await;
+    let wiring = Wiring {
+        worker_db: Some(link.clone()),
+        ..Wiring::default()
+    };
+    let s = survive_wired("pgcut", &wiring, async |workers: Vec<Node>| {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (l, f) = (link.clone(), flag.clone());
+        link.arm(b"COMMIT", move || {
+            l.cut();
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert!(
+            tripped(&flag, Duration::from_secs(10)).await,
+            "worker 1 committed nothing through its link"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        link.restore();
+        workers
+    })
+    .await;
+    // Not a cut nobody saw: the worker's commit failed and it said so.
+    assert!(
+        s.troubles
+            .iter()
+            .any(|l| l.contains("did not take the batch")),
+        "worker 1 noticed the cut: {:?}",
+        s.troubles
+    );
+    eprintln!("pgcut: {:?}", &s.troubles[..s.troubles.len().min(3)]);
+}
+
+/// A worker's link to RabbitMQ is cut the moment it commits a batch to PostgreSQL, so
+/// the batch is stored but its acknowledgement never reaches the broker: the broker
+/// delivers it again (to the worker once reconnected, or to a standby), and it is
+/// applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
+async fn a_worker_cut_off_from_rabbitmq_between_commit_and_ack_loses_nothing() {
+    let (db, amqp, _) = service_urls();
+    let db_link = Proxy::start(upstream(&db)).await;
+    let broker_link = Proxy::start(upstream(&amqp)).await;
+    let wiring = Wiring {
+        worker_db: Some(db_link.clone()),
+        worker_amqp: Some(broker_link.clone()),
+        ..Wiring::default()
+    };
+    let s = survive_wired("amqpcut", &wiring, async |workers: Vec<Node>| {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (b, f) = (broker_link.clone(), flag.clone());
+        db_link.arm(b"COMMIT", move || {
+            b.cut();
+            f.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert!(
+            tripped(&flag, Duration::from_secs(10)).await,
+            "worker 1 committed nothing through its link"
+        );
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        broker_link.restore();
+        workers
+    })
+    .await;
+    assert!(s.redelivered > 0, "the unacknowledged batch came back");
+}
+
+/// Every process reaches Redis over a slow, lossy link (20 ms each way, 2% of chunks
+/// held back 200-400 ms as a lost segment would be) from a third of the way in: the
+/// cache and the stream fan-out slow down; nothing is lost, doubled, or served stale
+/// (`survive` reads every order's end state through both API nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL, RabbitMQ and Redis: set WAYBILL_TEST_DATABASE_URL, WAYBILL_TEST_AMQP_URL and WAYBILL_TEST_REDIS_URL"]
+async fn redis_over_a_slow_lossy_link_loses_nothing() {
+    let (_, _, redis) = service_urls();
+    let link = Proxy::start(upstream(&redis)).await;
+    let wiring = Wiring {
+        redis: Some(link.clone()),
+        ..Wiring::default()
+    };
+    survive_wired("redisslow", &wiring, async |workers: Vec<Node>| {
+        link.degrade(Duration::from_millis(20), 20);
+        workers
+    })
+    .await;
+    eprintln!("redisslow: {} chunks stalled", link.stalls());
+    assert!(link.stalls() > 0, "the link did stall");
 }

@@ -88,8 +88,8 @@ impl Links {
         now: Timestamp,
     ) -> Result<(), LinkError> {
         let token = token.ok_or(LinkError::Missing)?;
-        let (expiry, mac) = token.split_once('.').ok_or(LinkError::Malformed)?;
-        let expiry: i64 = expiry.parse().map_err(|_| LinkError::Malformed)?;
+        let (expiry, mac) =
+            waybill_formats::tokens::split_link_token(token).ok_or(LinkError::Malformed)?;
         if !ct_eq(mac.as_bytes(), self.mac(order_id, expiry).as_bytes()) {
             return Err(LinkError::Mismatch);
         }

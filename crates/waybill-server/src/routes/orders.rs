@@ -24,8 +24,8 @@ use crate::views::{
     EventView, NewOrder, NewShipment, OrderAnswer, OrderDetails, OrderList, OrderView, Timeline,
 };
 use crate::{AppState, Role};
-use waybill_formats::schema;
 use waybill_formats::wire::parse_bound;
+use waybill_formats::{schema, tokens};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -302,17 +302,8 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-/// A cursor is `o` and the last position of the page in lowercase hex, as
-/// [`list_orders`] writes it; exactly that shape is read back (the document's pattern).
 fn decode_cursor(c: &str) -> Result<i64, ApiError> {
-    c.strip_prefix('o')
-        .filter(|hex| {
-            (1..=15).contains(&hex.len())
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        })
-        .and_then(|hex| i64::from_str_radix(hex, 16).ok())
+    tokens::decode_cursor(c)
         .ok_or_else(|| ApiError::BadQuery(format!("cursor {c:?} is not one this API handed out")))
 }
 
@@ -379,7 +370,7 @@ async fn list_orders(
             .into_iter()
             .map(|o| OrderView::from_record(o, &state.links))
             .collect(),
-        next_cursor: page.next.map(|n| format!("o{n:x}")),
+        next_cursor: page.next.map(tokens::encode_cursor),
     }))
 }
 

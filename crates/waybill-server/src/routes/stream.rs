@@ -29,8 +29,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
         Some(v) => v
             .to_str()
             .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .filter(|id| *id >= 0)
+            .and_then(waybill_formats::tokens::last_event_id)
             .map(Some)
             .ok_or_else(|| {
                 ApiError::BadQuery("Last-Event-ID must be an id this server sent".into())

@@ -52,34 +52,15 @@ pub fn read_items(path: &Path) -> anyhow::Result<Box<dyn Iterator<Item = RawItem
                 .with_context(|| format!("{} is not a JSON array", path.display()))?;
             Box::new(items.into_iter().map(|r| Ok(r.get().to_owned())))
         }
-        "csv" => Box::new(csv_items(open()?)?),
+        "csv" => Box::new(
+            wire::csv_items(open()?)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+        ),
         _ => bail!(
             "{}: unknown format (use .ndjson, .jsonl, .json or .csv)",
             path.display()
         ),
     })
-}
-
-/// CSV with a header row of canonical field names; each row becomes one JSON object.
-fn csv_items(file: File) -> anyhow::Result<impl Iterator<Item = RawItem>> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(file);
-    let headers = reader.headers()?.clone();
-    Ok(reader.into_records().map(move |rec| {
-        let rec = rec.map_err(|e| e.to_string())?;
-        let mut obj = serde_json::Map::new();
-        for (name, value) in headers.iter().zip(rec.iter()) {
-            if value.is_empty() {
-                continue;
-            }
-            let v = if name == "details" {
-                serde_json::from_str(value).unwrap_or_else(|_| value.into())
-            } else {
-                serde_json::Value::String(value.to_owned())
-            };
-            obj.insert(name.to_owned(), v);
-        }
-        Ok(serde_json::Value::Object(obj).to_string())
-    }))
 }
 
 /// A bar over the items of all the files, with the percentage done and the rate in
