@@ -331,9 +331,36 @@ impl Settings {
     }
 }
 
+// The config fuzz target's harness (fuzz/README.md); its corpus is replayed in the tests.
+#[cfg(test)]
+#[path = "../../../fuzz/fuzz_targets/config_harness.rs"]
+mod config_harness;
+
 #[cfg(test)]
 mod tests {
+    use super::config_harness;
     use super::*;
+
+    /// Every input the `config` fuzz target kept reads without a panic, and the seeds'
+    /// valid files still resolve.
+    #[test]
+    fn the_config_fuzz_corpus_replays_without_a_panic() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/config");
+        let mut resolved = 0;
+        let mut inputs = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let data = std::fs::read(&path).unwrap();
+            inputs += 1;
+            let ok = std::panic::catch_unwind(|| config_harness::config(&data))
+                .unwrap_or_else(|_| panic!("{} panicked the config reader", path.display()));
+            resolved += usize::from(ok);
+        }
+        assert!(
+            inputs >= 4 && resolved >= 2,
+            "{resolved} of {inputs} resolved"
+        );
+    }
 
     #[test]
     fn flags_beat_the_file_and_the_file_beats_defaults() {
