@@ -122,6 +122,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
 fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut api) = api_router().split_for_parts();
     utoipa::Modify::modify(&routes::shared_answers::SharedAnswers, &mut api);
+    utoipa::Modify::modify(&routes::resource_links::ResourceLinks, &mut api);
     (router, api)
 }
 

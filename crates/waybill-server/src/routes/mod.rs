@@ -5,6 +5,7 @@ pub mod events;
 pub mod health;
 pub mod orders;
 pub mod quarantine;
+pub mod resource_links;
 pub mod shared_answers;
 pub mod stream;
 pub mod subscriptions;
@@ -201,4 +202,59 @@ pub(crate) fn header<'h>(
     headers: &'h axum::http::HeaderMap,
 ) -> impl Fn(&str) -> Option<&'h str> + Copy {
     move |name| headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whole numbers in request bodies as JSON Schema's `integer` has them: `5` and `5.0`
+/// alike (a client's JSON library may write either), but not `5.5`.
+pub(crate) mod integral {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    fn whole<'de, D: Deserializer<'de>>(n: serde_json::Number) -> Result<i64, D::Error> {
+        if let Some(i) = n.as_i64() {
+            return Ok(i);
+        }
+        match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+            _ => Err(D::Error::custom(format!("{n} is not a whole number"))),
+        }
+    }
+
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<serde_json::Number>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => whole::<D>(n).map(Some),
+        }
+    }
+
+    pub fn u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let n = whole::<D>(serde_json::Number::deserialize(d)?)?;
+        u64::try_from(n).map_err(|_| D::Error::custom(format!("{n} is negative")))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize)]
+        struct Both {
+            #[serde(default, deserialize_with = "super::opt_i64")]
+            a: Option<i64>,
+            #[serde(default, deserialize_with = "super::u64")]
+            b: u64,
+        }
+
+        #[test]
+        fn whole_numbers_are_read_however_they_are_written() {
+            let r: Both = serde_json::from_str(r#"{"a": 7.0, "b": 3e2}"#).unwrap();
+            assert_eq!((r.a, r.b), (Some(7), 300));
+            let r: Both = serde_json::from_str(r#"{"a": null}"#).unwrap();
+            assert_eq!((r.a, r.b), (None, 0));
+            for bad in [
+                r#"{"a": 7.5}"#,
+                r#"{"b": -1}"#,
+                r#"{"b": "3"}"#,
+                r#"{"a": 1e300}"#,
+            ] {
+                assert!(serde_json::from_str::<Both>(bad).is_err(), "{bad}");
+            }
+        }
+    }
 }

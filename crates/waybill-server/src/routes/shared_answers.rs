@@ -36,6 +36,13 @@ impl Modify for SharedAnswers {
 }
 
 fn add(op: &mut Operation, method: HttpMethod, has_path_params: bool) {
+    // A path parameter is always required (OpenAPI says so); a parameter described by a
+    // `schema_with` function loses what derive would have inferred.
+    for p in op.parameters.iter_mut().flatten() {
+        if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path) {
+            p.required = utoipa::openapi::Required::True;
+        }
+    }
     let has_query = op.parameters.as_ref().is_some_and(|ps| {
         ps.iter()
             .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query))

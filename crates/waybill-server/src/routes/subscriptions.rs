@@ -43,7 +43,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct NewSubscriptionIn {
     /// An http or https URL of at most 2048 bytes, whose host is a public address
     /// (unless the server allows private ones).
-    #[schema(format = "uri", max_length = 2048)]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "http://127.0.0.1:8081/hooks/waybill"
+    )]
     pub url: String,
     /// Domain event types, e.g. `["shipment.*", "order.status_changed"]`; `["*"]` for all.
     #[schema(schema_with = event_types)]
@@ -263,7 +267,7 @@ async fn delete_one(
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
     /// Seconds, at most 604800 (7 days); 0 or absent: the old secret stops at once.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::routes::integral::u64")]
     #[schema(maximum = 604800)]
     pub overlap_seconds: u64,
 }
@@ -467,6 +471,7 @@ async fn deliveries(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedeliverIn {
+    #[serde(default, deserialize_with = "crate::routes::integral::opt_i64")]
     pub delivery_id: Option<i64>,
     /// RFC 3339: every delivery created since then.
     pub since: Option<String>,

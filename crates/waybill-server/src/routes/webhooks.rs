@@ -25,7 +25,69 @@ use crate::{AppState, Role, telemetry};
 use waybill_formats::cloudevents;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(post_webhook))
+    OpenApiRouter::new()
+        .routes(routes!(post_webhook))
+        .routes(routes!(post_cloudevents))
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // read by `PathOf<String>`; this only documents it
+struct ProviderPath {
+    /// aftership, easypost, shippo, 17track, kuaidi100, kdniao or cloudevents.
+    #[param(schema_with = provider_names)]
+    provider: String,
+}
+
+fn provider_names() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Provider::ALL.map(Provider::as_str)))
+}
+
+/// Receive CloudEvents 1.0 whose data is a canonical event (docs/providers.md,
+/// "CloudEvents"): structured, batched, or binary (`ce-*` headers, the event as the
+/// body). Authenticated by an `ingest` API key, or by a signature when a secret is
+/// configured; answered like `/v1/events`. (Its own operation, since what it reads is
+/// not a provider's payload.)
+#[utoipa::path(post, path = "/v1/webhooks/cloudevents", tag = "events",
+    request_body(content(
+        (StructuredCloudEvent = "application/cloudevents+json"),
+        (crate::routes::events::CloudEventsBatch = "application/cloudevents-batch+json"),
+    )),
+    responses(
+        (status = 200, description = "Durable; per-item report", body = IngestReport),
+        (status = 401, description = "Neither a valid key nor a valid signature", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or batch too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Neither a CloudEvents content type nor ce-* headers", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The event (or every item) was invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn post_cloudevents(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let secret = state
+        .webhooks
+        .get(CLOUDEVENTS)
+        .and_then(|s| s.secret.clone());
+    cloudevents_push(state, secret, uri, headers, body).await
+}
+
+/// A structured CloudEvent carrying a canonical event.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the document's shape; the formats crate reads the body
+struct StructuredCloudEvent {
+    #[schema(pattern = "^1\\.0$")]
+    specversion: String,
+    #[schema(min_length = 1)]
+    id: String,
+    #[schema(min_length = 1)]
+    source: String,
+    #[schema(min_length = 1)]
+    r#type: String,
+    data: waybill_formats::wire::EventIn<'static>,
 }
 
 /// Receive a provider's push in its own format.
@@ -37,8 +99,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// documents (see `docs/providers/`). CloudEvents without a configured secret take an
 /// `ingest` API key instead, and answer like `/v1/events`.
 #[utoipa::path(post, path = "/v1/webhooks/{provider}", tag = "events",
-    params(("provider" = String, Path, description = "aftership, easypost, shippo, 17track, kuaidi100, kdniao or cloudevents")),
-    request_body(content = String, description = "The provider's own payload, byte for byte as signed"),
+    params(ProviderPath),
+    request_body(description = "The provider's own payload, byte for byte as signed: JSON, or a form (Kuaidi100, KDNiao)", content(
+        (serde_json::Value = "application/json"),
+        (Object = "application/x-www-form-urlencoded"),
+    )),
     responses(
         (status = 200, description = "Stored (as events, or in quarantine); the body is the provider's expected answer"),
         (status = 401, description = "Missing or wrong signature, or the provider has no secret configured", body = Problem, content_type = "application/problem+json"),

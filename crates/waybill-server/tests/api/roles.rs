@@ -22,7 +22,7 @@ fn needs(method: &str, path: &str) -> Option<&'static str> {
         ("post", "/v1/events" | "/v1/orders" | "/v1/orders/{order_id}/shipments") => Some("ingest"),
         // CloudEvents without a secret takes an ingest key; the others, their provider's
         // signature (no key at all).
-        ("post", "/v1/webhooks/{provider}") => Some("ingest"),
+        ("post", "/v1/webhooks/{provider}" | "/v1/webhooks/cloudevents") => Some("ingest"),
         (
             "get",
             "/v1/orders"
@@ -82,7 +82,7 @@ fn body_for(method: &str, path: &str, key: &str) -> Value {
         ("post", "/v1/orders/{order_id}/shipments") => {
             json!({"carrier": "sf-express", "tracking_number": "SF9002"})
         }
-        ("post", "/v1/webhooks/{provider}") => json!({"specversion": "1.0", "id": "ce-1",
+        ("post", "/v1/webhooks/{provider}" | "/v1/webhooks/cloudevents") => json!({"specversion": "1.0", "id": "ce-1",
             "source": "test", "type": "com.example.tracking", "data": {}}),
         _ => json!({}),
     }
