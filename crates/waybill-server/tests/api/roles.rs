@@ -82,8 +82,10 @@ fn body_for(method: &str, path: &str, key: &str) -> Value {
         ("post", "/v1/orders/{order_id}/shipments") => {
             json!({"carrier": "sf-express", "tracking_number": "SF9002"})
         }
-        ("post", "/v1/webhooks/{provider}" | "/v1/webhooks/cloudevents") => json!({"specversion": "1.0", "id": "ce-1",
-            "source": "test", "type": "com.example.tracking", "data": {}}),
+        ("post", "/v1/webhooks/{provider}" | "/v1/webhooks/cloudevents") => {
+            json!({"specversion": "1.0", "id": "ce-1",
+            "source": "test", "type": "com.example.tracking", "data": {}})
+        }
         _ => json!({}),
     }
 }

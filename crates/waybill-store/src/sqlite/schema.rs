@@ -193,7 +193,7 @@ pub const VERSION: i64 = MIGRATIONS.len() as i64;
 /// tables), the readers' and the checkpointer's are small, since the operating system's
 /// page cache already holds the file for all of them; sixteen readers with the writer's
 /// cache each would multiply the memory bound by seventeen.
-pub const READER_CACHE_MIB: usize = 16;
+pub const READER_CACHE_MIB: usize = 4;
 pub const CHECKPOINTER_CACHE_MIB: usize = 2;
 
 /// Opens a connection with the pragmas every Waybill connection uses, and a page cache
