@@ -394,13 +394,7 @@ pub(crate) async fn http_ingest(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(i) else { break };
                 loop {
-                    let resp = client
-                        .post(&url)
-                        .bearer_auth(KEY)
-                        .header("content-type", "application/x-ndjson")
-                        .body(body.clone())
-                        .send()
-                        .await?;
+                    let resp = bench_server::post_ndjson(&client, &url, KEY, body.clone()).await?;
                     match resp.status().as_u16() {
                         200 => {
                             if i < READ_SET_BATCHES {

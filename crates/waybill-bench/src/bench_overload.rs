@@ -101,13 +101,7 @@ pub async fn run(
         let (client, url, in_flight) = (client.clone(), url.clone(), in_flight.clone());
         sends.push(tokio::spawn(async move {
             let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(KEY)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await;
+            let resp = bench_server::post_ndjson(&client, &url, KEY, body).await;
             let answer = match resp {
                 Ok(r) => {
                     let status = r.status().as_u16();

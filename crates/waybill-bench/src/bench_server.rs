@@ -102,13 +102,7 @@ pub async fn post_changes(
                 )
             })
             .collect();
-        let resp = client
-            .post(&url)
-            .bearer_auth(KEY)
-            .header("content-type", "application/x-ndjson")
-            .body(body)
-            .send()
-            .await?;
+        let resp = post_ndjson(client, &url, KEY, body).await?;
         anyhow::ensure!(
             resp.status() == 200,
             "POST /v1/events answered {}",
@@ -137,4 +131,19 @@ pub async fn subscribe(
         resp.status()
     );
     Ok(())
+}
+
+/// `POST url` with an NDJSON `body` and `key`: how every benchmark client sends events.
+pub fn post_ndjson(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    body: String,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    client
+        .post(url)
+        .bearer_auth(key)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
 }

@@ -373,13 +373,7 @@ async fn ingest(
                 ids.push(e.order_id);
             }
             let t = Instant::now();
-            let resp = client
-                .post(&url)
-                .bearer_auth(KEY)
-                .header("content-type", "application/x-ndjson")
-                .body(body)
-                .send()
-                .await;
+            let resp = bench_server::post_ndjson(&client, &url, KEY, body).await;
             let report = match resp {
                 Ok(r) if r.status() == 200 => r.json::<serde_json::Value>().await.ok(),
                 _ => None,

@@ -6,6 +6,8 @@
 //! `--server`), `order`, `replay`, `loadgen`, settings (`--config`, `./waybill.toml`,
 //! `WAYBILL_DATA`, unknown keys), `openapi`, and `serve`'s generated admin key.
 
+#[path = "support/dashboard.rs"]
+mod dashboard;
 #[path = "support/listening.rs"]
 mod listening;
 
@@ -1006,51 +1008,20 @@ async fn the_session_key_rotates_without_signing_anyone_out() {
         }
         cmd
     };
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(LIMIT)
-        .build()
-        .unwrap();
-    let dashboard = |base: String, cookie: String| {
-        let client = no_redirect.clone();
-        async move {
-            client
-                .get(format!("{base}/dashboard?fragment=1"))
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
-    };
 
     let mut first = serve_with(&data, Some(&keys), with(old, None), &[]).await;
-    let signed_in = no_redirect
-        .post(format!("{}/dashboard/login", first.base))
-        .form(&[("key", ADMIN_KEY)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    assert_eq!(dashboard(first.base.clone(), cookie.clone()).await, 200);
+    let cookie = dashboard::session(&first.base, ADMIN_KEY).await;
+    assert_eq!(dashboard::status(&first.base, &cookie).await, 200);
     first.child.kill().await.unwrap();
     let _ = first.child.wait().await;
 
     let mut rotated = serve_with(&data, Some(&keys), with(new, Some(old)), &[]).await;
-    assert_eq!(dashboard(rotated.base.clone(), cookie.clone()).await, 200);
+    assert_eq!(dashboard::status(&rotated.base, &cookie).await, 200);
     rotated.child.kill().await.unwrap();
     let _ = rotated.child.wait().await;
 
     let done = serve_with(&data, Some(&keys), with(new, None), &[]).await;
-    assert_eq!(dashboard(done.base.clone(), cookie.clone()).await, 401);
+    assert_eq!(dashboard::status(&done.base, &cookie).await, 401);
     done.stop().await;
 
     let out = fails(

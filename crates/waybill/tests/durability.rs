@@ -1,6 +1,8 @@
 //! Kill -9 mid-stream: every event the server acknowledged is there after a restart,
 //! exactly once. The real binary, a real socket, a real SQLite file.
 
+#[path = "support/dashboard.rs"]
+mod dashboard;
 #[path = "support/listening.rs"]
 mod listening;
 
@@ -246,37 +248,6 @@ async fn a_webhook_pending_at_a_crash_arrives_after_restart_with_its_webhook_id(
     );
 }
 
-/// Signs in to the dashboard with `key`; the cookie to send back.
-async fn dashboard_session(base: &str, key: &str) -> String {
-    let r = no_redirects()
-        .post(format!("{base}/dashboard/login"))
-        .form(&[("key", key)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let set = r.headers()["set-cookie"].to_str().unwrap();
-    set.split(';').next().unwrap().to_owned()
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn dashboard_status(base: &str, cookie: &str) -> u16 {
-    no_redirects()
-        .get(format!("{base}/dashboard?fragment=1"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// A sign-out holds after a crash (it is in the store, not in memory), a session still
 /// open survives it (the session key is kept in the data directory), and a session ends
 /// when the admin key that opened it is no longer configured.
@@ -284,33 +255,37 @@ async fn dashboard_status(base: &str, cookie: &str) -> u16 {
 async fn dashboard_sign_outs_survive_a_restart_and_sessions_end_with_their_key() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base) = start(dir.path()).await;
-    let kept = dashboard_session(&base, KEY).await;
-    let ended = dashboard_session(&base, KEY).await;
-    assert_eq!(dashboard_status(&base, &ended).await, 200);
-    let out = no_redirects()
+    let kept = dashboard::session(&base, KEY).await;
+    let ended = dashboard::session(&base, KEY).await;
+    assert_eq!(dashboard::status(&base, &ended).await, 200);
+    let out = dashboard::no_redirects()
         .post(format!("{base}/dashboard/logout"))
         .header("cookie", &ended)
         .send()
         .await
         .unwrap();
     assert_eq!(out.status(), 303);
-    assert_eq!(dashboard_status(&base, &ended).await, 401);
+    assert_eq!(dashboard::status(&base, &ended).await, 401);
     child.kill().await.unwrap(); // SIGKILL
 
     let (mut child, base) = start(dir.path()).await;
     assert_eq!(
-        dashboard_status(&base, &ended).await,
+        dashboard::status(&base, &ended).await,
         401,
         "still signed out"
     );
-    assert_eq!(dashboard_status(&base, &kept).await, 200, "still signed in");
+    assert_eq!(
+        dashboard::status(&base, &kept).await,
+        200,
+        "still signed in"
+    );
     child.kill().await.unwrap();
 
     // The admin key is rotated: its sessions end with it.
     let other = "durability-admin-key-0002";
     let keys = format!("admin:{other}");
     let (_child, base) = start_with(dir.path(), &[("WAYBILL_API_KEYS", &keys)]).await;
-    assert_eq!(dashboard_status(&base, &kept).await, 401);
-    let fresh = dashboard_session(&base, other).await;
-    assert_eq!(dashboard_status(&base, &fresh).await, 200);
+    assert_eq!(dashboard::status(&base, &kept).await, 401);
+    let fresh = dashboard::session(&base, other).await;
+    assert_eq!(dashboard::status(&base, &fresh).await, 200);
 }

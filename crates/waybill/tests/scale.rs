@@ -24,6 +24,8 @@ use tokio::process::{Child, Command};
 use waybill_broker::publish::{Message, Publisher};
 use waybill_broker::topology::{self, Topology};
 
+#[path = "support/dashboard.rs"]
+mod dashboard;
 #[path = "support/proxy.rs"]
 mod proxy;
 #[path = "../../waybill-store/tests/support/scratch.rs"]
@@ -783,31 +785,12 @@ async fn api_nodes_share_streams_and_never_serve_an_older_order() {
         .await;
 
     // A dashboard session opened on A is good on B: the nodes keep no sessions.
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = no_redirects
-        .post(format!("{}/dashboard/login", a.base))
-        .form(&[("key", KEY)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), 303);
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = no_redirects
-        .get(format!("{}/dashboard?fragment=1", b.base))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(page.status(), 200, "B takes A's session");
+    let cookie = dashboard::session(&a.base, KEY).await;
+    assert_eq!(
+        dashboard::status(&b.base, &cookie).await,
+        200,
+        "B takes A's session"
+    );
 
     // Read on A, write on B, read on A again: never the older state.
     let hits_before = cache_hits(&http, &a.base).await;

@@ -59,7 +59,7 @@ pub struct NewSubscriptionIn {
 
 fn event_types() -> utoipa::openapi::schema::ArrayBuilder {
     utoipa::openapi::schema::ArrayBuilder::new()
-        .items(schema::change_type_pattern())
+        .items(schema::change_type())
         .min_items(Some(1))
 }
 

@@ -118,17 +118,14 @@ async fn post_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Some(settings) = state.webhooks.get(&provider).cloned() else {
+    // CloudEvents has its own route (`post_cloudevents`), which the router matches first.
+    let known = Provider::parse(&provider).zip(state.webhooks.get(&provider).cloned());
+    let Some((p, settings)) = known else {
         return Err(ApiError::NotFound(format!(
             "unknown provider {provider:?}; expected one of {}",
             crate::intake::names().collect::<Vec<_>>().join(", ")
         )));
     };
-    if provider == CLOUDEVENTS {
-        return cloudevents_push(state, settings.secret, uri, headers, body).await;
-    }
-    let p =
-        Provider::parse(&provider).expect("every configured name but cloudevents is a provider");
     let Some(secret) = settings.secret else {
         telemetry::webhook(p.as_str(), "unauthenticated");
         return Err(ApiError::BadSignature(format!(
